@@ -1,0 +1,8 @@
+namespace SonicVerse.Loader;
+
+// PLACEHOLDER: replaced by the GGUF block dequantizers.
+public static class GgufQuants
+{
+    public static void Dequantize(DType dtype, ReadOnlySpan<byte> src, Span<float> dst) =>
+        throw new NotSupportedException($"dequantization of {dtype} is not written yet");
+}

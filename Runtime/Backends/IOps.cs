@@ -1,0 +1,77 @@
+namespace SonicVerse.Runtime.Backends;
+
+/// <summary>How RoPE pairs the dimensions of a head (SPEC §6). HF safetensors: (j, j + d/2), "rotate_half";
+/// GGUF (q/k rows permuted by the converter): adjacent pairs (2j, 2j + 1). A property of the loaded weights.</summary>
+public enum RopeLayout { HalfSplit, Interleaved }
+
+/// <summary>
+/// The one op interface every model computes through; each backend implements it and every ILGPU kernel is tested
+/// against the <c>cpu</c> op of the same name. Parameter order everywhere: sources, then scalars, then destination.
+/// Every op validates dtypes and shapes and throws <see cref="ArgumentException"/> naming the op and the shapes.
+/// Activations are F32. Ops are queued on the backend's stream; results are visible after Download/Synchronize.
+/// Unless stated, the destination may not alias a source.
+/// </summary>
+public interface IOps
+{
+    /// <summary>y = x · Wᵀ (+ bias). x: [n, k] F32; w: [m, k] in F32/F16/BF16/Q8_0/Q4_0 (rows of k values,
+    /// quantized blocks along k); bias: [m] F32 or null; y: [n, m].</summary>
+    void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y);
+
+    /// <summary>y = a + b, same shapes (y may alias a or b).</summary>
+    void Add(DeviceTensor a, DeviceTensor b, DeviceTensor y);
+
+    /// <summary>y = x · s (y may alias x).</summary>
+    void Scale(DeviceTensor x, float s, DeviceTensor y);
+
+    /// <summary>y = x · rsqrt(mean(x²) + eps) · w per row. x: [n, d]; w: [d] (y may alias x).</summary>
+    void RmsNorm(DeviceTensor x, DeviceTensor w, float eps, DeviceTensor y);
+
+    /// <summary>y = (x − mean) / sqrt(var + eps) · w + b per row, biased variance. x: [n, d]; w, b: [d] (y may alias x).</summary>
+    void LayerNorm(DeviceTensor x, DeviceTensor w, DeviceTensor b, float eps, DeviceTensor y);
+
+    /// <summary>Per-channel norm over the whole time axis (GroupNorm with one group per channel), two-pass statistics.
+    /// x: [c, t]; w, b: [c]; y: [c, t] (y may alias x).</summary>
+    void ChannelNorm(DeviceTensor x, DeviceTensor w, DeviceTensor b, float eps, DeviceTensor y);
+
+    /// <summary>Exact erf GELU: 0.5·x·(1 + erf(x/√2)) (y may alias x).</summary>
+    void Gelu(DeviceTensor x, DeviceTensor y);
+
+    void Relu(DeviceTensor x, DeviceTensor y);
+
+    /// <summary>y = silu(gate) · up, same shapes (y may alias gate or up).</summary>
+    void SiluMul(DeviceTensor gate, DeviceTensor up, DeviceTensor y);
+
+    /// <summary>Rotary position embedding in place. x: [n, heads, headDim]; positions: [n] I32.</summary>
+    void Rope(DeviceTensor positions, float theta, RopeLayout layout, DeviceTensor x);
+
+    /// <summary>
+    /// Multi-head attention with grouped KV heads. q: [nq, hq, d]; k, v: [capacity, hkv, d] of which the first
+    /// <paramref name="keyCount"/> rows are used; y: [nq, hq·d] (heads concatenated head-major).
+    /// Query head h uses KV head h / (hq / hkv). Scores are scaled by <paramref name="scale"/>, softmax in fp32.
+    /// <paramref name="firstQueryPosition"/> &lt; 0: bidirectional (every query sees every key). Otherwise causal:
+    /// query i sits at key position firstQueryPosition + i and sees keys j ≤ that position, and with
+    /// <paramref name="slidingWindow"/> &gt; 0 only the last slidingWindow of them (itself included).
+    /// </summary>
+    void Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int keyCount, int firstQueryPosition,
+        int slidingWindow, float scale, DeviceTensor y);
+
+    /// <summary>Row-wise log-softmax. x: [n, v]; y: [n, v] (y may alias x).</summary>
+    void LogSoftmax(DeviceTensor x, DeviceTensor y);
+
+    /// <summary>y[i] = table[ids[i]], converted to F32. table: [V, d] in F32/F16/BF16/Q8_0/Q4_0; ids: [n] I32; y: [n, d].</summary>
+    void Embedding(DeviceTensor table, DeviceTensor ids, DeviceTensor y);
+
+    /// <summary>1-D convolution (cross-correlation, zero padding on both sides). x: [cin, t]; w: [cout, cin/groups, k] F32;
+    /// bias: [cout] or null; y: [cout, (t + 2·padding − k) / stride + 1].</summary>
+    void Conv1d(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, int stride, int padding, int groups, DeviceTensor y);
+
+    /// <summary>y = xᵀ. x: [a, b]; y: [b, a].</summary>
+    void Transpose(DeviceTensor x, DeviceTensor y);
+
+    /// <summary>Copies <paramref name="count"/> elements of the same dtype: src[srcOffset..] → dst[dstOffset..]
+    /// (KV-cache writes, splicing rows).</summary>
+    void Copy(DeviceTensor src, long srcOffset, long count, DeviceTensor dst, long dstOffset);
+
+    /// <summary>Sum over the middle axis. x: [a, b, c]; y: [a, c].</summary>
+    void SumMiddle(DeviceTensor x, DeviceTensor y);
+}
