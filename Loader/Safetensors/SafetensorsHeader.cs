@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace SonicVerse.Loader;
 
@@ -62,6 +63,8 @@ internal sealed class SafetensorsHeader
 
     static JsonDocument ParseJson(string file, ReadOnlyMemory<byte> json)
     {
+        // JsonDocument only checks UTF-8 when a string is read; check it up front so a bad byte is a header error.
+        if (!Utf8.IsValid(json.Span)) throw new LoaderException(file, $"header is not valid UTF-8 ({json.Length} bytes)");
         try
         {
             return JsonDocument.Parse(json);
