@@ -41,9 +41,9 @@ public sealed class PyTorchCheckpoint : ICheckpoint
             var zip = ZipIndex.Read(file);
             var pickleEntry = FindPickle(path, zip);
             string root = pickleEntry.Name[..^"data.pkl".Length];
+            if (pickleEntry.UncompressedSize > MaxPickleBytes)
+                throw new LoaderException(path, $"{pickleEntry.Name} is {pickleEntry.UncompressedSize} bytes, more than the {MaxPickleBytes} a state dict needs");
             var pickle = zip.Open(pickleEntry);
-            if (pickle.Length > MaxPickleBytes)
-                throw new LoaderException(path, $"{pickleEntry.Name} is {pickle.Length} bytes, more than the {MaxPickleBytes} a state dict needs");
             object? top = RestrictedUnpickler.Load(pickle.Slice(0, pickle.Length).ToArray(), path, pickleEntry.Name);
             var tensors = BuildTensors(path, zip, root, StateDict(path, top));
             return new PyTorchCheckpoint(file, tensors);
