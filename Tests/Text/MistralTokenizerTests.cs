@@ -69,23 +69,18 @@ public class MistralTokenizerTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>Microsoft.ML.Tokenizers' LlamaTokenizer as a second implementation. It agrees with SentencePiece on
-    /// every kit case except those whose text holds a literal special token, which it parses as that token (as HF
-    /// does): there it must give HF's ids instead.</summary>
+    /// <summary>Microsoft.ML.Tokenizers' LlamaTokenizer (SPEC §6) as a second implementation of the same model. It treats
+    /// literal "&lt;s&gt;" as text like SentencePiece, and agrees on every kit case but two: it drops the BOS of empty
+    /// text, and on a run of equal-score merges ("aaaa…") it does not merge leftmost first as bpe_model.cc does (the
+    /// kit's SentencePiece and llama.cpp ids agree with each other there, and with this tokenizer).</summary>
     [Fact]
-    public void AgreesWithMlTokenizersLlamaTokenizer()
+    public void AgreesWithMlTokenizersLlamaTokenizerExceptKnownDifferences()
     {
         using var stream = File.OpenRead(ReferenceKit.File("tokenizer", "tokenizer.model"));
-        var llama = LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false);
-        foreach (var c in TextKit.Cases)
-        {
-            var theirs = llama.EncodeToIds(c.Text).ToArray();
-            bool hasSpecialLiteral = c.Text.Contains("<s>") || c.Text.Contains("</s>") || c.Text.Contains("<unk>");
-            if (!theirs.SequenceEqual(c.IdsNoBos))
-                output.WriteLine($"ML.Tokenizers differs on {c.Text}: [{string.Join(",", theirs)}]");
-            Assert.Equal(hasSpecialLiteral ? c.HfIdsNoBos : c.IdsNoBos, theirs);
-            Assert.Equal(c.IdsNoBos, Tok.Encode(c.Text, addBos: false));
-        }
+        var llama = LlamaTokenizer.Create(stream, addBeginOfSentence: true, addEndOfSentence: false);
+        var differing = TextKit.Cases.Where(c => !llama.EncodeToIds(c.Text).SequenceEqual(c.Ids)).Select(c => c.Text).ToArray();
+        foreach (string text in differing) output.WriteLine($"ML.Tokenizers differs on '{text}': [{string.Join(",", llama.EncodeToIds(text))}]");
+        Assert.Equal(["", new string('a', 58)], differing);
     }
 
     [Fact]
@@ -126,6 +121,7 @@ public class MistralTokenizerTests(ITestOutputHelper output)
         Assert.Equal("<s>Hello world</s>", Tok.Decode(ids, skipSpecial: false));
     }
 
+    /// <summary>Bound on CPU time of this thread, not wall time: the test machine may be shared and loaded.</summary>
     [Fact]
     public void Encodes100KilobytesWellUnderASecond()
     {
@@ -133,13 +129,15 @@ public class MistralTokenizerTests(ITestOutputHelper output)
         while (text.Length < 100_000)
             foreach (var c in TextKit.Cases.Where(c => c.Decoded == c.Text)) text.Append(c.Text).Append(' ');
         string s = text.ToString();
-        Tok.Encode("warm up", addBos: true);
-        var clock = Stopwatch.StartNew();
+        Tok.Encode(s, addBos: true); // JIT warm-up
+        var wall = Stopwatch.StartNew();
+        TimeSpan cpuStart = ThreadCpuTime.Now;
         int[] ids = Tok.Encode(s, addBos: true);
-        clock.Stop();
-        output.WriteLine($"encoded {s.Length} chars -> {ids.Length} ids in {clock.Elapsed.TotalMilliseconds:F1} ms");
+        TimeSpan cpu = ThreadCpuTime.Now - cpuStart;
+        output.WriteLine($"encoded {s.Length} chars -> {ids.Length} ids: {cpu.TotalMilliseconds:F1} ms CPU, " +
+                         $"{wall.Elapsed.TotalMilliseconds:F1} ms wall");
         Assert.Equal(s, Tok.Decode(ids));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"took {clock.Elapsed}");
+        Assert.True(cpu < TimeSpan.FromSeconds(0.5), $"took {cpu} CPU");
     }
 
     [Fact]
@@ -157,5 +155,29 @@ public class MistralTokenizerTests(ITestOutputHelper output)
         using var doc = ReferenceKit.Json("mistral-tiny", "ref", "prompts.json");
         return doc.RootElement.GetProperty("prompts").EnumerateArray()
             .Select(p => (p.GetProperty("text").GetString()!, TextKit.Ints(p.GetProperty("ids")))).ToArray();
+    }
+}
+
+/// <summary>CPU time of the calling thread (Linux CLOCK_THREAD_CPUTIME_ID); wall time elsewhere.</summary>
+static partial class ThreadCpuTime
+{
+    const int ClockThreadCpuTimeId = 3;
+
+    struct TimeSpec
+    {
+        public long Seconds, Nanoseconds;
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "clock_gettime")]
+    private static partial int ClockGetTime(int clock, out TimeSpec time);
+
+    public static TimeSpan Now
+    {
+        get
+        {
+            if (!OperatingSystem.IsLinux()) return TimeSpan.FromTicks(Stopwatch.GetTimestamp() * TimeSpan.TicksPerSecond / Stopwatch.Frequency);
+            if (ClockGetTime(ClockThreadCpuTimeId, out var t) != 0) throw new InvalidOperationException("clock_gettime failed");
+            return TimeSpan.FromTicks(t.Seconds * TimeSpan.TicksPerSecond + t.Nanoseconds / 100);
+        }
     }
 }
