@@ -71,7 +71,7 @@ public static class AudioFile
     }
 
     /// <summary>Size of an ID3v2 tag at the start (10-byte header + syncsafe size [+ footer]), 0 when none.</summary>
-    internal static long Id3v2Length(ReadOnlySpan<byte> h)
+    public static long Id3v2Length(ReadOnlySpan<byte> h)
     {
         if (h.Length < 10 || !h.StartsWith("ID3"u8)) return 0;
         int size = (h[6] & 0x7F) << 21 | (h[7] & 0x7F) << 14 | (h[8] & 0x7F) << 7 | (h[9] & 0x7F);

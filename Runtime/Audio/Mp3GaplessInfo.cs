@@ -3,7 +3,7 @@ namespace SonicVerse.Runtime.Audio;
 /// <summary>The Xing/Info + LAME tag of an MP3's first frame: the frame count and the encoder's delay/padding,
 /// which NLayer does not apply. Trimming follows ffmpeg mp3dec (mp3_parse_info_tag): skip delay + 529 samples
 /// (529 = the decoder's own filterbank delay, 528 + 1) and stop at frames·spf − padding + 529.</summary>
-sealed record Mp3GaplessInfo(long AudioFrames, int SamplesPerFrame, int EncoderDelay, int EncoderPadding)
+public sealed record Mp3GaplessInfo(long AudioFrames, int SamplesPerFrame, int EncoderDelay, int EncoderPadding)
 {
     public const int DecoderDelay = 529;
 
