@@ -92,3 +92,36 @@ public class BadInputTests
     [Fact]
     public void MissingFile() => AssertFails(Path.Combine(_dir, "absent.wav"), "cannot open");
 }
+
+/// <summary>Flipped bits anywhere in each kit file: the decode succeeds or fails with InputException, nothing else.</summary>
+public class FuzzTests
+{
+    [Theory]
+    [InlineData("clip_24k_mono.flac")]
+    [InlineData("clip_24k_mono_pcm16.wav")]
+    [InlineData("clip_24k_mono.ogg")]
+    [InlineData("clip_44k1_stereo.mp3")]
+    public void FlippedBits_GiveInputExceptionOrAudio(string name)
+    {
+        byte[] original = File.ReadAllBytes(ReferenceKit.File("audio", name));
+        string dir = TestWav.TempDir();
+        var rnd = new Random(name.Length);
+        int trials = name.EndsWith(".mp3") ? 6 : 20;
+        for (int t = 0; t < trials; t++)
+        {
+            byte[] bytes = (byte[])original.Clone();
+            int at = t < trials / 2 ? rnd.Next(Math.Min(200, bytes.Length)) : rnd.Next(bytes.Length);
+            bytes[at] ^= (byte)(1 << rnd.Next(8));
+            string path = Path.Combine(dir, $"{t}_{name}");
+            File.WriteAllBytes(path, bytes);
+            try
+            {
+                AudioLoader.LoadMono(path, 24000);
+            }
+            catch (InputException e)
+            {
+                Assert.Contains(path, e.Message);
+            }
+        }
+    }
+}

@@ -23,7 +23,8 @@ public class LoaderTests(ITestOutputHelper output)
         }
         double rms = Math.Sqrt(sq / got.Length);
         output.WriteLine($"vs sox rate -v: rms diff {rms:E3}, max abs diff {max:E3}");
-        Assert.True(rms < 2e-3, $"rms diff {rms}");
+        // Measured 2.2e-4 RMS / 1.1e-3 max (MANIFEST: another good resampler gives ~1e-3 RMS); a margin of ~2x.
+        Assert.True(rms < 5e-4 && max < 2.5e-3, $"rms diff {rms}, max abs diff {max}");
     }
 
     [Fact]

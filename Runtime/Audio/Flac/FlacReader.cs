@@ -50,7 +50,7 @@ sealed class FlacReader : IAudioReader
         int written = 0;
         while (written + channels <= interleaved.Length)
         {
-            if (_blockPos == _blockSize && !NextFrame()) break;
+            if (_blockPos == _blockSize && !NextFrameChecked()) break;
             int frames = Math.Min(_blockSize - _blockPos, (interleaved.Length - written) / channels);
             float scale = 1f / (1L << (_blockBits - 1));
             for (int c = 0; c < channels; c++)
@@ -62,6 +62,19 @@ sealed class FlacReader : IAudioReader
             written += frames * channels;
         }
         return written;
+    }
+
+    /// <summary>Corrupt data can drive the decoder into arithmetic or bounds faults; all of them mean a corrupt file.</summary>
+    bool NextFrameChecked()
+    {
+        try
+        {
+            return NextFrame();
+        }
+        catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or OverflowException)
+        {
+            throw FlacFrameHeader.Corrupt(Path, $"undecodable frame at sample {_framesRead} ({e.GetType().Name})");
+        }
     }
 
     bool NextFrame()
