@@ -1,0 +1,80 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Numerics.Tensors;
+
+namespace SonicVerse.Kernels.Cpu;
+
+/// <summary>Decodes rows of stored weights (any <see cref="WeightFormat"/>) to float, vectorised.</summary>
+public static class WeightRows
+{
+    /// <summary>Decodes row <paramref name="row"/> of a [rows, k] weight matrix stored in <paramref name="w"/>.</summary>
+    public static void Decode(ReadOnlySpan<byte> w, WeightFormat format, int k, int row, Span<float> destination)
+    {
+        long rowBytes = format.RowBytes(k);
+        var src = w.Slice(checked((int)(row * rowBytes)), (int)rowBytes);
+        var dst = destination[..k];
+        switch (format)
+        {
+            case WeightFormat.F32: MemoryMarshal.Cast<byte, float>(src).CopyTo(dst); break;
+            case WeightFormat.F16: TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(src), dst); break;
+            case WeightFormat.BF16: DecodeBF16(MemoryMarshal.Cast<byte, ushort>(src), dst); break;
+            case WeightFormat.Q8_0: DecodeQ8_0(src, dst); break;
+            default: DecodeQ4_0(src, dst); break;
+        }
+    }
+
+    static void DecodeBF16(ReadOnlySpan<ushort> src, Span<float> dst)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= dst.Length; i += 16)
+            {
+                var bits = Vector256.Create(src.Slice(i, 16));
+                var (lo, hi) = Vector256.Widen(bits);
+                Vector256.ShiftLeft(lo, 16).AsSingle().CopyTo(dst[i..]);
+                Vector256.ShiftLeft(hi, 16).AsSingle().CopyTo(dst[(i + 8)..]);
+            }
+        }
+        for (; i < dst.Length; i++) dst[i] = ScalarMath.BF16ToFloat(src[i]);
+    }
+
+    static void DecodeQ8_0(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        for (int b = 0; b < dst.Length / WeightFormats.BlockElements; b++)
+        {
+            var block = src.Slice(b * WeightFormats.Q8BlockBytes, WeightFormats.Q8BlockBytes);
+            float d = (float)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(block));
+            var quants = MemoryMarshal.Cast<byte, sbyte>(block[2..]);
+            var (lo, hi) = Vector256.Widen(Vector256.Create(quants));
+            StoreScaled(lo, hi, d, dst.Slice(b * WeightFormats.BlockElements, WeightFormats.BlockElements));
+        }
+    }
+
+    /// <summary>Q4_0: y[j] = ((qs[j] &amp; 15) − 8)·d, y[j + 16] = ((qs[j] &gt;&gt; 4) − 8)·d (ggml dequantize_row_q4_0).</summary>
+    static void DecodeQ4_0(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        var eight = Vector256.Create((short)8);
+        for (int b = 0; b < dst.Length / WeightFormats.BlockElements; b++)
+        {
+            var block = src.Slice(b * WeightFormats.Q4BlockBytes, WeightFormats.Q4BlockBytes);
+            float d = (float)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(block));
+            var packed = Vector128.Create(block.Slice(2, 16));
+            var nibbles = Vector256.Create(packed & Vector128.Create((byte)15), Vector128.ShiftRightLogical(packed, 4));
+            var (lo, hi) = Vector256.Widen(nibbles);
+            StoreScaled(lo.AsInt16() - eight, hi.AsInt16() - eight, d, dst.Slice(b * WeightFormats.BlockElements, 32));
+        }
+    }
+
+    static void StoreScaled(Vector256<short> lo, Vector256<short> hi, float d, Span<float> dst)
+    {
+        var scale = Vector256.Create(d);
+        var (a, b) = Vector256.Widen(lo);
+        var (c, e) = Vector256.Widen(hi);
+        (Vector256.ConvertToSingle(a) * scale).CopyTo(dst);
+        (Vector256.ConvertToSingle(b) * scale).CopyTo(dst[8..]);
+        (Vector256.ConvertToSingle(c) * scale).CopyTo(dst[16..]);
+        (Vector256.ConvertToSingle(e) * scale).CopyTo(dst[24..]);
+    }
+}
