@@ -2,22 +2,6 @@ using System.Numerics.Tensors;
 
 namespace SonicVerse.Kernels.Cpu;
 
-/// <summary>Shapes of one attention call (see IOps.Attention).</summary>
-public readonly record struct AttentionShape(int Queries, int QueryHeads, int KvHeads, int HeadDim, int KeyCount,
-    int FirstQueryPosition, int SlidingWindow, float Scale)
-{
-    /// <summary>Visible keys [first, last] of query <paramref name="i"/>: all keys when bidirectional
-    /// (FirstQueryPosition &lt; 0), else causal, limited to the last SlidingWindow keys when that is &gt; 0.</summary>
-    public (int First, int Last) KeyRange(int i)
-    {
-        if (FirstQueryPosition < 0) return (0, KeyCount - 1);
-        int position = FirstQueryPosition + i;
-        int last = Math.Min(position, KeyCount - 1);
-        int first = SlidingWindow > 0 ? Math.Max(0, position - SlidingWindow + 1) : 0;
-        return (first, last);
-    }
-}
-
 /// <summary>Grouped-query attention, parallel over (query, head) pairs, softmax in fp32 with max subtraction.</summary>
 public static class AttentionKernels
 {
@@ -44,7 +28,7 @@ public static class AttentionKernels
         int kvStride = s.KvHeads * d;
         var qi = q.Slice(item * d, d);
         var yi = y.Slice(item * d, d);
-        var (first, last) = s.KeyRange(i);
+        int first = s.FirstKey(i), last = s.LastKey(i);
         int count = last - first + 1;
         yi.Clear();
         if (count <= 0) return;

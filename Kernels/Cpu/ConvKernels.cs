@@ -1,15 +1,5 @@
 namespace SonicVerse.Kernels.Cpu;
 
-/// <summary>Shapes of one Conv1d call: x [InChannels, Length] → y [OutChannels, OutLength], w [OutChannels,
-/// InChannels/Groups, Kernel].</summary>
-public readonly record struct ConvShape(int InChannels, int Length, int OutChannels, int Kernel, int Stride, int Padding,
-    int Groups)
-{
-    public int OutLength => (Length + 2 * Padding - Kernel) / Stride + 1;
-    public int InPerGroup => InChannels / Groups;
-    public int OutPerGroup => OutChannels / Groups;
-}
-
 /// <summary>1-D convolution as im2col + the vectorised MatMul: per group and tile of output steps, the receptive
 /// fields are gathered into columns [tile, cin/groups·k], multiplied by the group's weights [cout/groups, cin/groups·k],
 /// and scattered back transposed into y [cout, tOut].</summary>
