@@ -1,21 +1,9 @@
 namespace SonicVerse.Kernels.Cpu;
 
-/// <summary>Rotary position embedding, computed the way HF transformers does in fp32 (modeling_rope_utils default
-/// rope: inv_freq = 1 / theta^(2j/d) in fp32, angle = pos · inv_freq in fp32, then cos/sin).</summary>
+/// <summary>Rotary position embedding as HF transformers computes it in fp32: angle = pos · inv_freq in fp32
+/// (<see cref="RopeFrequencies"/>), then cos/sin of that fp32 angle.</summary>
 public static class RopeKernels
 {
-    /// <summary>inv_freq[j] for j &lt; headDim/2, rounded to fp32 at each step as torch does.</summary>
-    public static float[] InverseFrequencies(float theta, int headDim)
-    {
-        var inv = new float[headDim / 2];
-        for (int j = 0; j < inv.Length; j++)
-        {
-            float exponent = (float)(2 * j) / headDim;
-            inv[j] = 1f / (float)Math.Pow(theta, exponent);
-        }
-        return inv;
-    }
-
     /// <summary>x: [n, heads, headDim] rotated in place; positions: [n].</summary>
     public static void Rope(ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, bool interleaved,
         int n, int heads, int headDim, Span<float> x)

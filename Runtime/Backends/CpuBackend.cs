@@ -157,7 +157,7 @@ public sealed class CpuBackend : IBackend, IOps
     public void Rope(DeviceTensor positions, float theta, RopeLayout layout, DeviceTensor x)
     {
         var (n, heads, headDim) = OpChecks.Rope(positions, theta, x);
-        RopeKernels.Rope(Own(positions).Ints, RopeKernels.InverseFrequencies(theta, headDim),
+        RopeKernels.Rope(Own(positions).Ints, RopeFrequencies.Inverse(theta, headDim),
             layout == RopeLayout.Interleaved, n, heads, headDim, Floats(x));
     }
 
