@@ -41,10 +41,10 @@ public static class NormKernels
             var xi = x.Span.Slice(ch * t, t);
             var yi = y.Span.Slice(ch * t, t);
             var (mean, inv) = Statistics(xi, eps);
-            float scale = inv * w.Span[ch];
-            float shift = b.Span[ch] - mean * scale;
-            TensorPrimitives.Multiply(xi, scale, yi);
-            TensorPrimitives.Add(yi, shift, yi);
+            // (x − mean) first: folding the mean into a shift would cancel catastrophically for offset signals.
+            TensorPrimitives.Subtract(xi, mean, yi);
+            TensorPrimitives.Multiply(yi, inv * w.Span[ch], yi);
+            TensorPrimitives.Add(yi, b.Span[ch], yi);
         });
 
     /// <summary>Mean and 1/sqrt(biased variance + eps), two passes accumulated in double (stable for long rows).</summary>

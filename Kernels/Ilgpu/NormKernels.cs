@@ -61,8 +61,8 @@ public sealed class NormKernels(Accelerator accelerator) : KernelFamily(accelera
         long row = (long)channel * t;
         float mean = RowMean(x, row, t, shared);
         float scale = RowInvStd(x, row, t, mean, eps, shared) * w[channel];
-        float shift = b[channel] - mean * scale;
-        for (int j = Group.IdxX; j < t; j += Group.DimX) y[row + j] = x[row + j] * scale + shift;
+        float shift = b[channel];
+        for (int j = Group.IdxX; j < t; j += Group.DimX) y[row + j] = (x[row + j] - mean) * scale + shift;
     }
 
     static float RowMean(ArrayView<float> x, long row, int d, ArrayView<float> shared)
