@@ -8,6 +8,8 @@ public static class ElementwiseKernels
     /// <summary>Elements per parallel slice for the transcendental ops.</summary>
     const int Slice = 16 * 1024;
 
+    [ThreadStatic] static float[]? scratch;
+
     public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) => TensorPrimitives.Add(a, b, y);
 
     public static void Scale(ReadOnlySpan<float> x, float s, Span<float> y) => TensorPrimitives.Multiply(x, s, y);
@@ -25,7 +27,8 @@ public static class ElementwiseKernels
     public static void SiluMul(ReadOnlyMemory<float> gate, ReadOnlyMemory<float> up, Memory<float> y) =>
         ForSlices(gate.Length, (start, length) =>
         {
-            Span<float> sig = length <= 4096 ? stackalloc float[length] : new float[length];
+            if (scratch is null || scratch.Length < length) scratch = new float[Slice];
+            var sig = scratch.AsSpan(0, length);
             var g = gate.Span.Slice(start, length);
             TensorPrimitives.Sigmoid(g, sig);
             TensorPrimitives.Multiply(sig, g, sig);
