@@ -39,6 +39,12 @@ public static class MatMulKernels
     static void Chunk(ReadOnlySpan<float> x, ReadOnlySpan<byte> w, WeightFormat format, ReadOnlySpan<float> bias,
         int n, int k, int m, int firstRow, int rows, Span<float> y)
     {
+        if (n == 1 && format is WeightFormat.Q8_0 or WeightFormat.Q4_0)
+        {
+            for (int r = 0; r < rows; r++)
+                y[firstRow + r] = WeightRows.DotQuantized(x, w, format, k, firstRow + r) + (bias.IsEmpty ? 0f : bias[firstRow + r]);
+            return;
+        }
         var buffer = DecodeBuffer(rows * k);
         for (int r = 0; r < rows; r++) WeightRows.Decode(w, format, k, firstRow + r, buffer.AsSpan(r * k, k));
         DotRows(x, buffer.AsSpan(0, rows * k), bias, n, k, m, firstRow, rows, y);

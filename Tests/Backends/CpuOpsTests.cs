@@ -28,8 +28,10 @@ public sealed class CpuOpsTests : IDisposable
     [InlineData(DType.BF16, 3, 160, 21)]
     [InlineData(DType.Q8_0, 1, 64, 9)]
     [InlineData(DType.Q8_0, 6, 256, 70)]
+    [InlineData(DType.Q8_0, 1, 512, 130)]
     [InlineData(DType.Q4_0, 1, 96, 11)]
     [InlineData(DType.Q4_0, 5, 256, 70)]
+    [InlineData(DType.Q4_0, 1, 512, 130)]
     public void MatMulMatchesDequantizedReference(DType dtype, int n, int k, int m)
     {
         var x = Random(n * k, 1);
