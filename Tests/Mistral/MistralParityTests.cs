@@ -44,7 +44,7 @@ public class MistralParityTests
         using var backend = Backend.Create(DeviceKind.Cpu);
         using var model = MistralModel.Load(MistralKit.HfFolder, backend);
         var sink = new CollectingSink();
-        using var state = model.CreateState(64);
+        using var state = model.CreateState(reference.PromptIds.Length);
         state.Trace = sink;
         model.Forward(reference.PromptIds, state);
 
