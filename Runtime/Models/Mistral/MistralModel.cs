@@ -109,7 +109,7 @@ public sealed partial class MistralModel : IDisposable
     /// (default and maximum: the model's context length). LoRA starts on when a side path is attached.</summary>
     public MistralState CreateState(int capacity = 0)
     {
-        int max = Config.SlidingWindow is { } w && w > 0 ? Math.Max(Config.MaxPositions, w) : Config.MaxPositions;
+        int max = Config.MaxPositions;
         if (capacity <= 0) capacity = max;
         if (capacity > max)
             throw new InputException($"a sequence of {capacity} positions is longer than the model's context of {max}");
