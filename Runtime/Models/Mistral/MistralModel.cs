@@ -105,12 +105,13 @@ public sealed partial class MistralModel : IDisposable
     /// <summary>What was loaded: format, weight dtypes, adapter.</summary>
     public string Description { get; }
 
-    /// <summary>A fresh sequence state holding up to <paramref name="capacity"/> positions
-    /// (default and maximum: the model's context length). LoRA starts on when a side path is attached.</summary>
+    /// <summary>A fresh sequence state holding up to <paramref name="capacity"/> positions (at most the model's context;
+    /// default 4096 or the context if smaller: the F32 cache of 7B takes 256 KB per position). LoRA starts on when a side
+    /// path is attached.</summary>
     public MistralState CreateState(int capacity = 0)
     {
         int max = Config.MaxPositions;
-        if (capacity <= 0) capacity = max;
+        if (capacity <= 0) capacity = Math.Min(max, 4096);
         if (capacity > max)
             throw new InputException($"a sequence of {capacity} positions is longer than the model's context of {max}");
         return new MistralState(Backend, Config, capacity, HasLoraSidePath);
