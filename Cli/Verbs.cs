@@ -9,6 +9,11 @@ public static class Verbs
         usage: sonicverse VERB [options]
 
           inspect FILE|DIR [--json]    list a weight file's tensors (safetensors, PyTorch .bin, GGUF) and metadata
+          generate --model DIR|FILE.gguf --prompt TEXT [--chat] [--lora DIR [--lora-merge]] [--quant q8_0|q4_0]
+                   [--max-new-tokens N] [--temperature T --top-k K --top-p P --seed S] [--top-logprobs K] [--json]
+                                       text from the Mistral decoder alone, streamed as it is generated
+          tokenize --tokenizer FILE [--no-bos] [--json] TEXT
+                                       token ids (and pieces with --json) of TEXT; FILE: tokenizer.model, model folder or GGUF
 
         Every verb that computes takes --device auto|cuda|cpu|ilgpu-cpu (auto = CUDA when present, else cpu).
         """;
@@ -25,6 +30,8 @@ public static class Verbs
         return verb switch
         {
             "inspect" => InspectVerb.Run(rest),
+            "generate" => GenerateVerb.Run(rest),
+            "tokenize" => TokenizeVerb.Run(rest),
             _ => throw new UsageException($"unknown verb '{verb}'"),
         };
     }
