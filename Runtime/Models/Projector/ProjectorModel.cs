@@ -62,8 +62,8 @@ public sealed class ProjectorModel : IDisposable
         public int Width => w2.Dim(0);
 
         public static TokenMlp Load(IBackend backend, Weights w, int input, int width) => new(
-            Upload(backend, w.Sub("1").Get("weight", width, input)), Upload(backend, w.Sub("1").Get("bias", width)),
-            Upload(backend, w.Sub("3").Get("weight", width, width)), Upload(backend, w.Sub("3").Get("bias", width)));
+            Upload(backend, w.Sub("1").Get("weight", width, input)), UploadF32(backend, w.Sub("1").Get("bias", width)),
+            Upload(backend, w.Sub("3").Get("weight", width, width)), UploadF32(backend, w.Sub("3").Get("bias", width)));
 
         /// <summary>x: [1, input] → y: [1, width].</summary>
         public void Forward(IOps ops, TensorScope scope, DeviceTensor x, DeviceTensor y)
@@ -99,7 +99,11 @@ public sealed class ProjectorModel : IDisposable
         }
     }
 
+    /// <summary>Weight matrices stay as stored (bf16 in the release); the matmul widens them to fp32 like the reference.</summary>
     static DeviceTensor Upload(IBackend backend, TensorEntry t) => backend.Upload(t.Bytes, t.DType, t.ShapeAsInt());
+
+    /// <summary>Biases are added in fp32 (ops take F32 biases); bf16 → fp32 is exact.</summary>
+    static DeviceTensor UploadF32(IBackend backend, TensorEntry t) => backend.Upload(t.ToFloat32(), t.ShapeAsInt());
 
     /// <summary>Loads <c>non_lora_trainables.bin</c> (or any checkpoint with the same tensors), with the training prefix
     /// <c>base_model.model.model.audio_mert_lmm_projector.</c> or none. Strict: every tensor used or ignored by name.</summary>
@@ -132,7 +136,7 @@ public sealed class ProjectorModel : IDisposable
             .Select(j => TokenMlp.Load(backend, content.Sub("layers").Sub(j), inputWidth, tokenWidth)).ToArray();
         var loadedHeads = heads.Select(h => LoadHead(backend, root, h, backboneWidth, tokenWidth)).ToArray();
         var model = new ProjectorModel(backend, config,
-            Upload(backend, backboneW), Upload(backend, backbone.Get("bias", backboneWidth)),
+            Upload(backend, backboneW), UploadF32(backend, backbone.Get("bias", backboneWidth)),
             backend.Upload(Softmax(aggregator.ToFloat32()), 1, layers), contentMlps, loadedHeads);
         root.EnsureAllUsed();
         return model;
@@ -146,9 +150,9 @@ public sealed class ProjectorModel : IDisposable
             .ToArray();
         return new Head(h,
             Upload(backend, head.Sub("hidden_layer_1").Get("weight", h.HiddenWidth, backboneWidth)),
-            Upload(backend, head.Sub("hidden_layer_1").Get("bias", h.HiddenWidth)),
+            UploadF32(backend, head.Sub("hidden_layer_1").Get("bias", h.HiddenWidth)),
             Upload(backend, head.Sub("output").Get("weight", h.Classes, h.HiddenWidth)),
-            Upload(backend, head.Sub("output").Get("bias", h.Classes)),
+            UploadF32(backend, head.Sub("output").Get("bias", h.Classes)),
             tokens);
     }
 
