@@ -1,0 +1,267 @@
+using SonicVerse.Loader;
+using SonicVerse.Runtime.Backends;
+
+namespace SonicVerse.Runtime.Models.Projector;
+
+/// <summary>One feature head of the projector (SPEC §4): 512→256→C classifier plus its token MLPs.</summary>
+public sealed record FeatureHeadConfig(string Name, int Classes, int HiddenWidth, int Tokens);
+
+/// <summary>Sizes of SonicVerse's MultiTaskSharedModel, read from the checkpoint's tensor shapes (never hard-coded).</summary>
+public sealed record ProjectorConfig(
+    int Layers, int InputWidth, int BackboneWidth, int ContentTokens, int TokenWidth,
+    IReadOnlyList<FeatureHeadConfig> Heads, int CanvasFrames)
+{
+    /// <summary>40 content tokens, then each head's tokens in head order.</summary>
+    public int TotalTokens => ContentTokens + Heads.Sum(h => h.Tokens);
+}
+
+/// <summary>The projector's result for one clip: the tokens spliced into the prompt and each head's logits.</summary>
+public sealed record ProjectorOutput(float[] Tokens, int TokenCount, int TokenWidth, IReadOnlyDictionary<string, float[]> Logits)
+{
+    /// <summary>tokens: [TokenCount, TokenWidth], row-major.</summary>
+    public ReadOnlySpan<float> Token(int index) => Tokens.AsSpan(index * TokenWidth, TokenWidth);
+}
+
+/// <summary>
+/// SonicVerse's multi-task projector (<c>MultiTaskSharedModel</c>; the code, not the paper — SPEC §4).
+/// Content path: time mean over the whole canvas → softmax layer weighting → 40 MLPs.
+/// Feature heads: ReLU backbone per layer and frame → time SUM → layer mean → classifier → 4 token MLPs each.
+/// </summary>
+public sealed class ProjectorModel : IDisposable
+{
+    /// <summary>Head order is the token order of the released model (SPEC §4).</summary>
+    public static readonly string[] HeadNames =
+        ["instrument_detection", "mood_detection", "genre_detection", "key_detection", "vocals_detection"];
+
+    /// <summary>SonicVerse pads or trims MERT's time axis to this many frames before projecting (SPEC §3).</summary>
+    public const int DefaultCanvasFrames = 760;
+
+    readonly IBackend _backend;
+    readonly DeviceTensor _backboneW, _backboneB;      // [backbone, input], [backbone]
+    readonly DeviceTensor _layerWeights;               // [1, layers]: softmax(lmm_projector.aggregator), folded at load
+    readonly TokenMlp[] _contentMlps;
+    readonly Head[] _heads;
+
+    public ProjectorConfig Config { get; }
+
+    ProjectorModel(IBackend backend, ProjectorConfig config, DeviceTensor backboneW, DeviceTensor backboneB,
+        DeviceTensor layerWeights, TokenMlp[] contentMlps, Head[] heads)
+    {
+        _backend = backend;
+        Config = config;
+        _backboneW = backboneW;
+        _backboneB = backboneB;
+        _layerWeights = layerWeights;
+        _contentMlps = contentMlps;
+        _heads = heads;
+    }
+
+    /// <summary>tok = L2(GELU(L1(GELU(x)))) — nn.Sequential(GELU, Linear, GELU, Linear), hence indices 1 and 3.</summary>
+    sealed class TokenMlp(DeviceTensor w1, DeviceTensor b1, DeviceTensor w2, DeviceTensor b2) : IDisposable
+    {
+        public int Width => w2.Dim(0);
+
+        public static TokenMlp Load(IBackend backend, Weights w, int input, int width) => new(
+            Upload(backend, w.Sub("1").Get("weight", width, input)), Upload(backend, w.Sub("1").Get("bias", width)),
+            Upload(backend, w.Sub("3").Get("weight", width, width)), Upload(backend, w.Sub("3").Get("bias", width)));
+
+        /// <summary>x: [1, input] → y: [1, width].</summary>
+        public void Forward(IOps ops, TensorScope scope, DeviceTensor x, DeviceTensor y)
+        {
+            var gx = scope.F32(x.Shape);
+            ops.Gelu(x, gx);
+            var hidden = scope.F32(1, w1.Dim(0));
+            ops.MatMul(gx, w1, b1, hidden);
+            ops.Gelu(hidden, hidden);
+            ops.MatMul(hidden, w2, b2, y);
+        }
+
+        public void Dispose()
+        {
+            w1.Dispose(); b1.Dispose(); w2.Dispose(); b2.Dispose();
+        }
+    }
+
+    sealed class Head(FeatureHeadConfig config, DeviceTensor hiddenW, DeviceTensor hiddenB, DeviceTensor outW, DeviceTensor outB,
+        TokenMlp[] tokens) : IDisposable
+    {
+        public FeatureHeadConfig Config => config;
+        public DeviceTensor HiddenW => hiddenW;
+        public DeviceTensor HiddenB => hiddenB;
+        public DeviceTensor OutW => outW;
+        public DeviceTensor OutB => outB;
+        public TokenMlp[] Tokens => tokens;
+
+        public void Dispose()
+        {
+            hiddenW.Dispose(); hiddenB.Dispose(); outW.Dispose(); outB.Dispose();
+            foreach (var t in tokens) t.Dispose();
+        }
+    }
+
+    static DeviceTensor Upload(IBackend backend, TensorEntry t) => backend.Upload(t.Bytes, t.DType, t.ShapeAsInt());
+
+    /// <summary>Loads <c>non_lora_trainables.bin</c> (or any checkpoint with the same tensors), with the training prefix
+    /// <c>base_model.model.model.audio_mert_lmm_projector.</c> or none. Strict: every tensor used or ignored by name.</summary>
+    public static ProjectorModel Load(ICheckpoint checkpoint, IBackend backend, int canvasFrames = DefaultCanvasFrames)
+    {
+        const string trainingPrefix = "base_model.model.model.audio_mert_lmm_projector";
+        var root = new Weights(checkpoint, checkpoint.Find(trainingPrefix + ".lmm_projector.aggregator") is not null ? trainingPrefix : "");
+        // SPEC §4: each head's aggregator is a softmax over a size-1 axis, i.e. all ones: it has no effect.
+        root.Ignore(n => n.EndsWith("_detection.aggregator", StringComparison.Ordinal), "softmax over a size-1 axis: no effect");
+
+        var backbone = root.Sub("backbone").Sub("hidden_layer_1");
+        var backboneW = backbone.Get("weight", -1, -1);
+        int backboneWidth = (int)backboneW.Shape[0], inputWidth = (int)backboneW.Shape[1];
+        var content = root.Sub("lmm_projector");
+        var aggregator = content.Get("aggregator", -1);
+        int layers = (int)aggregator.Shape[0];
+        int contentTokens = CountIndexed(checkpoint, content.Sub("layers").Prefix);
+        int tokenWidth = (int)content.Sub("layers").Sub(0).Sub("3").Get("weight", -1, -1).Shape[0];
+
+        var heads = new List<FeatureHeadConfig>();
+        foreach (string name in HeadNames)
+        {
+            var output = root.Sub(name).Sub("output").Get("weight", -1, -1);
+            heads.Add(new FeatureHeadConfig(name, (int)output.Shape[0], (int)output.Shape[1],
+                CountIndexed(checkpoint, root.Sub(name + "_projector").Sub("layers").Prefix)));
+        }
+        var config = new ProjectorConfig(layers, inputWidth, backboneWidth, contentTokens, tokenWidth, heads, canvasFrames);
+
+        var contentMlps = Enumerable.Range(0, contentTokens)
+            .Select(j => TokenMlp.Load(backend, content.Sub("layers").Sub(j), inputWidth, tokenWidth)).ToArray();
+        var loadedHeads = heads.Select(h => LoadHead(backend, root, h, backboneWidth, tokenWidth)).ToArray();
+        var model = new ProjectorModel(backend, config,
+            Upload(backend, backboneW), Upload(backend, backbone.Get("bias", backboneWidth)),
+            backend.Upload(Softmax(aggregator.ToFloat32()), 1, layers), contentMlps, loadedHeads);
+        root.EnsureAllUsed();
+        return model;
+    }
+
+    static Head LoadHead(IBackend backend, Weights root, FeatureHeadConfig h, int backboneWidth, int tokenWidth)
+    {
+        var head = root.Sub(h.Name);
+        var tokens = Enumerable.Range(0, h.Tokens)
+            .Select(j => TokenMlp.Load(backend, root.Sub(h.Name + "_projector").Sub("layers").Sub(j), h.Classes, tokenWidth))
+            .ToArray();
+        return new Head(h,
+            Upload(backend, head.Sub("hidden_layer_1").Get("weight", h.HiddenWidth, backboneWidth)),
+            Upload(backend, head.Sub("hidden_layer_1").Get("bias", h.HiddenWidth)),
+            Upload(backend, head.Sub("output").Get("weight", h.Classes, h.HiddenWidth)),
+            Upload(backend, head.Sub("output").Get("bias", h.Classes)),
+            tokens);
+    }
+
+    /// <summary>How many <c>{prefix}.{j}.1.weight</c> exist for j = 0, 1, ... (the checkpoint decides the token count).</summary>
+    static int CountIndexed(ICheckpoint checkpoint, string prefix)
+    {
+        int n = 0;
+        while (checkpoint.Find($"{prefix}.{n}.1.weight") is not null) n++;
+        if (n == 0) throw new LoaderException(checkpoint.Path, $"{prefix}.0.1.weight", "missing: no token MLPs found");
+        return n;
+    }
+
+    static float[] Softmax(float[] logits)
+    {
+        double max = logits.Max(), sum = logits.Sum(v => Math.Exp(v - max));
+        return logits.Select(v => (float)(Math.Exp(v - max) / sum)).ToArray();
+    }
+
+    /// <summary>
+    /// Projects MERT hidden states already placed on the canvas. hidden: [layers, canvasFrames, inputWidth] F32
+    /// (see <see cref="PlaceOnCanvas"/>). Returns the tokens (content first, then each head's) and the heads' logits.
+    /// </summary>
+    public ProjectorOutput Project(DeviceTensor hidden)
+    {
+        var c = Config;
+        if (hidden.Rank != 3 || hidden.Dim(0) != c.Layers || hidden.Dim(1) != c.CanvasFrames || hidden.Dim(2) != c.InputWidth)
+            throw new ArgumentException($"projector input must be [{c.Layers}, {c.CanvasFrames}, {c.InputWidth}], got {hidden.ShapeText}");
+        var ops = _backend.Ops;
+        using var scope = new TensorScope(_backend);
+        var tokens = scope.F32(c.TotalTokens, c.TokenWidth);
+
+        // Content path: mean over all canvas frames (padding included: divide by the canvas length), layer-weighted sum.
+        var timeMean = scope.F32(c.Layers, c.InputWidth);
+        ops.SumMiddle(hidden, timeMean);
+        ops.Scale(timeMean, 1f / c.CanvasFrames, timeMean);
+        var timeMeanT = scope.F32(c.InputWidth, c.Layers);
+        ops.Transpose(timeMean, timeMeanT);
+        var pooled = scope.F32(1, c.InputWidth);
+        ops.MatMul(_layerWeights, timeMeanT, null, pooled);   // [1, layers] · [width, layers]ᵀ
+        var token = scope.F32(1, c.TokenWidth);
+        for (int j = 0; j < _contentMlps.Length; j++)
+        {
+            _contentMlps[j].Forward(ops, scope, pooled, token);
+            ops.Copy(token, 0, c.TokenWidth, tokens, (long)j * c.TokenWidth);
+        }
+
+        // Shared backbone per layer and frame, then the time SUM (padding frames contribute ReLU(bias)) and the layer mean.
+        var frames = scope.F32(c.Layers * c.CanvasFrames, c.InputWidth);
+        ops.Copy(hidden, 0, hidden.ElementCount, frames, 0);
+        var backbone = scope.F32(c.Layers * c.CanvasFrames, c.BackboneWidth);
+        ops.MatMul(frames, _backboneW, _backboneB, backbone);
+        ops.Relu(backbone, backbone);
+        var perLayer = scope.F32(c.Layers, c.BackboneWidth);
+        ops.SumMiddle(Reshape(scope, backbone, c.Layers, c.CanvasFrames, c.BackboneWidth), perLayer);
+        var features = scope.F32(1, c.BackboneWidth);
+        ops.SumMiddle(Reshape(scope, perLayer, 1, c.Layers, c.BackboneWidth), features);
+        ops.Scale(features, 1f / c.Layers, features);
+
+        var logits = new Dictionary<string, float[]>();
+        int next = c.ContentTokens;
+        foreach (var head in _heads)
+        {
+            var hiddenHead = scope.F32(1, head.Config.HiddenWidth);
+            ops.MatMul(features, head.HiddenW, head.HiddenB, hiddenHead);
+            ops.Relu(hiddenHead, hiddenHead);
+            var headLogits = scope.F32(1, head.Config.Classes);
+            ops.MatMul(hiddenHead, head.OutW, head.OutB, headLogits);
+            // SPEC §4: no sigmoid before the token MLPs.
+            foreach (var mlp in head.Tokens)
+            {
+                mlp.Forward(ops, scope, headLogits, token);
+                ops.Copy(token, 0, c.TokenWidth, tokens, (long)next++ * c.TokenWidth);
+            }
+            var hostLogits = new float[head.Config.Classes];
+            _backend.Download(headLogits, hostLogits);
+            logits[head.Config.Name] = hostLogits;
+        }
+        var hostTokens = new float[tokens.ElementCount];
+        _backend.Download(tokens, hostTokens);
+        return new ProjectorOutput(hostTokens, c.TotalTokens, c.TokenWidth, logits);
+    }
+
+    /// <summary>A same-size copy with another shape (ops take whole tensors; a copy is cheap next to the matmuls here).</summary>
+    static DeviceTensor Reshape(TensorScope scope, DeviceTensor x, params int[] shape)
+    {
+        var y = scope.F32(shape);
+        scope.Backend.Ops.Copy(x, 0, x.ElementCount, y, 0);
+        return y;
+    }
+
+    /// <summary>
+    /// Stacks MERT hidden states ([frames, width] each) on the canvas: [layers, canvasFrames, width], zero-padded or
+    /// truncated to the first canvasFrames frames, as SonicVerse does (SPEC §3: the zeros matter).
+    /// </summary>
+    public static float[] PlaceOnCanvas(IReadOnlyList<float[]> hiddenStates, int frames, int width, int canvasFrames = DefaultCanvasFrames)
+    {
+        var canvas = new float[hiddenStates.Count * canvasFrames * width];
+        int kept = Math.Min(frames, canvasFrames);
+        for (int l = 0; l < hiddenStates.Count; l++)
+        {
+            if (hiddenStates[l].Length != frames * width)
+                throw new ArgumentException($"hidden state {l} has {hiddenStates[l].Length} values, expected {frames}×{width}");
+            hiddenStates[l].AsSpan(0, kept * width).CopyTo(canvas.AsSpan(l * canvasFrames * width));
+        }
+        return canvas;
+    }
+
+    public void Dispose()
+    {
+        _backboneW.Dispose();
+        _backboneB.Dispose();
+        _layerWeights.Dispose();
+        foreach (var m in _contentMlps) m.Dispose();
+        foreach (var h in _heads) h.Dispose();
+    }
+}
