@@ -102,103 +102,95 @@ public sealed class MertModel : IDisposable
                 $"{Config.SampleRate} Hz); at least {Config.ReceptiveField} samples are needed for one frame");
         if (trace?.Wants("mert.input") == true) trace.Record("mert.input", [samples.Length], samples);
 
-        using var scratch = new Scratch(_backend);
-        var input = scratch.Upload(samples, 1, samples.Length);                        // [1, N]
-        var features = FeatureEncoder(input, scratch, trace);                           // [C, T]
-        var hidden = FeatureProjection(features, scratch, trace);                      // [T, H]
-        AddPositionalEmbedding(hidden, scratch, trace);
-        return Transformer(hidden, scratch, trace);
+        using var scope = new TensorScope(_backend);
+        var input = scope.Upload(samples, 1, samples.Length);                        // [1, N]
+        var features = FeatureEncoder(input, scope, trace);                           // [C, T]
+        var hidden = FeatureProjection(features, scope, trace);                      // [T, H]
+        AddPositionalEmbedding(hidden, scope, trace);
+        return Transformer(hidden, scope, trace);
     }
 
     /// <summary>7 conv layers on the waveform. x: [1, N] → [C, T].</summary>
-    DeviceTensor FeatureEncoder(DeviceTensor x, Scratch scratch, ITraceSink? trace)
+    DeviceTensor FeatureEncoder(DeviceTensor x, TensorScope scope, ITraceSink? trace)
     {
         var ops = _backend.Ops;
         int samples = x.Dim(1);
         for (int i = 0; i < _convLayers.Length; i++)
         {
             var layer = _convLayers[i];
-            var y = scratch.Allocate(layer.OutChannels, Config.ConvOutputLength(samples, i));   // [C, T_i]
+            var y = scope.F32(layer.OutChannels, Config.ConvOutputLength(samples, i));   // [C, T_i]
             ops.Conv1d(x, layer.Weight, layer.Bias, layer.Stride, 0, 1, y);
             if (layer.Norm is Norm norm)
             {
-                if (layer.NormIsLayerNorm) LayerNormOverChannels(y, norm, scratch);
+                if (layer.NormIsLayerNorm) LayerNormOverChannels(y, norm, scope);
                 else ops.ChannelNorm(y, norm.Weight, norm.Bias, Config.LayerNormEps, y);
             }
             ops.Gelu(y, y);
             Trace(trace, $"mert.conv.{i}", y);
-            scratch.Release(x);
             x = y;
         }
         return x;
     }
 
     /// <summary>modeling_hubert HubertLayerNormConvLayer: LayerNorm over channels at each time step. y: [C, T] in place.</summary>
-    void LayerNormOverChannels(DeviceTensor y, Norm norm, Scratch scratch)
+    void LayerNormOverChannels(DeviceTensor y, Norm norm, TensorScope scope)
     {
         var ops = _backend.Ops;
-        var transposed = scratch.Allocate(y.Dim(1), y.Dim(0));                          // [T, C]
+        var transposed = scope.F32(y.Dim(1), y.Dim(0));                          // [T, C]
         ops.Transpose(y, transposed);
         ops.LayerNorm(transposed, norm.Weight, norm.Bias, Config.LayerNormEps, transposed);
         ops.Transpose(transposed, y);
-        scratch.Release(transposed);
     }
 
     /// <summary>features: [C, T] → LayerNorm(C) (when configured) → Linear(C → H): [T, H].</summary>
-    DeviceTensor FeatureProjection(DeviceTensor features, Scratch scratch, ITraceSink? trace)
+    DeviceTensor FeatureProjection(DeviceTensor features, TensorScope scope, ITraceSink? trace)
     {
         var ops = _backend.Ops;
         int frames = features.Dim(1);
-        var x = scratch.Allocate(frames, features.Dim(0));                            // [T, C]
+        var x = scope.F32(frames, features.Dim(0));                            // [T, C]
         ops.Transpose(features, x);
-        scratch.Release(features);
         if (_projectionNorm is Norm norm)
         {
             ops.LayerNorm(x, norm.Weight, norm.Bias, Config.LayerNormEps, x);
             Trace(trace, "mert.feat_proj_layer_norm", x);
         }
-        var hidden = scratch.Allocate(frames, Config.HiddenSize);                     // [T, H]
+        var hidden = scope.F32(frames, Config.HiddenSize);                     // [T, H]
         _projection.Forward(ops, x, hidden);
-        scratch.Release(x);
         Trace(trace, "mert.projection", hidden);
         return hidden;
     }
 
     /// <summary>HubertPositionalConvEmbedding: grouped conv with padding k/2, the last frame dropped when k is even
     /// (HubertSamePadLayer), GELU; then hidden += pos. hidden: [T, H] in place.</summary>
-    void AddPositionalEmbedding(DeviceTensor hidden, Scratch scratch, ITraceSink? trace)
+    void AddPositionalEmbedding(DeviceTensor hidden, TensorScope scope, ITraceSink? trace)
     {
         var ops = _backend.Ops;
         var conv = _positionalConv;
         int frames = hidden.Dim(0), width = hidden.Dim(1);
         int padding = conv.Kernel / 2;
         int convFrames = frames + 2 * padding - conv.Kernel + 1;                        // T + 1 when k is even
-        var channelsFirst = scratch.Allocate(width, frames);                          // [H, T]
+        var channelsFirst = scope.F32(width, frames);                          // [H, T]
         ops.Transpose(hidden, channelsFirst);
-        var convOut = scratch.Allocate(width, convFrames);                            // [H, T']
+        var convOut = scope.F32(width, convFrames);                            // [H, T']
         ops.Conv1d(channelsFirst, conv.Weight, conv.Bias, 1, padding, conv.Groups, convOut);
-        var framesFirst = scratch.Allocate(convFrames, width);                        // [T', H]
+        var framesFirst = scope.F32(convFrames, width);                        // [T', H]
         ops.Transpose(convOut, framesFirst);
-        var pos = scratch.Allocate(frames, width);                                    // [T, H]: first T frames
+        var pos = scope.F32(frames, width);                                    // [T, H]: first T frames
         ops.Copy(framesFirst, 0, (long)frames * width, pos, 0);
         ops.Gelu(pos, pos);
         Trace(trace, "mert.pos_conv", pos);
         ops.Add(hidden, pos, hidden);
-        scratch.Release(channelsFirst);
-        scratch.Release(convOut);
-        scratch.Release(framesFirst);
-        scratch.Release(pos);
     }
 
     /// <summary>The transformer stack. Post-LN (HubertEncoder): h = LN(x + pos) is state 0, each layer's output
     /// is state i. Pre-LN (HubertEncoderStableLayerNorm): state 0 is x + pos unnormalized, states 1..L−1 are raw layer
     /// outputs, and encoder.layer_norm applies only to the last one.</summary>
-    MertHiddenStates Transformer(DeviceTensor hidden, Scratch scratch, ITraceSink? trace)
+    MertHiddenStates Transformer(DeviceTensor hidden, TensorScope scope, ITraceSink? trace)
     {
         var ops = _backend.Ops;
         bool preLn = Config.DoStableLayerNorm;
         var states = new float[Config.HiddenStateCount][];
-        var buffers = new LayerBuffers(scratch, hidden.Dim(0), Config);
+        var buffers = new LayerBuffers(scope, hidden.Dim(0), Config);
         if (!preLn) ops.LayerNorm(hidden, _encoderNorm.Weight, _encoderNorm.Bias, Config.LayerNormEps, hidden);
         states[0] = Collect(hidden, 0, trace);
         for (int i = 0; i < _layers.Length; i++)
@@ -302,42 +294,15 @@ public sealed class MertModel : IDisposable
     }
 
     /// <summary>Per-call activations of the transformer, reused by every layer.</summary>
-    sealed class LayerBuffers(Scratch scratch, int frames, MertConfig c)
+    sealed class LayerBuffers(TensorScope scope, int frames, MertConfig c)
     {
-        public DeviceTensor Normed { get; } = scratch.Allocate(frames, c.HiddenSize);                  // [T, H]
-        public DeviceTensor Delta { get; } = scratch.Allocate(frames, c.HiddenSize);                   // [T, H]
-        public DeviceTensor Projected { get; } = scratch.Allocate(frames, c.HiddenSize);               // [T, H]
-        public DeviceTensor Q { get; } = scratch.Allocate(frames, c.NumAttentionHeads, c.HeadDim);     // [T, heads, d]
-        public DeviceTensor K { get; } = scratch.Allocate(frames, c.NumAttentionHeads, c.HeadDim);
-        public DeviceTensor V { get; } = scratch.Allocate(frames, c.NumAttentionHeads, c.HeadDim);
-        public DeviceTensor Context { get; } = scratch.Allocate(frames, c.HiddenSize);                 // [T, heads·d]
-        public DeviceTensor Intermediate { get; } = scratch.Allocate(frames, c.IntermediateSize);      // [T, I]
-    }
-
-    /// <summary>Owns the F32 activations of one call; anything not released early is freed on dispose.</summary>
-    sealed class Scratch(IBackend backend) : IDisposable
-    {
-        readonly HashSet<DeviceTensor> _live = new(ReferenceEqualityComparer.Instance);
-
-        public DeviceTensor Allocate(params int[] shape) => Track(backend.Allocate(DType.F32, shape));
-
-        public DeviceTensor Upload(ReadOnlySpan<float> values, params int[] shape) => Track(backend.Upload(values, shape));
-
-        public void Release(DeviceTensor tensor)
-        {
-            if (_live.Remove(tensor)) tensor.Dispose();
-        }
-
-        public void Dispose()
-        {
-            foreach (var t in _live) t.Dispose();
-            _live.Clear();
-        }
-
-        DeviceTensor Track(DeviceTensor tensor)
-        {
-            _live.Add(tensor);
-            return tensor;
-        }
+        public DeviceTensor Normed { get; } = scope.F32(frames, c.HiddenSize);                  // [T, H]
+        public DeviceTensor Delta { get; } = scope.F32(frames, c.HiddenSize);                   // [T, H]
+        public DeviceTensor Projected { get; } = scope.F32(frames, c.HiddenSize);               // [T, H]
+        public DeviceTensor Q { get; } = scope.F32(frames, c.NumAttentionHeads, c.HeadDim);     // [T, heads, d]
+        public DeviceTensor K { get; } = scope.F32(frames, c.NumAttentionHeads, c.HeadDim);
+        public DeviceTensor V { get; } = scope.F32(frames, c.NumAttentionHeads, c.HeadDim);
+        public DeviceTensor Context { get; } = scope.F32(frames, c.HiddenSize);                 // [T, heads·d]
+        public DeviceTensor Intermediate { get; } = scope.F32(frames, c.IntermediateSize);      // [T, I]
     }
 }
