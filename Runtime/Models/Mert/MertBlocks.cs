@@ -71,7 +71,7 @@ sealed record PositionalConv(DeviceTensor Weight, DeviceTensor Bias, int Kernel,
     {
         int h = c.HiddenSize, k = c.NumConvPosEmbeddings, groups = c.NumConvPosEmbeddingGroups;
         float[] weight = WeightNorm.LoadFolded(w, h, h / groups, k);
-        return new PositionalConv(up.Upload(weight, h, h / groups, k), up.Get(w, "bias", h), k, groups);
+        return new PositionalConv(up.Upload(weight, h, h / groups, k), up.Get(w.Sub("conv"), "bias", h), k, groups);
     }
 }
 
