@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+
 namespace SonicVerse.Loader;
 
 /// <summary>Opens any supported weight file or folder, choosing the reader by content, not by extension.</summary>
@@ -14,10 +16,16 @@ public static class CheckpointFile
         if (!File.Exists(path)) throw new LoaderException(path, "no such file or folder");
         if (path.EndsWith(".index.json", StringComparison.OrdinalIgnoreCase)) return ShardedSafetensors.Open(path);
 
-        Span<byte> head = stackalloc byte[8];
+        Span<byte> head = stackalloc byte[9];
         int read;
-        using (var f = File.OpenRead(path)) read = f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        long length;
+        using (var f = File.OpenRead(path))
+        {
+            length = f.Length;
+            read = f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        }
         if (read == 0) throw new LoaderException(path, "the file is empty");
+        if (LooksLikeSafetensors(head[..read], length)) return SafetensorsCheckpoint.Open(path);
         if (read >= 4 && head[0] == 'G' && head[1] == 'G' && head[2] == 'U' && head[3] == 'F') return GgufCheckpoint.Open(path);
         if (read >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return PyTorchCheckpoint.Open(path);
         if (read >= 2 && head[0] == 0x80 && head[1] <= 5)
@@ -30,6 +38,11 @@ public static class CheckpointFile
             throw new LoaderException(path, "not a PyTorch zip checkpoint (no zip signature at the start)");
         return SafetensorsCheckpoint.Open(path);
     }
+
+    /// <summary>A u64 header length that fits the file, then '{': checked first because a header length such as
+    /// 0x280 makes the file start 80 02, like a protocol-2 pickle.</summary>
+    static bool LooksLikeSafetensors(ReadOnlySpan<byte> head, long fileLength) =>
+        head.Length == 9 && head[8] == '{' && BinaryPrimitives.ReadUInt64LittleEndian(head) <= (ulong)(fileLength - 8);
 
     static ICheckpoint OpenFolder(string dir)
     {

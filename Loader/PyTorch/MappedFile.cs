@@ -1,0 +1,60 @@
+using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
+
+namespace SonicVerse.Loader.PyTorch;
+
+/// <summary>A read-only memory mapping of a whole file with bounds-checked access, so multi-GB checkpoints are
+/// read in place instead of copied into managed memory.</summary>
+internal sealed unsafe class MappedFile : IDisposable
+{
+    readonly MemoryMappedFile _map;
+    readonly MemoryMappedViewAccessor _view;
+    byte* _pointer;
+    bool _disposed;
+
+    MappedFile(string path, long length)
+    {
+        Path = path;
+        Length = length;
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        _map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+        _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref _pointer);
+        _pointer += _view.PointerOffset;
+    }
+
+    public string Path { get; }
+    public long Length { get; }
+
+    public static MappedFile Open(string path)
+    {
+        long length = new FileInfo(path).Length;
+        if (length == 0) throw new LoaderException(path, "the file is empty");
+        return new MappedFile(path, length);
+    }
+
+    /// <summary><paramref name="length"/> bytes at <paramref name="offset"/>; throws a LoaderException naming
+    /// <paramref name="what"/> when the range leaves the file.</summary>
+    public ReadOnlySpan<byte> Span(long offset, long length, string what)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (offset < 0 || length < 0 || offset > Length - length)
+            throw new LoaderException(Path, $"{what}: bytes [{offset}, {offset}+{length}) lie outside the file ({Length} bytes)");
+        if (length > int.MaxValue)
+            throw new LoaderException(Path, $"{what}: {length} bytes is more than one span can hold (2 GiB)");
+        return new ReadOnlySpan<byte>(_pointer + offset, (int)length);
+    }
+
+    public ushort U16(long offset, string what) => BinaryPrimitives.ReadUInt16LittleEndian(Span(offset, 2, what));
+    public uint U32(long offset, string what) => BinaryPrimitives.ReadUInt32LittleEndian(Span(offset, 4, what));
+    public ulong U64(long offset, string what) => BinaryPrimitives.ReadUInt64LittleEndian(Span(offset, 8, what));
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view.Dispose();
+        _map.Dispose();
+    }
+}
