@@ -18,9 +18,16 @@ public class MertParityTests(ITestOutputHelper output)
     [InlineData(MertKit.PostLn, "pytorch_model.bin")]
     [InlineData(MertKit.PreLn, "model.safetensors")]
     [InlineData(MertKit.PreLn, "pytorch_model.bin")]
-    public void EveryStageMatchesHfOnCpu(string variant, string weightFile)
+    public void EveryStageMatchesHfOnCpu(string variant, string weightFile) => EncodeAndCompare(DeviceKind.Cpu, variant, weightFile);
+
+    /// <summary>The ILGPU kernels on the CPU accelerator: the whole kit clip takes ~30 s here (mostly kernel compilation),
+    /// under the ~60 s budget, so it is checked against the golden outputs rather than against the cpu backend.</summary>
+    [Fact]
+    public void EveryStageMatchesHfOnIlgpuCpu() => EncodeAndCompare(DeviceKind.IlgpuCpu, MertKit.PostLn, "model.safetensors");
+
+    void EncodeAndCompare(DeviceKind device, string variant, string weightFile)
     {
-        using var backend = Backend.Create(DeviceKind.Cpu);
+        using var backend = Backend.Create(device);
         var config = MertConfig.Load(MertKit.ModelDir(variant));
         using var checkpoint = CheckpointFile.Open(Path.Combine(MertKit.ModelDir(variant), weightFile));
         using var model = MertModel.Load(config, checkpoint, backend);
@@ -74,26 +81,5 @@ public class MertParityTests(ITestOutputHelper output)
         double err = MertKit.MaxAbs(actual, expected, what);
         Assert.True(err <= Tolerance, $"{what}: max abs error {err:E3} > {Tolerance:E0}");
         return err;
-    }
-
-    [Fact]
-    public void IlgpuCpuMatchesCpuOnAShortClip()
-    {
-        // The ILGPU CPU accelerator simulates GPU threads with OS threads: a short clip keeps it in seconds.
-        float[] input = MertKit.InputValues()[..12000];
-        MertHiddenStates Run(DeviceKind kind)
-        {
-            using var backend = Backend.Create(kind);
-            using var model = MertModel.Load(MertKit.ModelDir(MertKit.PostLn), backend);
-            var clock = Stopwatch.StartNew();
-            var result = model.Encode(input);
-            output.WriteLine($"{kind}: 0.5 s clip, encode {clock.ElapsedMilliseconds} ms on {backend.Description}");
-            return result;
-        }
-        var cpu = Run(DeviceKind.Cpu);
-        var ilgpu = Run(DeviceKind.IlgpuCpu);
-        Assert.Equal(cpu.Count, ilgpu.Count);
-        for (int i = 0; i < cpu.Count; i++)
-            AssertClose(ilgpu[i], cpu[i].Select(v => (double)v).ToArray(), $"ilgpu-cpu vs cpu hidden state {i}");
     }
 }
