@@ -9,6 +9,8 @@ public static class Verbs
         usage: sonicverse VERB [options]
 
           inspect FILE|DIR [--json]    list a weight file's tensors (safetensors, PyTorch .bin, GGUF) and metadata
+          trace AUDIO --mert DIR --out FILE.safetensors
+                                       dump every intermediate (audio.samples, mert.*) as fp32 safetensors
 
         Every verb that computes takes --device auto|cuda|cpu|ilgpu-cpu (auto = CUDA when present, else cpu).
         """;
@@ -25,6 +27,7 @@ public static class Verbs
         return verb switch
         {
             "inspect" => InspectVerb.Run(rest),
+            "trace" => TraceVerb.Run(rest),
             _ => throw new UsageException($"unknown verb '{verb}'"),
         };
     }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using SonicVerse.Loader;
+using SonicVerse.Runtime.Audio;
 
 namespace SonicVerse.Runtime.Models.Mert;
 
@@ -20,9 +21,14 @@ public sealed record MertConfig(
     float LayerNormEps,
     int NumConvPosEmbeddings,
     int NumConvPosEmbeddingGroups,
-    int SampleRate,
-    bool DoNormalize)
+    PreprocessorConfig Preprocessor)
 {
+    /// <summary>The rate the model expects its input at (<c>sampling_rate</c>, 24 kHz for MERT-v1).</summary>
+    public int SampleRate => Preprocessor.SamplingRate;
+
+    /// <summary>Whether the input is normalized to zero mean, unit variance before encoding (SPEC §2.4).</summary>
+    public bool DoNormalize => Preprocessor.DoNormalize;
+
     public int HeadDim => HiddenSize / NumAttentionHeads;
 
     public int ConvLayers => ConvDim.Length;
@@ -61,14 +67,14 @@ public sealed record MertConfig(
         string configPath = Path.Combine(modelDir, "config.json");
         string preprocessorPath = Path.Combine(modelDir, "preprocessor_config.json");
         using var config = ReadJson(configPath);
-        using var preprocessor = File.Exists(preprocessorPath) ? ReadJson(preprocessorPath) : null;
-        return FromJson(config.RootElement, configPath, preprocessor?.RootElement, preprocessorPath);
+        var preprocessor = File.Exists(preprocessorPath) ? PreprocessorConfig.Read(preprocessorPath) : null;
+        return FromJson(config.RootElement, configPath, preprocessor);
     }
 
-    /// <summary>Builds the config from parsed JSON; <paramref name="preprocessor"/> null means the HF defaults
-    /// (<c>Wav2Vec2FeatureExtractor</c>: 16 kHz is its default, so MERT files always carry <c>sampling_rate</c>;
-    /// without the file we fall back to <c>config.json</c>'s <c>sample_rate</c>).</summary>
-    public static MertConfig FromJson(JsonElement config, string source, JsonElement? preprocessor, string preprocessorSource)
+    /// <summary>Builds the config from parsed <c>config.json</c>. Without a preprocessor config the input is
+    /// normalized (the Wav2Vec2FeatureExtractor default) at <c>config.json</c>'s <c>sample_rate</c>: MERT files carry
+    /// one, and the feature extractor's own 16 kHz default would be wrong for MERT.</summary>
+    public static MertConfig FromJson(JsonElement config, string source, PreprocessorConfig? preprocessor)
     {
         var json = new ConfigReader(config, source);
         string act = json.String("hidden_act");
@@ -78,14 +84,7 @@ public sealed record MertConfig(
         if (featAct != "gelu")
             throw new LoaderException(source, $"feat_extract_activation '{featAct}' is not supported (expected 'gelu')");
 
-        int sampleRate = json.IntOr("sample_rate", 24000);
-        bool doNormalize = true;
-        if (preprocessor is JsonElement p)
-        {
-            var pre = new ConfigReader(p, preprocessorSource);
-            sampleRate = pre.IntOr("sampling_rate", sampleRate);
-            doNormalize = pre.BoolOr("do_normalize", doNormalize);
-        }
+        preprocessor ??= new PreprocessorConfig { SamplingRate = json.IntOr("sample_rate", 24000) };
 
         var result = new MertConfig(
             HiddenSize: json.Int("hidden_size"),
@@ -102,8 +101,7 @@ public sealed record MertConfig(
             LayerNormEps: (float)json.DoubleOr("layer_norm_eps", 1e-5),
             NumConvPosEmbeddings: json.Int("num_conv_pos_embeddings"),
             NumConvPosEmbeddingGroups: json.Int("num_conv_pos_embedding_groups"),
-            SampleRate: sampleRate,
-            DoNormalize: doNormalize);
+            Preprocessor: preprocessor);
         result.Validate(source);
         return result;
     }

@@ -86,9 +86,7 @@ public sealed class MertModel : IDisposable
     /// <see cref="Encode"/>.</summary>
     public MertHiddenStates EncodeAudio(ReadOnlySpan<float> samples, ITraceSink? trace = null)
     {
-        float[] input = samples.ToArray();
-        if (Config.DoNormalize) ZeroMeanUnitVariance(input);
-        return Encode(input, trace);
+        return Encode(Config.Preprocessor.Apply(samples.ToArray()), trace);
     }
 
     /// <summary>Runs the encoder on model-ready (already normalized) samples; returns the L+1 hidden states.
@@ -272,20 +270,6 @@ public sealed class MertModel : IDisposable
         var host = new float[tensor.ElementCount];
         _backend.Download(tensor, host);
         trace.Record(name, tensor.Shape, host);
-    }
-
-    /// <summary>Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm: (x − mean) / sqrt(var + 1e-7), population
-    /// variance over the whole clip, accumulated in double (SPEC §2.4).</summary>
-    static void ZeroMeanUnitVariance(float[] x)
-    {
-        double mean = 0;
-        foreach (float v in x) mean += v;
-        mean /= Math.Max(1, x.Length);
-        double variance = 0;
-        foreach (float v in x) variance += (v - mean) * (v - mean);
-        variance /= Math.Max(1, x.Length);
-        double inverse = 1.0 / Math.Sqrt(variance + 1e-7);
-        for (int i = 0; i < x.Length; i++) x[i] = (float)((x[i] - mean) * inverse);
     }
 
     public void Dispose()
