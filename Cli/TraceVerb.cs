@@ -24,6 +24,7 @@ public static class TraceVerb
 
         var config = MertConfig.Load(mertDir);
         float[] samples = AudioLoader.LoadMono(audioPath, config.SampleRate);
+        if (AudioLoader.IsSilent(samples)) Console.Error.WriteLine($"warning: {audioPath} is silent");
         var trace = new SafetensorsTraceWriter(outPath);
         trace.Record("audio.samples", [samples.Length], samples);
 

@@ -101,9 +101,9 @@ public sealed class MertModel : IDisposable
         if (trace?.Wants("mert.input") == true) trace.Record("mert.input", [samples.Length], samples);
 
         using var scope = new TensorScope(_backend);
-        var input = scope.Upload(samples, 1, samples.Length);                        // [1, N]
-        var features = FeatureEncoder(input, scope, trace);                           // [C, T]
-        var hidden = FeatureProjection(features, scope, trace);                      // [T, H]
+        var input = scope.Upload(samples, 1, samples.Length);  // [1, N]
+        var features = FeatureEncoder(input, scope, trace);  // [C, T]
+        var hidden = FeatureProjection(features, scope, trace);  // [T, H]
         AddPositionalEmbedding(hidden, scope, trace);
         return Transformer(hidden, scope, trace);
     }
@@ -116,7 +116,7 @@ public sealed class MertModel : IDisposable
         for (int i = 0; i < _convLayers.Length; i++)
         {
             var layer = _convLayers[i];
-            var y = scope.F32(layer.OutChannels, Config.ConvOutputLength(samples, i));   // [C, T_i]
+            var y = scope.F32(layer.OutChannels, Config.ConvOutputLength(samples, i));  // [C, T_i]
             ops.Conv1d(x, layer.Weight, layer.Bias, layer.Stride, 0, 1, y);
             if (layer.Norm is Norm norm)
             {
@@ -134,7 +134,7 @@ public sealed class MertModel : IDisposable
     void LayerNormOverChannels(DeviceTensor y, Norm norm, TensorScope scope)
     {
         var ops = _backend.Ops;
-        var transposed = scope.F32(y.Dim(1), y.Dim(0));                          // [T, C]
+        var transposed = scope.F32(y.Dim(1), y.Dim(0));  // [T, C]
         ops.Transpose(y, transposed);
         ops.LayerNorm(transposed, norm.Weight, norm.Bias, Config.LayerNormEps, transposed);
         ops.Transpose(transposed, y);
@@ -145,14 +145,14 @@ public sealed class MertModel : IDisposable
     {
         var ops = _backend.Ops;
         int frames = features.Dim(1);
-        var x = scope.F32(frames, features.Dim(0));                            // [T, C]
+        var x = scope.F32(frames, features.Dim(0));  // [T, C]
         ops.Transpose(features, x);
         if (_projectionNorm is Norm norm)
         {
             ops.LayerNorm(x, norm.Weight, norm.Bias, Config.LayerNormEps, x);
             Trace(trace, "mert.feat_proj_layer_norm", x);
         }
-        var hidden = scope.F32(frames, Config.HiddenSize);                     // [T, H]
+        var hidden = scope.F32(frames, Config.HiddenSize);  // [T, H]
         _projection.Forward(ops, x, hidden);
         Trace(trace, "mert.projection", hidden);
         return hidden;
@@ -166,14 +166,14 @@ public sealed class MertModel : IDisposable
         var conv = _positionalConv;
         int frames = hidden.Dim(0), width = hidden.Dim(1);
         int padding = conv.Kernel / 2;
-        int convFrames = frames + 2 * padding - conv.Kernel + 1;                        // T + 1 when k is even
-        var channelsFirst = scope.F32(width, frames);                          // [H, T]
+        int convFrames = frames + 2 * padding - conv.Kernel + 1;  // T + 1 when k is even
+        var channelsFirst = scope.F32(width, frames);  // [H, T]
         ops.Transpose(hidden, channelsFirst);
-        var convOut = scope.F32(width, convFrames);                            // [H, T']
+        var convOut = scope.F32(width, convFrames);  // [H, T']
         ops.Conv1d(channelsFirst, conv.Weight, conv.Bias, 1, padding, conv.Groups, convOut);
-        var framesFirst = scope.F32(convFrames, width);                        // [T', H]
+        var framesFirst = scope.F32(convFrames, width);  // [T', H]
         ops.Transpose(convOut, framesFirst);
-        var pos = scope.F32(frames, width);                                    // [T, H]: first T frames
+        var pos = scope.F32(frames, width);  // [T, H]: first T frames
         ops.Copy(framesFirst, 0, (long)frames * width, pos, 0);
         ops.Gelu(pos, pos);
         Trace(trace, "mert.pos_conv", pos);
@@ -280,13 +280,13 @@ public sealed class MertModel : IDisposable
     /// <summary>Per-call activations of the transformer, reused by every layer.</summary>
     sealed class LayerBuffers(TensorScope scope, int frames, MertConfig c)
     {
-        public DeviceTensor Normed { get; } = scope.F32(frames, c.HiddenSize);                  // [T, H]
-        public DeviceTensor Delta { get; } = scope.F32(frames, c.HiddenSize);                   // [T, H]
-        public DeviceTensor Projected { get; } = scope.F32(frames, c.HiddenSize);               // [T, H]
-        public DeviceTensor Q { get; } = scope.F32(frames, c.NumAttentionHeads, c.HeadDim);     // [T, heads, d]
+        public DeviceTensor Normed { get; } = scope.F32(frames, c.HiddenSize);  // [T, H]
+        public DeviceTensor Delta { get; } = scope.F32(frames, c.HiddenSize);  // [T, H]
+        public DeviceTensor Projected { get; } = scope.F32(frames, c.HiddenSize);  // [T, H]
+        public DeviceTensor Q { get; } = scope.F32(frames, c.NumAttentionHeads, c.HeadDim);  // [T, heads, d]
         public DeviceTensor K { get; } = scope.F32(frames, c.NumAttentionHeads, c.HeadDim);
         public DeviceTensor V { get; } = scope.F32(frames, c.NumAttentionHeads, c.HeadDim);
-        public DeviceTensor Context { get; } = scope.F32(frames, c.HiddenSize);                 // [T, heads·d]
-        public DeviceTensor Intermediate { get; } = scope.F32(frames, c.IntermediateSize);      // [T, I]
+        public DeviceTensor Context { get; } = scope.F32(frames, c.HiddenSize);  // [T, heads·d]
+        public DeviceTensor Intermediate { get; } = scope.F32(frames, c.IntermediateSize);  // [T, I]
     }
 }
