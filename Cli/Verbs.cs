@@ -9,6 +9,11 @@ public static class Verbs
         usage: sonicverse VERB [options]
 
           inspect FILE|DIR [--json]    list a weight file's tensors (safetensors, PyTorch .bin, GGUF) and metadata
+          generate --model DIR|FILE.gguf --prompt TEXT [--chat] [--lora DIR [--lora-merge]] [--quant q8_0|q4_0]
+                   [--max-new-tokens N] [--temperature T --top-k K --top-p P --seed S] [--top-logprobs K] [--json]
+                                       text from the Mistral decoder alone, streamed as it is generated
+          tokenize --tokenizer FILE [--no-bos] [--json] TEXT
+                                       token ids (and pieces with --json) of TEXT; FILE: tokenizer.model, model folder or GGUF
           trace AUDIO --mert DIR --out FILE.safetensors
                                        dump every intermediate (audio.samples, mert.*) as fp32 safetensors
 
@@ -27,6 +32,8 @@ public static class Verbs
         return verb switch
         {
             "inspect" => InspectVerb.Run(rest),
+            "generate" => GenerateVerb.Run(rest),
+            "tokenize" => TokenizeVerb.Run(rest),
             "trace" => TraceVerb.Run(rest),
             _ => throw new UsageException($"unknown verb '{verb}'"),
         };

@@ -1,7 +1,255 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using SonicVerse.Kernels;
+using SonicVerse.Kernels.Cpu;
+using SonicVerse.Loader;
+
 namespace SonicVerse.Runtime.Backends;
 
-// PLACEHOLDER: replaced by the managed SIMD backend.
-public static class CpuBackend
+/// <summary>The managed SIMD backend (<c>--device cpu</c>): the reference every ILGPU kernel is tested against, and what
+/// users without a GPU run. Ops run synchronously on the calling thread (parallel inside big ops).</summary>
+public sealed class CpuBackend : IBackend, IOps
 {
-    public static IBackend Create() => throw new NotImplementedException("CpuBackend is not written yet");
+    readonly HashSet<CpuTensor> live = [];
+    long allocated;
+    bool disposed;
+
+    CpuBackend() { }
+
+    public static IBackend Create() => new CpuBackend();
+
+    public DeviceKind Kind => DeviceKind.Cpu;
+
+    public string Description => $"cpu: {Environment.ProcessorCount} threads, {SimdName()}";
+
+    public long MemoryBytes => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+
+    public long AllocatedBytes => Interlocked.Read(ref allocated);
+
+    public IOps Ops => this;
+
+    public DeviceTensor Allocate(DType dtype, params int[] shape) => New(dtype, shape);
+
+    public DeviceTensor Upload(ReadOnlySpan<byte> bytes, DType dtype, params int[] shape)
+    {
+        var t = New(dtype, shape);
+        OpChecks.UploadLength(dtype, shape, bytes.Length, t.ByteLength);
+        switch (dtype)
+        {
+            case DType.F32: MemoryMarshal.Cast<byte, float>(bytes).CopyTo(t.Floats); break;
+            case DType.I32: MemoryMarshal.Cast<byte, int>(bytes).CopyTo(t.Ints); break;
+            default: bytes.CopyTo(t.Bytes); break;
+        }
+        return t;
+    }
+
+    public DeviceTensor Upload(ReadOnlySpan<float> values, params int[] shape)
+    {
+        var t = New(DType.F32, shape);
+        OpChecks.UploadLength(DType.F32, shape, values.Length, t.ElementCount);
+        values.CopyTo(t.Floats);
+        return t;
+    }
+
+    public DeviceTensor Upload(ReadOnlySpan<int> values, params int[] shape)
+    {
+        var t = New(DType.I32, shape);
+        OpChecks.UploadLength(DType.I32, shape, values.Length, t.ElementCount);
+        values.CopyTo(t.Ints);
+        return t;
+    }
+
+    public void Download(DeviceTensor tensor, Span<float> destination) => Download(tensor, 0, destination);
+
+    public void Download(DeviceTensor tensor, long offset, Span<float> destination)
+    {
+        var t = Own(tensor);
+        OpChecks.Range(nameof(Download), t, DType.F32, offset, destination.Length);
+        t.Floats.AsSpan(checked((int)offset), destination.Length).CopyTo(destination);
+    }
+
+    public void Write(ReadOnlySpan<float> values, DeviceTensor destination, long offset = 0)
+    {
+        var t = Own(destination);
+        OpChecks.Range(nameof(Write), t, DType.F32, offset, values.Length);
+        values.CopyTo(t.Floats.AsSpan(checked((int)offset)));
+    }
+
+    public void Write(ReadOnlySpan<int> values, DeviceTensor destination, long offset = 0)
+    {
+        var t = Own(destination);
+        OpChecks.Range(nameof(Write), t, DType.I32, offset, values.Length);
+        values.CopyTo(t.Ints.AsSpan(checked((int)offset)));
+    }
+
+    /// <summary>Nothing is queued: every op has finished when it returns.</summary>
+    public void Synchronize() => ThrowIfDisposed();
+
+    public void Dispose()
+    {
+        if (disposed) return;
+        CpuTensor[] tensors;
+        lock (live) tensors = [.. live];
+        foreach (var t in tensors) t.Dispose();
+        disposed = true;
+    }
+
+    // ---- IOps ----
+
+    public void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y)
+    {
+        var (n, k, m, format) = OpChecks.MatMul(x, w, bias, y);
+        var b = bias is null ? ReadOnlyMemory<float>.Empty : Floats(bias);
+        if (format == WeightFormat.F32)
+            MatMulKernels.MatMul(Floats(x), Floats(w), b, n, k, m, Floats(y));
+        else
+            MatMulKernels.MatMul(Floats(x), Own(w).Bytes, format, b, n, k, m, Floats(y));
+    }
+
+    public void Add(DeviceTensor a, DeviceTensor b, DeviceTensor y)
+    {
+        OpChecks.SameShape(nameof(Add), a, b, y);
+        ElementwiseKernels.Add(Floats(a), Floats(b), Floats(y));
+    }
+
+    public void Scale(DeviceTensor x, float s, DeviceTensor y)
+    {
+        OpChecks.SameShape(nameof(Scale), x, y);
+        ElementwiseKernels.Scale(Floats(x), s, Floats(y));
+    }
+
+    public void RmsNorm(DeviceTensor x, DeviceTensor w, float eps, DeviceTensor y)
+    {
+        var (n, d) = OpChecks.RowNorm(nameof(RmsNorm), x, [w], y);
+        NormKernels.RmsNorm(Floats(x), Floats(w), eps, n, d, Floats(y));
+    }
+
+    public void LayerNorm(DeviceTensor x, DeviceTensor w, DeviceTensor b, float eps, DeviceTensor y)
+    {
+        var (n, d) = OpChecks.RowNorm(nameof(LayerNorm), x, [w, b], y);
+        NormKernels.LayerNorm(Floats(x), Floats(w), Floats(b), eps, n, d, Floats(y));
+    }
+
+    public void ChannelNorm(DeviceTensor x, DeviceTensor w, DeviceTensor b, float eps, DeviceTensor y)
+    {
+        var (c, t) = OpChecks.ChannelNorm(x, w, b, y);
+        NormKernels.ChannelNorm(Floats(x), Floats(w), Floats(b), eps, c, t, Floats(y));
+    }
+
+    public void Gelu(DeviceTensor x, DeviceTensor y)
+    {
+        OpChecks.SameShape(nameof(Gelu), x, y);
+        ElementwiseKernels.Gelu(Floats(x), Floats(y));
+    }
+
+    public void Relu(DeviceTensor x, DeviceTensor y)
+    {
+        OpChecks.SameShape(nameof(Relu), x, y);
+        ElementwiseKernels.Relu(Floats(x), Floats(y));
+    }
+
+    public void SiluMul(DeviceTensor gate, DeviceTensor up, DeviceTensor y)
+    {
+        OpChecks.SameShape(nameof(SiluMul), gate, up, y);
+        ElementwiseKernels.SiluMul(Floats(gate), Floats(up), Floats(y));
+    }
+
+    public void Rope(DeviceTensor positions, float theta, RopeLayout layout, DeviceTensor x)
+    {
+        var (n, heads, headDim) = OpChecks.Rope(positions, theta, x);
+        RopeKernels.Rope(Own(positions).Ints, RopeFrequencies.Inverse(theta, headDim),
+            layout == RopeLayout.Interleaved, n, heads, headDim, Floats(x));
+    }
+
+    public void Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int keyCount, int firstQueryPosition,
+        int slidingWindow, float scale, DeviceTensor y)
+    {
+        var shape = OpChecks.Attention(q, k, v, keyCount, firstQueryPosition, slidingWindow, scale, y);
+        AttentionKernels.Attention(Floats(q), Floats(k), Floats(v), shape, Floats(y));
+    }
+
+    public void LogSoftmax(DeviceTensor x, DeviceTensor y)
+    {
+        var (n, v) = OpChecks.LogSoftmax(x, y);
+        SoftmaxKernels.LogSoftmax(Floats(x), n, v, Floats(y));
+    }
+
+    public void Embedding(DeviceTensor table, DeviceTensor ids, DeviceTensor y)
+    {
+        var (vocab, d, format) = OpChecks.Embedding(table, ids, y);
+        var idValues = Own(ids).Ints;
+        foreach (int id in idValues)
+            if ((uint)id >= (uint)vocab) throw new ArgumentException($"Embedding: id {id} outside [0, {vocab}) (table {table})");
+        var tableBytes = format == WeightFormat.F32 ? MemoryMarshal.AsBytes(Floats(table).AsSpan()) : Own(table).Bytes;
+        LayoutKernels.Embedding(tableBytes, format, idValues, d, Floats(y));
+    }
+
+    public void Conv1d(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, int stride, int padding, int groups, DeviceTensor y)
+    {
+        var shape = OpChecks.Conv1d(x, w, bias, stride, padding, groups, y);
+        ConvKernels.Conv1d(Floats(x), Floats(w), bias is null ? null : Floats(bias), shape, Floats(y));
+    }
+
+    public void Transpose(DeviceTensor x, DeviceTensor y)
+    {
+        var (a, b) = OpChecks.Transpose(x, y);
+        LayoutKernels.Transpose(Floats(x), a, b, Floats(y));
+    }
+
+    public void Copy(DeviceTensor src, long srcOffset, long count, DeviceTensor dst, long dstOffset)
+    {
+        OpChecks.Copy(src, srcOffset, count, dst, dstOffset);
+        CpuTensor s = Own(src), d = Own(dst);
+        switch (s.DType)
+        {
+            case DType.F32: Array.Copy(s.Floats, srcOffset, d.Floats, dstOffset, count); break;
+            case DType.I32: Array.Copy(s.Ints, srcOffset, d.Ints, dstOffset, count); break;
+            default:
+                Array.Copy(s.Bytes, s.DType.ByteSize(srcOffset), d.Bytes, d.DType.ByteSize(dstOffset), s.DType.ByteSize(count));
+                break;
+        }
+    }
+
+    public void SumMiddle(DeviceTensor x, DeviceTensor y)
+    {
+        var (a, b, c) = OpChecks.SumMiddle(x, y);
+        LayoutKernels.SumMiddle(Floats(x), a, b, c, Floats(y));
+    }
+
+    // ---- tensors ----
+
+    internal void Release(CpuTensor tensor)
+    {
+        lock (live)
+            if (live.Remove(tensor)) Interlocked.Add(ref allocated, -tensor.ByteLength);
+    }
+
+    CpuTensor New(DType dtype, int[] shape)
+    {
+        ThrowIfDisposed();
+        if (shape.Any(d => d < 0)) throw new ArgumentException($"negative dimension in [{string.Join(", ", shape)}]");
+        var t = new CpuTensor(this, dtype, (int[])shape.Clone());
+        lock (live) live.Add(t);
+        Interlocked.Add(ref allocated, t.ByteLength);
+        return t;
+    }
+
+    CpuTensor Own(DeviceTensor tensor)
+    {
+        ThrowIfDisposed();
+        if (tensor is not CpuTensor t || !ReferenceEquals(t.Backend, this))
+            throw new ArgumentException($"tensor {tensor} belongs to another backend ({tensor.Backend.Description})");
+        if (t.IsDisposed) throw new ObjectDisposedException(t.ToString(), "the tensor has been disposed");
+        return t;
+    }
+
+    float[] Floats(DeviceTensor tensor) => Own(tensor).Floats;
+
+    void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(disposed, this);
+
+    static string SimdName() =>
+        Vector512.IsHardwareAccelerated ? "512-bit SIMD (AVX-512)"
+        : Vector256.IsHardwareAccelerated ? "256-bit SIMD (AVX2)"
+        : Vector128.IsHardwareAccelerated ? "128-bit SIMD"
+        : "no SIMD";
 }

@@ -1,8 +1,183 @@
+using System.Runtime.InteropServices;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using SonicVerse.Kernels;
+using SonicVerse.Kernels.Ilgpu;
+using SonicVerse.Loader;
+
 namespace SonicVerse.Runtime.Backends;
 
-// PLACEHOLDER: replaced by the ILGPU backend.
-public static class IlgpuBackend
+/// <summary>The ILGPU backend: the same hand-written kernels on CUDA (<c>--device cuda</c>) or on ILGPU's CPU
+/// accelerator (<c>--device ilgpu-cpu</c>, for testing the kernels without a GPU). Owns the context, the accelerator and
+/// one stream that every launch is queued on.</summary>
+public sealed class IlgpuBackend : IBackend
 {
-    public static IBackend? TryCreateCuda(out string why) { why = "not written yet"; return null; }
-    public static IBackend CreateCpuAccelerator() => throw new NotImplementedException("IlgpuBackend is not written yet");
+    readonly Context context;
+    readonly Accelerator accelerator;
+    readonly AcceleratorStream stream;
+    readonly HashSet<IlgpuTensor> live = [];
+    readonly IlgpuOps ops;
+    long allocated;
+    bool disposed;
+
+    IlgpuBackend(Context context, Accelerator accelerator, DeviceKind kind, string description)
+    {
+        this.context = context;
+        this.accelerator = accelerator;
+        stream = accelerator.CreateStream();
+        Kind = kind;
+        Description = description;
+        ops = new IlgpuOps(this, accelerator, stream);
+    }
+
+    /// <summary>The first CUDA device, or null with the reason when there is no usable device or driver.</summary>
+    public static IBackend? TryCreateCuda(out string why)
+    {
+        Context? context = null;
+        try
+        {
+            context = Context.Create(b => b.Cuda().EnableAlgorithms());
+            var devices = context.GetCudaDevices();
+            if (devices.Count == 0)
+            {
+                why = "no CUDA device found (no NVIDIA driver, or no GPU visible)";
+                context.Dispose();
+                return null;
+            }
+            var cuda = context.CreateCudaAccelerator(0);
+            why = "";
+            return new IlgpuBackend(context, cuda, DeviceKind.Cuda, CudaDescription(cuda));
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            why = $"CUDA unavailable: {e.Message}";
+            context?.Dispose();
+            return null;
+        }
+    }
+
+    /// <summary>ILGPU's CPU accelerator with a small simulated device (warp 4, 2 warps per group, 1 multiprocessor):
+    /// each simulated thread is an OS thread, so this keeps a 2-core machine usable. Kernels read the warp and group
+    /// sizes from the accelerator.</summary>
+    public static IBackend CreateCpuAccelerator()
+    {
+        var device = new CPUDevice(numThreadsPerWarp: 4, numWarpsPerMultiprocessor: 2, numMultiprocessors: 1);
+        var context = Context.Create(b => b.CPU(device).EnableAlgorithms());
+        var cpu = context.CreateCPUAccelerator(0);
+        return new IlgpuBackend(context, cpu, DeviceKind.IlgpuCpu,
+            $"ilgpu-cpu: {cpu.MaxNumThreadsPerGroup} threads per group, warp {cpu.WarpSize}");
+    }
+
+    public DeviceKind Kind { get; }
+
+    public string Description { get; }
+
+    public long MemoryBytes => accelerator.AcceleratorType == AcceleratorType.CPU
+        ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes
+        : accelerator.MemorySize;
+
+    public long AllocatedBytes => Interlocked.Read(ref allocated);
+
+    public IOps Ops => ops;
+
+    public DeviceTensor Allocate(DType dtype, params int[] shape)
+    {
+        var t = New(dtype, shape);
+        t.Bytes.MemSetToZero(stream);
+        return t;
+    }
+
+    public DeviceTensor Upload(ReadOnlySpan<byte> bytes, DType dtype, params int[] shape)
+    {
+        var t = New(dtype, shape);
+        OpChecks.UploadLength(dtype, shape, bytes.Length, t.ByteLength);
+        t.Bytes.MemSetToZero(stream);
+        ((ArrayView1D<byte, Stride1D.Dense>)t.Bytes.SubView(0, bytes.Length)).CopyFromCPU(stream, bytes);
+        return t;
+    }
+
+    public DeviceTensor Upload(ReadOnlySpan<float> values, params int[] shape) =>
+        Upload(MemoryMarshal.AsBytes(values), DType.F32, shape);
+
+    public DeviceTensor Upload(ReadOnlySpan<int> values, params int[] shape) =>
+        Upload(MemoryMarshal.AsBytes(values), DType.I32, shape);
+
+    public void Download(DeviceTensor tensor, Span<float> destination) => Download(tensor, 0, destination);
+
+    public void Download(DeviceTensor tensor, long offset, Span<float> destination)
+    {
+        var t = Own(tensor);
+        OpChecks.Range(nameof(Download), t, DType.F32, offset, destination.Length);
+        ((ArrayView1D<float, Stride1D.Dense>)t.Floats.SubView(offset, destination.Length)).CopyToCPU(stream, destination);
+        stream.Synchronize();
+    }
+
+    public void Write(ReadOnlySpan<float> values, DeviceTensor destination, long offset = 0)
+    {
+        var t = Own(destination);
+        OpChecks.Range(nameof(Write), t, DType.F32, offset, values.Length);
+        ((ArrayView1D<float, Stride1D.Dense>)t.Floats.SubView(offset, values.Length)).CopyFromCPU(stream, values);
+    }
+
+    public void Write(ReadOnlySpan<int> values, DeviceTensor destination, long offset = 0)
+    {
+        var t = Own(destination);
+        OpChecks.Range(nameof(Write), t, DType.I32, offset, values.Length);
+        ((ArrayView1D<int, Stride1D.Dense>)t.Ints.SubView(offset, values.Length)).CopyFromCPU(stream, values);
+    }
+
+    public void Synchronize()
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        stream.Synchronize();
+    }
+
+    public void Dispose()
+    {
+        if (disposed) return;
+        stream.Synchronize();
+        IlgpuTensor[] tensors;
+        lock (live) tensors = [.. live];
+        foreach (var t in tensors) t.Dispose();
+        ops.Dispose();
+        disposed = true;
+        stream.Dispose();
+        accelerator.Dispose();
+        context.Dispose();
+    }
+
+    internal void Release(IlgpuTensor tensor)
+    {
+        lock (live)
+            if (live.Remove(tensor)) Interlocked.Add(ref allocated, -IlgpuTensor.PaddedBytes(tensor.ByteLength));
+    }
+
+    internal IlgpuTensor Own(DeviceTensor tensor)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (tensor is not IlgpuTensor t || !ReferenceEquals(t.Backend, this))
+            throw new ArgumentException($"tensor {tensor} belongs to another backend ({tensor.Backend.Description})");
+        if (t.IsDisposed) throw new ObjectDisposedException(t.ToString(), "the tensor has been disposed");
+        return t;
+    }
+
+    IlgpuTensor New(DType dtype, int[] shape)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (shape.Any(d => d < 0)) throw new ArgumentException($"negative dimension in [{string.Join(", ", shape)}]");
+        var t = new IlgpuTensor(this, accelerator, dtype, (int[])shape.Clone());
+        lock (live) live.Add(t);
+        Interlocked.Add(ref allocated, IlgpuTensor.PaddedBytes(t.ByteLength));
+        return t;
+    }
+
+    /// <summary>"cuda: NVIDIA H100 (79 GB, 3352 GB/s)": peak bandwidth = 2 (double data rate) · memory clock · bus width.</summary>
+    static string CudaDescription(CudaAccelerator cuda)
+    {
+        double gb = cuda.MemorySize / 1e9;
+        double bandwidth = 2.0 * cuda.MemoryClockRate * 1e3 * cuda.MemoryBusWidth / 8 / 1e9;
+        return bandwidth > 0 ? $"cuda: {cuda.Name} ({gb:F0} GB, {bandwidth:F0} GB/s)" : $"cuda: {cuda.Name} ({gb:F0} GB)";
+    }
 }

@@ -1,0 +1,100 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Numerics.Tensors;
+
+namespace SonicVerse.Kernels.Cpu;
+
+/// <summary>Decodes rows of stored weights (any <see cref="WeightFormat"/>) to float, vectorised.</summary>
+public static class WeightRows
+{
+    /// <summary>Decodes row <paramref name="row"/> of a [rows, k] weight matrix stored in <paramref name="w"/>.</summary>
+    public static void Decode(ReadOnlySpan<byte> w, WeightFormat format, int k, int row, Span<float> destination)
+    {
+        long rowBytes = format.RowBytes(k);
+        var src = w.Slice(checked((int)(row * rowBytes)), (int)rowBytes);
+        var dst = destination[..k];
+        switch (format)
+        {
+            case WeightFormat.F32: MemoryMarshal.Cast<byte, float>(src).CopyTo(dst); break;
+            case WeightFormat.F16: TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(src), dst); break;
+            case WeightFormat.BF16: DecodeBF16(MemoryMarshal.Cast<byte, ushort>(src), dst); break;
+            default: DecodeBlocks(src, format, dst); break;
+        }
+    }
+
+    /// <summary>Σ x[c]·W[row, c] for a block-quantized row without materialising it: int8/nibble lanes are widened to
+    /// float and multiplied by x directly, the block scale applied once per block (the n = 1 decode path).</summary>
+    public static float DotQuantized(ReadOnlySpan<float> x, ReadOnlySpan<byte> w, WeightFormat format, int k, int row)
+    {
+        int blockBytes = format == WeightFormat.Q8_0 ? WeightFormats.Q8BlockBytes : WeightFormats.Q4BlockBytes;
+        int blocks = k / WeightFormats.BlockElements;
+        var src = w.Slice(checked(row * blocks * blockBytes), blocks * blockBytes);
+        var acc = Vector256<float>.Zero;
+        for (int b = 0; b < blocks; b++)
+        {
+            var block = src.Slice(b * blockBytes, blockBytes);
+            var (lo, hi) = format == WeightFormat.Q8_0 ? Q8Lanes(block) : Q4Lanes(block);
+            var xb = x.Slice(b * WeightFormats.BlockElements, WeightFormats.BlockElements);
+            var (a, c) = Vector256.Widen(lo);
+            var (e, f) = Vector256.Widen(hi);
+            var sum = Vector256.ConvertToSingle(a) * Vector256.Create(xb) + Vector256.ConvertToSingle(c) * Vector256.Create(xb[8..])
+                + Vector256.ConvertToSingle(e) * Vector256.Create(xb[16..]) + Vector256.ConvertToSingle(f) * Vector256.Create(xb[24..]);
+            acc += sum * Vector256.Create(Scale(block));
+        }
+        return Vector256.Sum(acc);
+    }
+
+    static float Scale(ReadOnlySpan<byte> block) => (float)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(block));
+
+    static (Vector256<short> Lo, Vector256<short> Hi) Q8Lanes(ReadOnlySpan<byte> block) =>
+        Vector256.Widen(Vector256.Create(MemoryMarshal.Cast<byte, sbyte>(block.Slice(2, 32))));
+
+    /// <summary>Q4_0: y[j] = ((qs[j] &amp; 15) − 8)·d, y[j + 16] = ((qs[j] &gt;&gt; 4) − 8)·d (ggml dequantize_row_q4_0).</summary>
+    static (Vector256<short> Lo, Vector256<short> Hi) Q4Lanes(ReadOnlySpan<byte> block)
+    {
+        var packed = Vector128.Create(block.Slice(2, 16));
+        var nibbles = Vector256.Create(packed & Vector128.Create((byte)15), Vector128.ShiftRightLogical(packed, 4));
+        var (lo, hi) = Vector256.Widen(nibbles);
+        var eight = Vector256.Create((short)8);
+        return (lo.AsInt16() - eight, hi.AsInt16() - eight);
+    }
+
+    static void DecodeBF16(ReadOnlySpan<ushort> src, Span<float> dst)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= dst.Length; i += 16)
+            {
+                var bits = Vector256.Create(src.Slice(i, 16));
+                var (lo, hi) = Vector256.Widen(bits);
+                Vector256.ShiftLeft(lo, 16).AsSingle().CopyTo(dst[i..]);
+                Vector256.ShiftLeft(hi, 16).AsSingle().CopyTo(dst[(i + 8)..]);
+            }
+        }
+        for (; i < dst.Length; i++) dst[i] = ScalarMath.BF16ToFloat(src[i]);
+    }
+
+    static void DecodeBlocks(ReadOnlySpan<byte> src, WeightFormat format, Span<float> dst)
+    {
+        int blockBytes = format == WeightFormat.Q8_0 ? WeightFormats.Q8BlockBytes : WeightFormats.Q4BlockBytes;
+        for (int b = 0; b < dst.Length / WeightFormats.BlockElements; b++)
+        {
+            var block = src.Slice(b * blockBytes, blockBytes);
+            var (lo, hi) = format == WeightFormat.Q8_0 ? Q8Lanes(block) : Q4Lanes(block);
+            StoreScaled(lo, hi, Scale(block), dst.Slice(b * WeightFormats.BlockElements, WeightFormats.BlockElements));
+        }
+    }
+
+    static void StoreScaled(Vector256<short> lo, Vector256<short> hi, float d, Span<float> dst)
+    {
+        var scale = Vector256.Create(d);
+        var (a, b) = Vector256.Widen(lo);
+        var (c, e) = Vector256.Widen(hi);
+        (Vector256.ConvertToSingle(a) * scale).CopyTo(dst);
+        (Vector256.ConvertToSingle(b) * scale).CopyTo(dst[8..]);
+        (Vector256.ConvertToSingle(c) * scale).CopyTo(dst[16..]);
+        (Vector256.ConvertToSingle(e) * scale).CopyTo(dst[24..]);
+    }
+}

@@ -1,0 +1,57 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace SonicVerse.Kernels.Ilgpu;
+
+/// <summary>Data movement: transpose, sum over the middle axis, row gather (embedding); one thread per output element.</summary>
+public sealed class LayoutKernels(Accelerator accelerator) : KernelFamily(accelerator)
+{
+    Action<AcceleratorStream, Index1D, ArrayView<float>, int, int, ArrayView<float>>? transpose;
+    Action<AcceleratorStream, Index1D, ArrayView<float>, int, int, ArrayView<float>>? sumMiddle;
+    Action<AcceleratorStream, Index1D, WeightViews, ArrayView<int>, int, ArrayView<float>>? embedding;
+
+    /// <summary>x: [a, b]; y: [b, a].</summary>
+    public void Transpose(AcceleratorStream stream, ArrayView<float> x, int a, int b, ArrayView<float> y)
+    {
+        transpose ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>>(TransposeKernel);
+        if ((long)a * b > 0) transpose(stream, a * b, x, a, b, y);
+    }
+
+    /// <summary>x: [a, b, c]; y: [a, c].</summary>
+    public void SumMiddle(AcceleratorStream stream, ArrayView<float> x, int a, int b, int c, ArrayView<float> y)
+    {
+        sumMiddle ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>>(SumMiddleKernel);
+        if ((long)a * c > 0) sumMiddle(stream, a * c, x, b, c, y);
+    }
+
+    /// <summary>y[i] = table[ids[i]] as float; table: [V, d] (<paramref name="vocab"/> rows); ids: [n]; y: [n, d].
+    /// An id outside [0, V) yields a zero row (the host cannot check ids that live on the device).</summary>
+    public void Embedding(AcceleratorStream stream, WeightViews table, ArrayView<int> ids, int vocab, int n,
+        ArrayView<float> y)
+    {
+        embedding ??= Accelerator.LoadAutoGroupedKernel<Index1D, WeightViews, ArrayView<int>, int, ArrayView<float>>(EmbeddingKernel);
+        if ((long)n * table.K > 0) embedding(stream, n * table.K, table, ids, vocab, y);
+    }
+
+    // index runs over y [b, a]: y[j, i] = x[i, j].
+    static void TransposeKernel(Index1D index, ArrayView<float> x, int a, int b, ArrayView<float> y)
+    {
+        int j = index / a, i = index % a;
+        y[index] = x[(long)i * b + j];
+    }
+
+    static void SumMiddleKernel(Index1D index, ArrayView<float> x, int b, int c, ArrayView<float> y)
+    {
+        int i = index / c, e = index % c;
+        float sum = 0;
+        for (int j = 0; j < b; j++) sum += x[((long)i * b + j) * c + e];
+        y[index] = sum;
+    }
+
+    static void EmbeddingKernel(Index1D index, WeightViews table, ArrayView<int> ids, int vocab, ArrayView<float> y)
+    {
+        int i = index / table.K, e = index % table.K;
+        int id = ids[i];
+        y[index] = id >= 0 && id < vocab ? table.Element(id, e) : 0f;
+    }
+}

@@ -1,0 +1,59 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+
+namespace SonicVerse.Kernels.Ilgpu;
+
+/// <summary>Rotary position embedding in place, one thread per rotated pair. The fp32 inverse frequencies
+/// (<see cref="RopeFrequencies"/>) are uploaded once per (theta, headDim) and kept; angle = pos · inv_freq in fp32 and
+/// its cos/sin in double, as the cpu kernel does, to match HF fp32.</summary>
+public sealed class RopeKernels(Accelerator accelerator) : KernelFamily(accelerator), IDisposable
+{
+    readonly Dictionary<(float Theta, int HeadDim), MemoryBuffer1D<float, Stride1D.Dense>> frequencies = [];
+    Action<AcceleratorStream, Index1D, ArrayView<int>, ArrayView<float>, int, int, int, ArrayView<float>>? rope;
+
+    /// <summary>positions: [n]; x: [n, heads, headDim] rotated in place.</summary>
+    public void Rope(AcceleratorStream stream, ArrayView<int> positions, float theta, bool interleaved, int n, int heads,
+        int headDim, ArrayView<float> x)
+    {
+        rope ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, ArrayView<float>, int, int, int, ArrayView<float>>(RopeKernel);
+        long pairs = (long)n * heads * (headDim / 2);
+        if (pairs > 0) rope(stream, (int)pairs, positions, Frequencies(theta, headDim), interleaved ? 1 : 0, heads, headDim, x);
+    }
+
+    public void Dispose()
+    {
+        foreach (var buffer in frequencies.Values) buffer.Dispose();
+        frequencies.Clear();
+    }
+
+    ArrayView<float> Frequencies(float theta, int headDim)
+    {
+        if (!frequencies.TryGetValue((theta, headDim), out var buffer))
+        {
+            var inv = RopeFrequencies.Inverse(theta, headDim);
+            buffer = Accelerator.Allocate1D(inv);
+            frequencies[(theta, headDim)] = buffer;
+        }
+        return buffer.View;
+    }
+
+    // HalfSplit pairs (j, j + d/2) — HF rotate_half; Interleaved pairs (2j, 2j + 1) — GGUF's permuted q/k rows.
+    static void RopeKernel(Index1D index, ArrayView<int> positions, ArrayView<float> invFreq, int interleaved, int heads,
+        int headDim, ArrayView<float> x)
+    {
+        int half = headDim / 2;
+        int j = index % half;
+        int rowHead = index / half;
+        int i = rowHead / heads;
+        float angle = positions[i] * invFreq[j];
+        float cos = (float)XMath.Cos((double)angle);
+        float sin = (float)XMath.Sin((double)angle);
+        long head = (long)rowHead * headDim;
+        long a = head + (interleaved != 0 ? 2 * j : j);
+        long b = head + (interleaved != 0 ? 2 * j + 1 : j + half);
+        float x0 = x[a], x1 = x[b];
+        x[a] = x0 * cos - x1 * sin;
+        x[b] = x1 * cos + x0 * sin;
+    }
+}

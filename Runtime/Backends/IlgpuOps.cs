@@ -1,0 +1,159 @@
+using ILGPU;
+using ILGPU.Runtime;
+using SonicVerse.Kernels;
+using SonicVerse.Kernels.Ilgpu;
+using SonicVerse.Loader;
+
+namespace SonicVerse.Runtime.Backends;
+
+/// <summary>The <see cref="IOps"/> of an <see cref="IlgpuBackend"/>: validates through <see cref="OpChecks"/> and
+/// queues the kernel of the same name on the backend's stream. Kernel families are created once per accelerator.</summary>
+sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, AcceleratorStream stream) : IOps, IDisposable
+{
+    readonly MatMulKernels matMul = new(accelerator);
+    readonly ElementwiseKernels elementwise = new(accelerator);
+    readonly NormKernels norms = new(accelerator);
+    readonly RopeKernels rope = new(accelerator);
+    readonly AttentionKernels attention = new(accelerator);
+    readonly SoftmaxKernels softmax = new(accelerator);
+    readonly LayoutKernels layout = new(accelerator);
+    readonly ConvKernels conv = new(accelerator);
+    MemoryBuffer1D<float, Stride1D.Dense>? attentionScratch;
+
+    public void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y)
+    {
+        var (n, k, m, format) = OpChecks.MatMul(x, w, bias, y);
+        var yv = F(y);
+        matMul.MatMul(stream, F(x), Weights(w, format, k), bias is null ? yv : F(bias), bias is not null, n, m, yv);
+    }
+
+    public void Add(DeviceTensor a, DeviceTensor b, DeviceTensor y)
+    {
+        OpChecks.SameShape(nameof(Add), a, b, y);
+        elementwise.Add(stream, F(a), F(b), F(y));
+    }
+
+    public void Scale(DeviceTensor x, float s, DeviceTensor y)
+    {
+        OpChecks.SameShape(nameof(Scale), x, y);
+        elementwise.Scale(stream, F(x), s, F(y));
+    }
+
+    public void RmsNorm(DeviceTensor x, DeviceTensor w, float eps, DeviceTensor y)
+    {
+        var (n, d) = OpChecks.RowNorm(nameof(RmsNorm), x, [w], y);
+        norms.RmsNorm(stream, F(x), F(w), eps, n, d, F(y));
+    }
+
+    public void LayerNorm(DeviceTensor x, DeviceTensor w, DeviceTensor b, float eps, DeviceTensor y)
+    {
+        var (n, d) = OpChecks.RowNorm(nameof(LayerNorm), x, [w, b], y);
+        norms.LayerNorm(stream, F(x), F(w), F(b), eps, n, d, F(y));
+    }
+
+    public void ChannelNorm(DeviceTensor x, DeviceTensor w, DeviceTensor b, float eps, DeviceTensor y)
+    {
+        var (c, t) = OpChecks.ChannelNorm(x, w, b, y);
+        norms.ChannelNorm(stream, F(x), F(w), F(b), eps, c, t, F(y));
+    }
+
+    public void Gelu(DeviceTensor x, DeviceTensor y)
+    {
+        OpChecks.SameShape(nameof(Gelu), x, y);
+        elementwise.Gelu(stream, F(x), F(y));
+    }
+
+    public void Relu(DeviceTensor x, DeviceTensor y)
+    {
+        OpChecks.SameShape(nameof(Relu), x, y);
+        elementwise.Relu(stream, F(x), F(y));
+    }
+
+    public void SiluMul(DeviceTensor gate, DeviceTensor up, DeviceTensor y)
+    {
+        OpChecks.SameShape(nameof(SiluMul), gate, up, y);
+        elementwise.SiluMul(stream, F(gate), F(up), F(y));
+    }
+
+    public void Rope(DeviceTensor positions, float theta, RopeLayout layout, DeviceTensor x)
+    {
+        var (n, heads, headDim) = OpChecks.Rope(positions, theta, x);
+        rope.Rope(stream, backend.Own(positions).Ints, theta, layout == RopeLayout.Interleaved, n, heads, headDim, F(x));
+    }
+
+    public void Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int keyCount, int firstQueryPosition,
+        int slidingWindow, float scale, DeviceTensor y)
+    {
+        var shape = OpChecks.Attention(q, k, v, keyCount, firstQueryPosition, slidingWindow, scale, y);
+        attention.Attention(stream, F(q), F(k), F(v), Scratch(AttentionKernels.ScratchLength(shape)), shape, F(y));
+    }
+
+    public void LogSoftmax(DeviceTensor x, DeviceTensor y)
+    {
+        var (n, v) = OpChecks.LogSoftmax(x, y);
+        softmax.LogSoftmax(stream, F(x), n, v, F(y));
+    }
+
+    public void Embedding(DeviceTensor table, DeviceTensor ids, DeviceTensor y)
+    {
+        var (vocab, d, format) = OpChecks.Embedding(table, ids, y);
+        layout.Embedding(stream, Weights(table, format, d), backend.Own(ids).Ints, vocab, ids.Dim(0), F(y));
+    }
+
+    public void Conv1d(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, int stride, int padding, int groups, DeviceTensor y)
+    {
+        var shape = OpChecks.Conv1d(x, w, bias, stride, padding, groups, y);
+        var yv = F(y);
+        conv.Conv1d(stream, F(x), F(w), bias is null ? yv : F(bias), bias is not null, shape, yv);
+    }
+
+    public void Transpose(DeviceTensor x, DeviceTensor y)
+    {
+        var (a, b) = OpChecks.Transpose(x, y);
+        layout.Transpose(stream, F(x), a, b, F(y));
+    }
+
+    public void Copy(DeviceTensor src, long srcOffset, long count, DeviceTensor dst, long dstOffset)
+    {
+        OpChecks.Copy(src, srcOffset, count, dst, dstOffset);
+        long bytes = src.DType.ByteSize(count);
+        if (bytes == 0) return;
+        var from = backend.Own(src).Bytes.SubView(src.DType.ByteSize(srcOffset), bytes);
+        var to = backend.Own(dst).Bytes.SubView(dst.DType.ByteSize(dstOffset), bytes);
+        ((ArrayView1D<byte, Stride1D.Dense>)from).CopyTo(stream, to);
+    }
+
+    public void SumMiddle(DeviceTensor x, DeviceTensor y)
+    {
+        var (a, b, c) = OpChecks.SumMiddle(x, y);
+        layout.SumMiddle(stream, F(x), a, b, c, F(y));
+    }
+
+    public void Dispose()
+    {
+        rope.Dispose();
+        attentionScratch?.Dispose();
+        attentionScratch = null;
+    }
+
+    ArrayView<float> F(DeviceTensor tensor) => backend.Own(tensor).Floats;
+
+    WeightViews Weights(DeviceTensor w, WeightFormat format, int k)
+    {
+        var t = backend.Own(w);
+        return new WeightViews(t.Bytes, t.Halves, t.Bytes.Cast<float>(), format, k);
+    }
+
+    /// <summary>A scratch buffer of at least <paramref name="length"/> floats, grown (never shrunk) as needed; safe to
+    /// reuse because every launch is ordered on the one stream.</summary>
+    ArrayView<float> Scratch(long length)
+    {
+        if (attentionScratch is null || attentionScratch.Length < length)
+        {
+            stream.Synchronize();
+            attentionScratch?.Dispose();
+            attentionScratch = accelerator.Allocate1D<float>(Math.Max(length, 1024));
+        }
+        return attentionScratch.View;
+    }
+}

@@ -1,0 +1,203 @@
+using SonicVerse.Kernels;
+using SonicVerse.Loader;
+
+namespace SonicVerse.Runtime.Backends;
+
+/// <summary>The dtype and shape rules of every <see cref="IOps"/> op, shared by all backends. Each check throws
+/// <see cref="ArgumentException"/> naming the op and the shapes, and returns the sizes the kernel needs.</summary>
+public static class OpChecks
+{
+    /// <summary>The kernel-side weight format of a MatMul/Embedding weight dtype.</summary>
+    public static WeightFormat Format(string op, DeviceTensor w) => w.DType switch
+    {
+        DType.F32 => WeightFormat.F32,
+        DType.F16 => WeightFormat.F16,
+        DType.BF16 => WeightFormat.BF16,
+        DType.Q8_0 => WeightFormat.Q8_0,
+        DType.Q4_0 => WeightFormat.Q4_0,
+        _ => throw Fail(op, $"weight dtype {w.DType} is not supported (F32, F16, BF16, Q8_0, Q4_0)", w),
+    };
+
+    public static (int N, int K, int M, WeightFormat Format) MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias,
+        DeviceTensor y)
+    {
+        const string op = nameof(IOps.MatMul);
+        var format = Format(op, w);
+        F32(op, x, y);
+        if (bias is not null) F32(op, bias);
+        Rank(op, 2, x, w, y);
+        int n = x.Dim(0), k = x.Dim(1), m = w.Dim(0);
+        if (w.Dim(1) != k || y.Dim(0) != n || y.Dim(1) != m || (bias is not null && (bias.Rank != 1 || bias.Dim(0) != m)))
+            throw Fail(op, "expected x [n, k], w [m, k], bias [m], y [n, m]", x, w, bias, y);
+        NoAlias(op, y, x, w);
+        return (n, k, m, format);
+    }
+
+    public static void SameShape(string op, params DeviceTensor[] tensors)
+    {
+        F32(op, tensors);
+        foreach (var t in tensors)
+            if (!t.Shape.AsSpan().SequenceEqual(tensors[0].Shape)) throw Fail(op, "shapes differ", tensors);
+    }
+
+    /// <summary>x: [n, d] with per-column parameters [d] (RmsNorm, LayerNorm). Returns (n, d).</summary>
+    public static (int N, int D) RowNorm(string op, DeviceTensor x, DeviceTensor[] parameters, DeviceTensor y)
+    {
+        SameShape(op, x, y);
+        F32(op, parameters);
+        if (x.Rank != 2 || parameters.Any(p => p.Rank != 1 || p.Dim(0) != x.Dim(1)))
+            throw Fail(op, "expected x [n, d] and parameters [d]", [x, .. parameters, y]);
+        return (x.Dim(0), x.Dim(1));
+    }
+
+    /// <summary>x: [c, t]; w, b: [c]. Returns (c, t).</summary>
+    public static (int C, int T) ChannelNorm(DeviceTensor x, DeviceTensor w, DeviceTensor b, DeviceTensor y)
+    {
+        const string op = nameof(IOps.ChannelNorm);
+        SameShape(op, x, y);
+        F32(op, w, b);
+        if (x.Rank != 2 || w.Rank != 1 || b.Rank != 1 || w.Dim(0) != x.Dim(0) || b.Dim(0) != x.Dim(0))
+            throw Fail(op, "expected x [c, t], w [c], b [c]", x, w, b, y);
+        return (x.Dim(0), x.Dim(1));
+    }
+
+    /// <summary>positions: [n] I32; x: [n, heads, headDim], headDim even. Returns (n, heads, headDim).</summary>
+    public static (int N, int Heads, int HeadDim) Rope(DeviceTensor positions, float theta, DeviceTensor x)
+    {
+        const string op = nameof(IOps.Rope);
+        F32(op, x);
+        if (positions.DType != DType.I32) throw Fail(op, "positions must be I32", positions);
+        if (x.Rank != 3 || positions.Rank != 1 || positions.Dim(0) != x.Dim(0) || x.Dim(2) % 2 != 0)
+            throw Fail(op, "expected positions [n], x [n, heads, headDim] with headDim even", positions, x);
+        if (!(theta > 0)) throw Fail(op, $"theta must be positive, got {theta}", x);
+        return (x.Dim(0), x.Dim(1), x.Dim(2));
+    }
+
+    public static AttentionShape Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int keyCount,
+        int firstQueryPosition, int slidingWindow, float scale, DeviceTensor y)
+    {
+        const string op = nameof(IOps.Attention);
+        F32(op, q, k, v, y);
+        Rank(op, 3, q, k, v);
+        int nq = q.Dim(0), hq = q.Dim(1), d = q.Dim(2), hkv = k.Dim(1);
+        bool shapesOk = k.Shape.AsSpan().SequenceEqual(v.Shape) && k.Dim(2) == d && hkv > 0 && hq % hkv == 0
+            && y.Rank == 2 && y.Dim(0) == nq && y.Dim(1) == hq * d;
+        if (!shapesOk) throw Fail(op, "expected q [nq, hq, d], k = v [capacity, hkv, d] with hkv | hq, y [nq, hq·d]", q, k, v, y);
+        if (keyCount < 1 || keyCount > k.Dim(0))
+            throw Fail(op, $"keyCount {keyCount} outside [1, capacity {k.Dim(0)}]", q, k);
+        if (firstQueryPosition >= 0 && firstQueryPosition + nq > keyCount)
+            throw Fail(op, $"causal queries at positions {firstQueryPosition}..{firstQueryPosition + nq - 1} need their own keys, but keyCount is {keyCount}", q, k);
+        NoAlias(op, y, q, k, v);
+        return new AttentionShape(nq, hq, hkv, d, keyCount, firstQueryPosition, slidingWindow, scale);
+    }
+
+    /// <summary>x: [n, v]. Returns (n, v).</summary>
+    public static (int N, int V) LogSoftmax(DeviceTensor x, DeviceTensor y)
+    {
+        const string op = nameof(IOps.LogSoftmax);
+        SameShape(op, x, y);
+        Rank(op, 2, x);
+        return (x.Dim(0), x.Dim(1));
+    }
+
+    /// <summary>table: [V, d]; ids: [n] I32; y: [n, d]. Returns (V, d, format).</summary>
+    public static (int V, int D, WeightFormat Format) Embedding(DeviceTensor table, DeviceTensor ids, DeviceTensor y)
+    {
+        const string op = nameof(IOps.Embedding);
+        var format = Format(op, table);
+        F32(op, y);
+        if (ids.DType != DType.I32) throw Fail(op, "ids must be I32", ids);
+        if (table.Rank != 2 || ids.Rank != 1 || y.Rank != 2 || y.Dim(0) != ids.Dim(0) || y.Dim(1) != table.Dim(1))
+            throw Fail(op, "expected table [V, d], ids [n], y [n, d]", table, ids, y);
+        return (table.Dim(0), table.Dim(1), format);
+    }
+
+    public static ConvShape Conv1d(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, int stride, int padding, int groups,
+        DeviceTensor y)
+    {
+        const string op = nameof(IOps.Conv1d);
+        F32(op, x, w, y);
+        if (bias is not null) F32(op, bias);
+        Rank(op, 2, x, y);
+        Rank(op, 3, w);
+        if (stride < 1 || padding < 0 || groups < 1)
+            throw Fail(op, $"stride {stride}, padding {padding}, groups {groups} out of range", x, w);
+        var s = new ConvShape(x.Dim(0), x.Dim(1), w.Dim(0), w.Dim(2), stride, padding, groups);
+        bool ok = s.InChannels % groups == 0 && s.OutChannels % groups == 0 && w.Dim(1) == s.InPerGroup
+            && s.Length + 2 * padding >= s.Kernel && y.Dim(0) == s.OutChannels && y.Dim(1) == s.OutLength
+            && (bias is null || (bias.Rank == 1 && bias.Dim(0) == s.OutChannels));
+        if (!ok) throw Fail(op, $"expected x [cin, t], w [cout, cin/{groups}, k], bias [cout], y [cout, (t + 2·{padding} − k)/{stride} + 1]", x, w, bias, y);
+        NoAlias(op, y, x, w);
+        return s;
+    }
+
+    /// <summary>x: [a, b]; y: [b, a]. Returns (a, b).</summary>
+    public static (int A, int B) Transpose(DeviceTensor x, DeviceTensor y)
+    {
+        const string op = nameof(IOps.Transpose);
+        F32(op, x, y);
+        Rank(op, 2, x, y);
+        if (y.Dim(0) != x.Dim(1) || y.Dim(1) != x.Dim(0)) throw Fail(op, "expected x [a, b], y [b, a]", x, y);
+        NoAlias(op, y, x);
+        return (x.Dim(0), x.Dim(1));
+    }
+
+    /// <summary>Same dtype, ranges inside both tensors; for block dtypes offsets and count whole blocks.</summary>
+    public static void Copy(DeviceTensor src, long srcOffset, long count, DeviceTensor dst, long dstOffset)
+    {
+        const string op = nameof(IOps.Copy);
+        if (src.DType != dst.DType) throw Fail(op, $"dtypes differ ({src.DType} vs {dst.DType})", src, dst);
+        if (count < 0 || srcOffset < 0 || dstOffset < 0 || srcOffset + count > src.ElementCount || dstOffset + count > dst.ElementCount)
+            throw Fail(op, $"range src[{srcOffset}..+{count}] → dst[{dstOffset}..] out of bounds", src, dst);
+        int block = src.DType.BlockElements();
+        if (srcOffset % block != 0 || dstOffset % block != 0 || count % block != 0)
+            throw Fail(op, $"offsets and count must be whole {block}-element blocks", src, dst);
+    }
+
+    /// <summary>x: [a, b, c]; y: [a, c]. Returns (a, b, c).</summary>
+    public static (int A, int B, int C) SumMiddle(DeviceTensor x, DeviceTensor y)
+    {
+        const string op = nameof(IOps.SumMiddle);
+        F32(op, x, y);
+        Rank(op, 3, x);
+        Rank(op, 2, y);
+        if (y.Dim(0) != x.Dim(0) || y.Dim(1) != x.Dim(2)) throw Fail(op, "expected x [a, b, c], y [a, c]", x, y);
+        NoAlias(op, y, x);
+        return (x.Dim(0), x.Dim(1), x.Dim(2));
+    }
+
+    /// <summary>Host values written at an element offset into an F32/I32 tensor (or read back from one).</summary>
+    public static void Range(string op, DeviceTensor tensor, DType dtype, long offset, long count)
+    {
+        if (tensor.DType != dtype) throw Fail(op, $"tensor is {tensor.DType}, values are {dtype}", tensor);
+        if (offset < 0 || offset + count > tensor.ElementCount)
+            throw Fail(op, $"range [{offset}, {offset + count}) outside {tensor.ElementCount} elements", tensor);
+    }
+
+    /// <summary>Checks an upload: element count of the shape matches the values given.</summary>
+    public static void UploadLength(DType dtype, int[] shape, long length, long expected)
+    {
+        if (length != expected)
+            throw new ArgumentException($"Upload: {dtype}[{string.Join(", ", shape)}] needs {expected} values/bytes, got {length}");
+    }
+
+    public static void F32(string op, params DeviceTensor[] tensors)
+    {
+        foreach (var t in tensors)
+            if (t.DType != DType.F32) throw Fail(op, $"expected F32 activations, got {t.DType}", tensors);
+    }
+
+    static void Rank(string op, int rank, params DeviceTensor[] tensors)
+    {
+        foreach (var t in tensors)
+            if (t.Rank != rank) throw Fail(op, $"expected rank {rank}", tensors);
+    }
+
+    static void NoAlias(string op, DeviceTensor destination, params DeviceTensor[] sources)
+    {
+        if (sources.Any(s => ReferenceEquals(s, destination))) throw Fail(op, "destination may not alias a source", sources);
+    }
+
+    static ArgumentException Fail(string op, string what, params DeviceTensor?[] tensors) =>
+        new($"{op}: {what} (got {string.Join(", ", tensors.Where(t => t is not null))})");
+}

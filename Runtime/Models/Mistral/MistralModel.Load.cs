@@ -1,0 +1,95 @@
+using SonicVerse.Loader;
+using SonicVerse.Runtime.Backends;
+
+namespace SonicVerse.Runtime.Models.Mistral;
+
+public sealed partial class MistralModel
+{
+    /// <summary>
+    /// Loads a HF folder (config.json + safetensors in bf16/f16/f32, sharded or not) or a GGUF file (arch llama;
+    /// F32/F16/Q8_0/Q4_0 kept as stored, Q4_K/Q6_K dequantized to F32) onto <paramref name="backend"/>.
+    /// </summary>
+    public static MistralModel Load(string path, IBackend backend, MistralLoadOptions? options = null)
+    {
+        options ??= new MistralLoadOptions();
+        if (options.Quantize is { } q && q is not (DType.Q8_0 or DType.Q4_0))
+            throw new ArgumentException($"--quant: {q} is not supported (q8_0 or q4_0)");
+        using var checkpoint = MistralCheckpoint.Open(path);
+        var config = checkpoint.Config;
+        var adapter = options.LoraFolder is { } folder ? LoraAdapter.Load(folder, config, options.LoraWeightsFile) : null;
+        var sidePath = options.MergeLora ? null : adapter;
+
+        var uploaded = new List<IDisposable>();
+        try
+        {
+            var blocks = new MistralBlock[config.LayerCount];
+            for (int i = 0; i < config.LayerCount; i++)
+            {
+                blocks[i] = LoadBlock(backend, checkpoint, i, options, adapter);
+                uploaded.Add(blocks[i]);
+            }
+            var embedding = MistralWeightUpload.Matrix(backend, checkpoint.File, checkpoint.Embedding, options.Quantize, null);
+            uploaded.Add(embedding);
+            var finalNorm = MistralWeightUpload.Vector(backend, checkpoint.FinalNorm);
+            uploaded.Add(finalNorm);
+            var lmHead = ReferenceEquals(checkpoint.LmHead, checkpoint.Embedding)
+                ? embedding
+                : MistralWeightUpload.Matrix(backend, checkpoint.File, checkpoint.LmHead, options.Quantize, null);
+            string description = Describe(checkpoint, options, adapter);
+            return new MistralModel(backend, config, checkpoint.Layout, embedding, finalNorm, lmHead, blocks,
+                sidePath?.Rank ?? 0, description);
+        }
+        catch
+        {
+            foreach (var d in uploaded) d.Dispose();
+            throw;
+        }
+    }
+
+    static MistralBlock LoadBlock(IBackend backend, MistralCheckpoint checkpoint, int layer, MistralLoadOptions options,
+        LoraAdapter? adapter)
+    {
+        var tensors = checkpoint.Blocks[layer];
+        var linear = new Dictionary<MistralProjection, MistralLinear>();
+        var attnNorm = MistralWeightUpload.Vector(backend, tensors.AttnNorm);
+        var mlpNorm = MistralWeightUpload.Vector(backend, tensors.MlpNorm);
+        foreach (var (projection, entry) in tensors.Projections)
+        {
+            var pair = adapter?.Find(layer, projection);
+            int? permuteHeadDim = checkpoint.Layout == RopeLayout.Interleaved
+                && projection is MistralProjection.QProj or MistralProjection.KProj ? checkpoint.Config.HeadDim : null;
+            if (pair is not null && options.MergeLora)
+            {
+                var delta = InCheckpointRowOrder(MistralWeightUpload.LoraDelta(pair), pair.In, permuteHeadDim);
+                linear[projection] = new MistralLinear(
+                    MistralWeightUpload.Matrix(backend, checkpoint.File, entry, options.Quantize, delta), null, null, 0f);
+                continue;
+            }
+            var weight = MistralWeightUpload.Matrix(backend, checkpoint.File, entry, options.Quantize, null);
+            if (pair is null)
+            {
+                linear[projection] = new MistralLinear(weight, null, null, 0f);
+                continue;
+            }
+            // Side path: B's rows are output rows, so they follow the checkpoint's q/k row order.
+            var a = backend.Upload(pair.A, pair.Rank, pair.In);
+            var b = backend.Upload(InCheckpointRowOrder(pair.B, pair.Rank, permuteHeadDim), pair.Out, pair.Rank);
+            linear[projection] = new MistralLinear(weight, a, b, pair.Scale);
+        }
+        return new MistralBlock(attnNorm, mlpNorm, linear);
+    }
+
+    /// <summary>LoRA tensors come in HF row order; a GGUF's q/k rows are permuted (<see cref="GgufRowOrder"/>).</summary>
+    static float[] InCheckpointRowOrder(float[] rows, int rowLength, int? permuteHeadDim) =>
+        permuteHeadDim is { } d ? GgufRowOrder.HfToGguf<float>(rows, rowLength, d) : rows;
+
+    static string Describe(MistralCheckpoint checkpoint, MistralLoadOptions options, LoraAdapter? adapter)
+    {
+        var stored = checkpoint.Blocks[0].Projections.Values.Select(t => t.DType).Distinct();
+        string weights = options.Quantize is { } q ? $"{q} (quantized on load)" : string.Join("/", stored);
+        string lora = adapter is null ? "" : $", LoRA r={adapter.Rank} scale={adapter.Scale} ({(options.MergeLora ? "merged" : "side path")})";
+        var c = checkpoint.Config;
+        return $"{checkpoint.File.Format} {c.LayerCount} layers, hidden {c.HiddenSize}, vocab {c.VocabSize}, weights {weights}, " +
+               $"RoPE {checkpoint.Layout}{lora}";
+    }
+}

@@ -1,0 +1,189 @@
+using SonicVerse.Loader;
+using SonicVerse.Runtime.Backends;
+
+namespace SonicVerse.Runtime.Models.Mistral;
+
+/// <summary>How to load a decoder: on-load quantization and an optional LoRA adapter.</summary>
+public sealed record MistralLoadOptions
+{
+    /// <summary>Q8_0 or Q4_0: quantize every 2-D float weight on load (llama.cpp rounding); null keeps stored dtypes.</summary>
+    public DType? Quantize { get; init; }
+
+    /// <summary>A peft adapter folder (adapter_config.json + adapter_model.safetensors or .bin).</summary>
+    public string? LoraFolder { get; init; }
+
+    /// <summary>The adapter's weight file when the folder holds both formats (default: .safetensors first).</summary>
+    public string? LoraWeightsFile { get; init; }
+
+    /// <summary>Merge W' = W + scale·B·A in fp32 on load (stored F32, LoRA always on) instead of a switchable side path.</summary>
+    public bool MergeLora { get; init; }
+}
+
+/// <summary>y = x·Wᵀ, plus, when an adapter is attached and the state wants it, the side path y += scale·B(A x).</summary>
+sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTensor? loraB, float loraScale) : IDisposable
+{
+    public DeviceTensor Weight { get; } = weight;       // [out, in]
+    public DeviceTensor? LoraA { get; } = loraA;        // [rank, in] F32
+    public DeviceTensor? LoraB { get; } = loraB;        // [out, rank] F32
+
+    public void Apply(IOps ops, DeviceTensor x, bool useLora, MistralScratch scratch, DeviceTensor y)
+    {
+        ops.MatMul(x, Weight, null, y);
+        if (!useLora || LoraA is null || LoraB is null) return;
+        var mid = scratch.LoraMid!;
+        var delta = scratch.LoraOut(y.Dim(1));
+        ops.MatMul(x, LoraA, null, mid);
+        ops.MatMul(mid, LoraB, null, delta);
+        ops.Scale(delta, loraScale, delta);
+        ops.Add(y, delta, y);
+    }
+
+    public void Dispose()
+    {
+        Weight.Dispose();
+        LoraA?.Dispose();
+        LoraB?.Dispose();
+    }
+}
+
+/// <summary>One decoder block's weights; norms are F32 [hidden].</summary>
+sealed record MistralBlock(DeviceTensor AttnNorm, DeviceTensor MlpNorm, IReadOnlyDictionary<MistralProjection, MistralLinear> Linear)
+    : IDisposable
+{
+    public MistralLinear Q => Linear[MistralProjection.QProj];
+    public MistralLinear K => Linear[MistralProjection.KProj];
+    public MistralLinear V => Linear[MistralProjection.VProj];
+    public MistralLinear O => Linear[MistralProjection.OProj];
+    public MistralLinear Gate => Linear[MistralProjection.GateProj];
+    public MistralLinear Up => Linear[MistralProjection.UpProj];
+    public MistralLinear Down => Linear[MistralProjection.DownProj];
+
+    public void Dispose()
+    {
+        AttnNorm.Dispose();
+        MlpNorm.Dispose();
+        foreach (var l in Linear.Values) l.Dispose();
+    }
+}
+
+/// <summary>
+/// The Mistral decoder (SPEC §6): immutable weights on one backend. Per-sequence data lives in a
+/// <see cref="MistralState"/> from <see cref="CreateState"/>; <see cref="Forward"/> and <see cref="ForwardEmbeddings"/>
+/// append tokens to it and return the last position's logits.
+/// </summary>
+public sealed partial class MistralModel : IDisposable
+{
+    readonly MistralBlock[] _blocks;
+    readonly DeviceTensor _embedding;   // [vocab, hidden], stored dtype
+    readonly DeviceTensor _finalNorm;   // [hidden] F32
+    readonly DeviceTensor _lmHead;      // [vocab, hidden]; the embedding itself when tied
+    readonly int _loraRank;
+
+    MistralModel(IBackend backend, MistralConfig config, RopeLayout layout, DeviceTensor embedding, DeviceTensor finalNorm,
+        DeviceTensor lmHead, MistralBlock[] blocks, int loraRank, string description)
+    {
+        Backend = backend;
+        Config = config;
+        RopeLayout = layout;
+        _embedding = embedding;
+        _finalNorm = finalNorm;
+        _lmHead = lmHead;
+        _blocks = blocks;
+        _loraRank = loraRank;
+        Description = description;
+    }
+
+    public IBackend Backend { get; }
+    public MistralConfig Config { get; }
+
+    /// <summary>Fixed by the format the weights came from (HF → HalfSplit, GGUF → Interleaved), never guessed.</summary>
+    public RopeLayout RopeLayout { get; }
+
+    /// <summary>Whether a LoRA side path is attached (switch it per sequence with <see cref="MistralState.UseLora"/>).</summary>
+    public bool HasLoraSidePath => _loraRank > 0;
+
+    /// <summary>What was loaded: format, weight dtypes, adapter.</summary>
+    public string Description { get; }
+
+    /// <summary>A fresh sequence state holding up to <paramref name="capacity"/> positions (at most the model's context;
+    /// default 4096 or the context if smaller: the F32 cache of 7B takes 256 KB per position). LoRA starts on when a side
+    /// path is attached.</summary>
+    public MistralState CreateState(int capacity = 0)
+    {
+        int max = Config.MaxPositions;
+        if (capacity <= 0) capacity = Math.Min(max, 4096);
+        if (capacity > max)
+            throw new InputException($"a sequence of {capacity} positions is longer than the model's context of {max}");
+        return new MistralState(Backend, Config, capacity, HasLoraSidePath);
+    }
+
+    /// <summary>Token embeddings [n, hidden] F32 (the caller owns the tensor), e.g. to splice projector vectors in.</summary>
+    public DeviceTensor Embed(ReadOnlySpan<int> ids)
+    {
+        CheckIds(ids);
+        var table = Backend.Allocate(DType.F32, ids.Length, Config.HiddenSize);
+        using var idTensor = Backend.Upload(ids, ids.Length);
+        Backend.Ops.Embedding(_embedding, idTensor, table);
+        return table;
+    }
+
+    /// <summary>Appends <paramref name="ids"/> to the sequence; returns the last position's logits [1, vocab]
+    /// (owned by the state, valid until its next forward pass).</summary>
+    public DeviceTensor Forward(ReadOnlySpan<int> ids, MistralState state)
+    {
+        CheckIds(ids);
+        var s = Prepare(ids.Length, state);
+        Backend.Write(ids, s.Ids);
+        Backend.Ops.Embedding(_embedding, s.Ids, s.X);
+        return Run(s, state);
+    }
+
+    /// <summary>Appends positions given as embeddings <paramref name="embeds"/>: [n, hidden] F32.</summary>
+    public DeviceTensor ForwardEmbeddings(DeviceTensor embeds, MistralState state)
+    {
+        if (embeds.DType != DType.F32 || embeds.Rank != 2 || embeds.Dim(1) != Config.HiddenSize)
+            throw new ArgumentException($"ForwardEmbeddings: embeddings must be F32 [n, {Config.HiddenSize}], got {embeds}");
+        var s = Prepare(embeds.Dim(0), state);
+        Backend.Ops.Copy(embeds, 0, embeds.ElementCount, s.X, 0);
+        return Run(s, state);
+    }
+
+    /// <summary>Appends positions given as host embeddings, row-major [n, hidden].</summary>
+    public DeviceTensor ForwardEmbeddings(ReadOnlySpan<float> embeds, MistralState state)
+    {
+        if (embeds.Length == 0 || embeds.Length % Config.HiddenSize != 0)
+            throw new ArgumentException($"ForwardEmbeddings: {embeds.Length} values are not whole rows of {Config.HiddenSize}");
+        var s = Prepare(embeds.Length / Config.HiddenSize, state);
+        Backend.Write(embeds, s.X);
+        return Run(s, state);
+    }
+
+    void CheckIds(ReadOnlySpan<int> ids)
+    {
+        if (ids.Length == 0) throw new InputException("no tokens to run");
+        foreach (int id in ids)
+            if ((uint)id >= (uint)Config.VocabSize)
+                throw new InputException($"token id {id} is outside the vocabulary (0..{Config.VocabSize - 1})");
+    }
+
+    MistralScratch Prepare(int tokens, MistralState state)
+    {
+        if (tokens == 0) throw new InputException("no tokens to run");
+        if (state.Position + tokens > state.Capacity)
+            throw new InputException(
+                $"{tokens} more tokens after {state.Position} exceed the context of {state.Capacity} positions");
+        var s = state.Scratch(tokens, _loraRank);
+        var positions = new int[tokens];
+        for (int i = 0; i < tokens; i++) positions[i] = state.Position + i;
+        Backend.Write(positions, s.Positions);
+        return s;
+    }
+
+    public void Dispose()
+    {
+        foreach (var b in _blocks) b.Dispose();
+        _embedding.Dispose();
+        _finalNorm.Dispose();
+        if (!ReferenceEquals(_lmHead, _embedding)) _lmHead.Dispose();
+    }
+}

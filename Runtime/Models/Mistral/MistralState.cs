@@ -1,0 +1,153 @@
+using SonicVerse.Loader;
+using SonicVerse.Runtime.Backends;
+using SonicVerse.Runtime.Tracing;
+
+namespace SonicVerse.Runtime.Models.Mistral;
+
+/// <summary>
+/// Everything one sequence mutates (whisper.cpp's state): the KV cache, the position, scratch buffers and the last
+/// logits. The model's weights never change, so several states can share one model.
+/// </summary>
+public sealed class MistralState : IDisposable
+{
+    readonly IBackend _backend;
+    readonly MistralConfig _config;
+    MistralScratch? _scratch;
+
+    internal MistralState(IBackend backend, MistralConfig config, int capacity, bool useLora)
+    {
+        _backend = backend;
+        _config = config;
+        Capacity = capacity;
+        UseLora = useLora;
+        KeyCache = new DeviceTensor[config.LayerCount];
+        ValueCache = new DeviceTensor[config.LayerCount];
+        for (int i = 0; i < config.LayerCount; i++)
+        {
+            KeyCache[i] = backend.Allocate(DType.F32, capacity, config.KvHeadCount, config.HeadDim);
+            ValueCache[i] = backend.Allocate(DType.F32, capacity, config.KvHeadCount, config.HeadDim);
+        }
+        LastHidden = backend.Allocate(DType.F32, 1, config.HiddenSize);
+        Logits = backend.Allocate(DType.F32, 1, config.VocabSize);
+    }
+
+    /// <summary>Positions the KV cache holds; a sequence can never be longer.</summary>
+    public int Capacity { get; }
+
+    /// <summary>Tokens already in the cache: the position of the next token.</summary>
+    public int Position { get; private set; }
+
+    /// <summary>Whether the model's LoRA side path applies to this sequence's next forward passes
+    /// (e.g. off for the long-form chaining step, which wants the plain Instruct model).</summary>
+    public bool UseLora { get; set; }
+
+    /// <summary>Receives <c>llm.hidden_states.{i}</c> (HF convention: 0 = embeddings, the last after the final norm).</summary>
+    public ITraceSink? Trace { get; set; }
+
+    // Per layer, [capacity, kvHeads, headDim].
+    internal DeviceTensor[] KeyCache { get; }
+    internal DeviceTensor[] ValueCache { get; }
+    // x of the last position: [1, hidden]
+    internal DeviceTensor LastHidden { get; }
+    // [1, vocab]
+    internal DeviceTensor Logits { get; }
+
+    /// <summary>Forgets the sequence (the cache is overwritten from position 0 on).</summary>
+    public void Reset() => Position = 0;
+
+    /// <summary>Keeps only the first <paramref name="position"/> tokens, e.g. to reuse a shared prompt prefix.</summary>
+    public void Truncate(int position)
+    {
+        if (position < 0 || position > Position)
+            throw new ArgumentOutOfRangeException(nameof(position), $"cannot truncate a sequence of {Position} tokens to {position}");
+        Position = position;
+    }
+
+    internal void Advance(int count) => Position += count;
+
+    /// <summary>Scratch buffers for <paramref name="tokens"/> rows; the last size is kept, so decoding (1 row at a time)
+    /// allocates once.</summary>
+    internal MistralScratch Scratch(int tokens, int loraRank)
+    {
+        if (_scratch is { } s && s.Tokens == tokens && s.LoraRank == loraRank) return s;
+        _scratch?.Dispose();
+        _scratch = new MistralScratch(_backend, _config, tokens, loraRank);
+        return _scratch;
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in KeyCache) t.Dispose();
+        foreach (var t in ValueCache) t.Dispose();
+        LastHidden.Dispose();
+        Logits.Dispose();
+        _scratch?.Dispose();
+    }
+}
+
+/// <summary>Activations of one forward pass over <see cref="Tokens"/> rows.</summary>
+sealed class MistralScratch : IDisposable
+{
+    readonly List<DeviceTensor> _all = new();
+    readonly Dictionary<int, DeviceTensor> _loraOut = new();
+    readonly IBackend _backend;
+
+    public MistralScratch(IBackend backend, MistralConfig c, int tokens, int loraRank)
+    {
+        _backend = backend;
+        Tokens = tokens;
+        LoraRank = loraRank;
+        DeviceTensor New(DType dtype, params int[] shape)
+        {
+            var t = backend.Allocate(dtype, shape);
+            _all.Add(t);
+            return t;
+        }
+        Ids = New(DType.I32, tokens);
+        Positions = New(DType.I32, tokens);
+        X = New(DType.F32, tokens, c.HiddenSize);
+        Normed = New(DType.F32, tokens, c.HiddenSize);
+        QFlat = New(DType.F32, tokens, c.QueryWidth);
+        Q = New(DType.F32, tokens, c.HeadCount, c.HeadDim);
+        KFlat = New(DType.F32, tokens, c.KvWidth);
+        K = New(DType.F32, tokens, c.KvHeadCount, c.HeadDim);
+        V = New(DType.F32, tokens, c.KvWidth);
+        Attended = New(DType.F32, tokens, c.QueryWidth);
+        Projected = New(DType.F32, tokens, c.HiddenSize);
+        Gate = New(DType.F32, tokens, c.IntermediateSize);
+        Up = New(DType.F32, tokens, c.IntermediateSize);
+        LoraMid = loraRank > 0 ? New(DType.F32, tokens, loraRank) : null;
+    }
+
+    public int Tokens { get; }
+    public int LoraRank { get; }
+    public DeviceTensor Ids { get; }          // [n] I32
+    public DeviceTensor Positions { get; }    // [n] I32
+    public DeviceTensor X { get; }            // residual stream [n, hidden]
+    public DeviceTensor Normed { get; }       // [n, hidden]
+    public DeviceTensor QFlat { get; }        // [n, heads·headDim]
+    public DeviceTensor Q { get; }            // [n, heads, headDim]
+    public DeviceTensor KFlat { get; }        // [n, kvHeads·headDim]
+    public DeviceTensor K { get; }            // [n, kvHeads, headDim]
+    public DeviceTensor V { get; }            // [n, kvHeads·headDim]
+    public DeviceTensor Attended { get; }     // [n, heads·headDim]
+    public DeviceTensor Projected { get; }    // [n, hidden]
+    public DeviceTensor Gate { get; }         // [n, ffn]
+    public DeviceTensor Up { get; }           // [n, ffn]
+    public DeviceTensor? LoraMid { get; }     // [n, rank]
+
+    /// <summary>[n, width] buffer for a LoRA side-path output.</summary>
+    public DeviceTensor LoraOut(int width)
+    {
+        if (_loraOut.TryGetValue(width, out var t)) return t;
+        t = _backend.Allocate(DType.F32, Tokens, width);
+        _all.Add(t);
+        _loraOut[width] = t;
+        return t;
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in _all) t.Dispose();
+    }
+}

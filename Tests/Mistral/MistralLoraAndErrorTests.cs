@@ -1,0 +1,143 @@
+using System.Text;
+using System.Text.Json;
+using SonicVerse.Loader;
+using SonicVerse.Runtime;
+using SonicVerse.Runtime.Backends;
+using SonicVerse.Runtime.Models.Mistral;
+using SonicVerse.Tests.Support;
+
+namespace SonicVerse.Tests.Mistral;
+
+/// <summary>LoRA against the kit's peft-merged reference, and the clear errors of bad input.</summary>
+public class MistralLoraAndErrorTests
+{
+    [Theory]
+    [InlineData(DeviceKind.Cpu, "adapter_model.safetensors", false)]
+    [InlineData(DeviceKind.Cpu, "adapter_model.bin", false)]
+    [InlineData(DeviceKind.Cpu, "adapter_model.safetensors", true)]
+    [InlineData(DeviceKind.Cpu, "adapter_model.bin", true)]
+    [InlineData(DeviceKind.IlgpuCpu, "adapter_model.safetensors", false)]
+    public void LoraGivesTheMergedReferenceIds(DeviceKind device, string weightsFile, bool merge)
+    {
+        int steps = device == DeviceKind.Cpu ? 32 : 2;
+        using var backend = Backend.Create(device);
+        var options = new MistralLoadOptions
+        {
+            LoraFolder = MistralKit.LoraFolder,
+            LoraWeightsFile = Path.Combine(MistralKit.LoraFolder, weightsFile),
+            MergeLora = merge,
+        };
+        using var model = MistralModel.Load(MistralKit.HfFolder, backend, options);
+        Assert.Equal(!merge, model.HasLoraSidePath);
+        foreach (string prompt in MistralKit.PromptNames)
+            MistralParityTests.AssertGreedy(MistralKit.Run("hf_lora_merged", prompt), model, steps, 1e-3);
+    }
+
+    [Fact]
+    public void LoraSwitchedOffGivesTheBaseIds()
+    {
+        using var backend = Backend.Create(DeviceKind.Cpu);
+        using var model = MistralModel.Load(MistralKit.HfFolder, backend, new MistralLoadOptions { LoraFolder = MistralKit.LoraFolder });
+        foreach (string prompt in MistralKit.PromptNames)
+        {
+            MistralParityTests.AssertGreedy(MistralKit.Run("hf_f32", prompt), model, 32, 1e-3, useLora: false);
+            MistralParityTests.AssertGreedy(MistralKit.Run("hf_lora_merged", prompt), model, 4, 1e-3, useLora: true);
+        }
+    }
+
+    [Fact]
+    public void LoraOnAGgufFollowsItsRowOrder()
+    {
+        using var backend = Backend.Create(DeviceKind.Cpu);
+        using var model = MistralModel.Load(MistralKit.Gguf("f32"), backend, new MistralLoadOptions { LoraFolder = MistralKit.LoraFolder });
+        MistralParityTests.AssertGreedy(MistralKit.Run("hf_lora_merged", "long"), model, 32, 1e-3);
+    }
+
+    [Fact]
+    public void LoraWithShapesThatDoNotMatchIsRefused()
+    {
+        string dir = Directory.CreateTempSubdirectory("lora-bad-").FullName;
+        try
+        {
+            File.Copy(Path.Combine(MistralKit.LoraFolder, "adapter_model.safetensors"), Path.Combine(dir, "adapter_model.safetensors"));
+            var config = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(File.ReadAllText(Path.Combine(MistralKit.LoraFolder, "adapter_config.json")))!;
+            config["r"] = JsonSerializer.SerializeToElement(8);   // the file's tensors have rank 4
+            File.WriteAllText(Path.Combine(dir, "adapter_config.json"), JsonSerializer.Serialize(config));
+            using var backend = Backend.Create(DeviceKind.Cpu);
+            var e = Assert.Throws<LoaderException>(() =>
+                MistralModel.Load(MistralKit.HfFolder, backend, new MistralLoadOptions { LoraFolder = dir }));
+            Assert.Contains("lora_A.weight", e.Message);
+            Assert.Contains("expected shape [8, 64]", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void PromptLongerThanTheContextIsRefused()
+    {
+        using var backend = Backend.Create(DeviceKind.Cpu);
+        using var model = MistralModel.Load(MistralKit.HfFolder, backend);
+        var ids = MistralKit.Run("hf_f32", "long").PromptIds;
+        using var state = model.CreateState(16);
+        var e = Assert.Throws<InputException>(() => model.Forward(ids, state));
+        Assert.Contains("context of 16", e.Message);
+        Assert.Throws<InputException>(() => model.CreateState(model.Config.MaxPositions + 1));
+    }
+
+    [Fact]
+    public void UnknownTokenIdIsRefused()
+    {
+        using var backend = Backend.Create(DeviceKind.Cpu);
+        using var model = MistralModel.Load(MistralKit.HfFolder, backend);
+        using var state = model.CreateState(8);
+        var e = Assert.Throws<InputException>(() => model.Forward([1, 32000], state));
+        Assert.Contains("32000", e.Message);
+        Assert.Throws<InputException>(() => model.Forward([-1], state));
+        Assert.Equal(0, state.Position);
+    }
+
+    [Fact]
+    public void GgufOfAnotherArchitectureIsRefused()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"gpt2-{Guid.NewGuid():N}.gguf");
+        File.WriteAllBytes(path, MinimalGguf("gpt2"));
+        try
+        {
+            using var backend = Backend.Create(DeviceKind.Cpu);
+            var e = Assert.Throws<LoaderException>(() => MistralModel.Load(path, backend));
+            Assert.Contains("gpt2", e.Message);
+            Assert.Contains("llama", e.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>A GGUF v3 with no tensors and one key, general.architecture (gguf.md: magic, version, tensor count,
+    /// kv count, then key = u64 length + bytes, u32 type 8 = string, value = u64 length + bytes).</summary>
+    static byte[] MinimalGguf(string architecture)
+    {
+        using var stream = new MemoryStream();
+        using var w = new BinaryWriter(stream);
+        w.Write("GGUF"u8);
+        w.Write(3u);
+        w.Write(0UL);
+        w.Write(1UL);
+        void String(string s)
+        {
+            var bytes = Encoding.UTF8.GetBytes(s);
+            w.Write((ulong)bytes.Length);
+            w.Write(bytes);
+        }
+        String("general.architecture");
+        w.Write(8u);
+        String(architecture);
+        while (stream.Length % 32 != 0) w.Write((byte)0);
+        w.Flush();
+        return stream.ToArray();
+    }
+}
