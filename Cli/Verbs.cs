@@ -14,6 +14,8 @@ public static class Verbs
                                        text from the Mistral decoder alone, streamed as it is generated
           tokenize --tokenizer FILE [--no-bos] [--json] TEXT
                                        token ids (and pieces with --json) of TEXT; FILE: tokenizer.model, model folder or GGUF
+          trace AUDIO --mert DIR --out FILE.safetensors
+                                       dump every intermediate (audio.samples, mert.*) as fp32 safetensors
 
         Every verb that computes takes --device auto|cuda|cpu|ilgpu-cpu (auto = CUDA when present, else cpu).
         """;
@@ -32,6 +34,7 @@ public static class Verbs
             "inspect" => InspectVerb.Run(rest),
             "generate" => GenerateVerb.Run(rest),
             "tokenize" => TokenizeVerb.Run(rest),
+            "trace" => TraceVerb.Run(rest),
             _ => throw new UsageException($"unknown verb '{verb}'"),
         };
     }
