@@ -50,6 +50,9 @@ public sealed record MertConfig(
         }
     }
 
+    /// <summary>Samples between consecutive frames (320 for MERT-v1: 75 Hz at 24 kHz): the product of the conv strides.</summary>
+    public int HopLength => ConvStride.Aggregate(1, (hop, stride) => hop * stride);
+
     /// <summary>Output length of conv layer <paramref name="layer"/> for <paramref name="samples"/> input samples (no padding).</summary>
     public int ConvOutputLength(int samples, int layer)
     {

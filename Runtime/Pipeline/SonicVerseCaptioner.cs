@@ -1,0 +1,209 @@
+using System.Diagnostics;
+using SonicVerse.Loader;
+using SonicVerse.Runtime.Audio;
+using SonicVerse.Runtime.Backends;
+using SonicVerse.Runtime.Generation;
+using SonicVerse.Runtime.Models.Mert;
+using SonicVerse.Runtime.Models.Mistral;
+using SonicVerse.Runtime.Models.Projector;
+using SonicVerse.Runtime.Text;
+using SonicVerse.Runtime.Tracing;
+
+namespace SonicVerse.Runtime.Pipeline;
+
+/// <summary>What a caption call produced, with the time each stage took.</summary>
+public sealed record CaptionResult(
+    string File, string Caption, int[] Ids, ProjectorOutput Projection, IReadOnlyDictionary<string, double> Seconds,
+    double DurationSeconds);
+
+/// <summary>
+/// The SonicVerse captioner (SPEC §1): audio → MERT → 760-frame canvas → projector → prompt with 60 slots → Mistral with
+/// the SonicVerse LoRA → caption. Weights are loaded once and serve any number of clips; every stage is a public method
+/// with injectable input (STYLE habit 10).
+/// </summary>
+public sealed class SonicVerseCaptioner : IDisposable
+{
+    public const string DefaultPrompt = SonicVersePrompt.DemoUserText;
+
+    public MertModel Mert { get; }
+    public ProjectorModel Projector { get; }
+    public MistralModel Llm { get; }
+    public MistralTokenizer Tokenizer { get; }
+    public IBackend Backend { get; }
+
+    /// <summary>The longest clip that fits the projector's canvas: (canvas − 1) frames of hop plus one receptive field.</summary>
+    public int MaxClipSamples => (Projector.Config.CanvasFrames - 1) * Mert.Config.HopLength + Mert.Config.ReceptiveField;
+
+    public int SampleRate => Mert.Config.SampleRate;
+
+    SonicVerseCaptioner(MertModel mert, ProjectorModel projector, MistralModel llm, MistralTokenizer tokenizer, IBackend backend)
+    {
+        Mert = mert;
+        Projector = projector;
+        Llm = llm;
+        Tokenizer = tokenizer;
+        Backend = backend;
+    }
+
+    /// <summary>Loads the three parts onto <paramref name="backend"/>; <paramref name="progress"/> hears each step.</summary>
+    public static SonicVerseCaptioner Load(ModelFiles files, IBackend backend, DType? quantize = null, Action<string>? progress = null)
+    {
+        var disposables = new List<IDisposable>();
+        try
+        {
+            progress?.Invoke($"loading MERT from {files.Mert}");
+            var mert = Keep(MertModel.Load(files.Mert, backend), disposables);
+            progress?.Invoke($"loading the projector from {files.Projector}");
+            ProjectorModel projector;
+            using (var checkpoint = CheckpointFile.Open(files.Projector))
+                projector = Keep(ProjectorModel.Load(checkpoint, backend), disposables);
+            progress?.Invoke($"loading Mistral from {files.Llm} with the LoRA adapter {files.LoraAdapter}");
+            var llm = Keep(MistralModel.Load(files.Llm, backend, new MistralLoadOptions { Quantize = quantize, LoraFolder = files.LoraAdapter }), disposables);
+            var tokenizer = MistralTokenizerFile.Open(files.Tokenizer ?? files.Llm);
+            CheckCompatible(mert, projector, llm, files);
+            return new SonicVerseCaptioner(mert, projector, llm, tokenizer, backend);
+        }
+        catch
+        {
+            foreach (var d in disposables) d.Dispose();
+            throw;
+        }
+    }
+
+    static T Keep<T>(T value, List<IDisposable> list) where T : IDisposable
+    {
+        list.Add(value);
+        return value;
+    }
+
+    static void CheckCompatible(MertModel mert, ProjectorModel projector, MistralModel llm, ModelFiles files)
+    {
+        var p = projector.Config;
+        if (p.InputWidth != mert.Config.HiddenSize || p.Layers != mert.Config.NumHiddenLayers + 1)
+            throw new LoaderException(files.Projector,
+                $"the projector expects {p.Layers} MERT layers of width {p.InputWidth}, the MERT model gives " +
+                $"{mert.Config.NumHiddenLayers + 1} of width {mert.Config.HiddenSize}");
+        if (p.TokenWidth != llm.Config.HiddenSize)
+            throw new LoaderException(files.Projector,
+                $"the projector writes tokens of width {p.TokenWidth}, the language model's hidden size is {llm.Config.HiddenSize}");
+    }
+
+    /// <summary>Stage 1: the file as mono samples at the encoder's rate.</summary>
+    public float[] DecodeAudio(string path) => AudioLoader.LoadMono(path, SampleRate);
+
+    /// <summary>Stage 2: MERT hidden states of a clip (samples at <see cref="SampleRate"/>, before normalization).</summary>
+    public MertHiddenStates EncodeAudio(ReadOnlySpan<float> samples, ITraceSink? trace = null) => Mert.EncodeAudio(samples, trace);
+
+    /// <summary>Stage 3: pad/trim to the canvas and project: 60 tokens plus the feature heads' logits.</summary>
+    public ProjectorOutput Project(MertHiddenStates hidden, ITraceSink? trace = null)
+    {
+        var c = Projector.Config;
+        float[] canvas = ProjectorModel.PlaceOnCanvas(hidden.States, hidden.Frames, hidden.Width, c.CanvasFrames);
+        using var input = Backend.Upload(canvas, hidden.Count, c.CanvasFrames, hidden.Width);
+        var output = Projector.Project(input);
+        if (trace is not null)
+        {
+            Record(trace, "projector.tokens", [output.TokenCount, output.TokenWidth], output.Tokens);
+            foreach (var (head, logits) in output.Logits) Record(trace, $"projector.{head}.logits", [logits.Length], logits);
+        }
+        return output;
+    }
+
+    static void Record(ITraceSink trace, string name, int[] shape, ReadOnlySpan<float> values)
+    {
+        if (trace.Wants(name)) trace.Record(name, shape, values);
+    }
+
+    /// <summary>Stage 4: the prompt ids with one slot per projector token at each <c>&lt;sound&gt;</c>.</summary>
+    public PromptIds EncodePrompt(string userText = DefaultPrompt)
+    {
+        var prompt = SonicVersePrompt.Encode(Tokenizer, userText, ChatTemplateVariant.Old, Projector.Config.TotalTokens);
+        if (prompt.SlotPositions.Length != Projector.Config.TotalTokens)
+            throw new InputException($"the prompt must contain exactly one {SonicVersePrompt.SoundToken} (got \"{userText}\")");
+        return prompt;
+    }
+
+    /// <summary>Stage 5: token embeddings with the projector's tokens written into the slots, in order. Returns [L, hidden].</summary>
+    public float[] SpliceEmbeddings(PromptIds prompt, ProjectorOutput projection)
+    {
+        int hidden = Llm.Config.HiddenSize;
+        int[] ids = prompt.Ids.Select(id => id == SonicVersePrompt.SlotId ? 0 : id).ToArray();
+        var embeds = new float[ids.Length * hidden];
+        using (var tokens = Llm.Embed(ids)) Backend.Download(tokens, embeds);
+        for (int j = 0; j < prompt.SlotPositions.Length; j++)
+            projection.Token(j).CopyTo(embeds.AsSpan(prompt.SlotPositions[j] * hidden, hidden));
+        return embeds;
+    }
+
+    /// <summary>Stage 6: prefill the spliced prompt and generate. <paramref name="prefillSeconds"/> reports the prefill time.</summary>
+    public IEnumerable<GeneratedToken> Generate(float[] embeddings, GenerationOptions options, Action<double>? prefillSeconds = null,
+        bool useLora = true, ITraceSink? trace = null)
+    {
+        int length = embeddings.Length / Llm.Config.HiddenSize;
+        using var state = Llm.CreateState(Math.Min(Llm.Config.MaxPositions, length + options.MaxNewTokens));
+        state.UseLora = useLora;
+        state.Trace = trace;
+        var clock = Stopwatch.StartNew();
+        var logits = Llm.ForwardEmbeddings(embeddings, state);
+        Backend.Synchronize();
+        prefillSeconds?.Invoke(clock.Elapsed.TotalSeconds);
+        state.Trace = null;
+        foreach (var token in TokenGenerator.Continue(Llm, state, logits, options)) yield return token;
+    }
+
+    /// <summary>The whole path for one file. Longer clips than the canvas holds are cut to the first
+    /// <see cref="MaxClipSamples"/> and <paramref name="warn"/> is told (the long-form path is <c>describe</c>).</summary>
+    public CaptionResult Caption(string path, GenerationOptions options, string userText = DefaultPrompt,
+        Action<string>? onText = null, Action<string>? warn = null, ITraceSink? trace = null)
+    {
+        var seconds = new Dictionary<string, double>();
+        var clock = Stopwatch.StartNew();
+        float[] samples = DecodeAudio(path);
+        double duration = samples.Length / (double)SampleRate;
+        if (samples.Length > MaxClipSamples)
+        {
+            warn?.Invoke($"{path}: {duration:0.##} s is longer than one {MaxClipSamples / (double)SampleRate:0.##} s clip: " +
+                         "captioning the first part only (use 'sonicverse describe' for whole songs)");
+            samples = samples[..MaxClipSamples];
+        }
+        if (AudioLoader.IsSilent(samples)) warn?.Invoke($"{path}: the audio is silent; the caption will not mean much");
+        seconds["decode_audio"] = Lap(clock);
+
+        var hidden = EncodeAudio(samples, trace);
+        seconds["mert"] = Lap(clock);
+        var projection = Project(hidden, trace);
+        seconds["projector"] = Lap(clock);
+        var embeddings = SpliceEmbeddings(EncodePrompt(userText), projection);
+
+        var ids = new List<int>();
+        var streamer = new TextStreamer(Tokenizer);
+        double prefill = 0;
+        foreach (var token in Generate(embeddings, options, s => prefill = s, trace: trace))
+        {
+            ids.Add(token.Id);
+            string piece = streamer.Append(token.Id);
+            if (piece.Length > 0) onText?.Invoke(piece);
+        }
+        string tail = streamer.Flush();
+        if (tail.Length > 0) onText?.Invoke(tail);
+        seconds["prefill"] = prefill;
+        seconds["generate"] = Lap(clock) - prefill;
+        // scripts/app.py: decode(skip_special_tokens=True).strip()
+        string caption = Tokenizer.Decode(ids, skipSpecial: true).Trim();
+        return new CaptionResult(path, caption, ids.ToArray(), projection, seconds, duration);
+    }
+
+    static double Lap(Stopwatch clock)
+    {
+        double s = clock.Elapsed.TotalSeconds;
+        clock.Restart();
+        return s;
+    }
+
+    public void Dispose()
+    {
+        Llm.Dispose();
+        Projector.Dispose();
+        Mert.Dispose();
+    }
+}
