@@ -69,7 +69,7 @@ public static class GenerateVerb
         return ExitCodes.Ok;
     }
 
-    static DType? ParseQuant(string? text) => text?.ToLowerInvariant() switch
+    internal static DType? ParseQuant(string? text) => text?.ToLowerInvariant() switch
     {
         null => null,
         "q8_0" => DType.Q8_0,
@@ -80,7 +80,7 @@ public static class GenerateVerb
     /// <summary><c>{"prompt_ids": [...], "ids": [...], "text": "...", "top_logprobs": [[{"id", "logprob"}, ...] per step]}</c>.</summary>
     static void WriteJson(int[] promptIds, List<GeneratedToken> generated, string text, Stream output)
     {
-        using var w = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true });
+        using var w = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         w.WriteStartObject();
         w.WriteStartArray("prompt_ids");
         foreach (int id in promptIds) w.WriteNumberValue(id);

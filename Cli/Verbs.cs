@@ -14,6 +14,10 @@ public static class Verbs
                                        text from the Mistral decoder alone, streamed as it is generated
           tokenize --tokenizer FILE [--no-bos] [--json] TEXT
                                        token ids (and pieces with --json) of TEXT; FILE: tokenizer.model, model folder or GGUF
+          caption AUDIO... [--model DIR | --mert DIR --llm DIR|FILE.gguf --sonicverse DIR] [--prompt TEXT]
+                   [--max-new-tokens 128] [--quant q8_0|q4_0] [--labels FILE] [--json]
+                                       caption clips (up to 10.13 s; longer: the first part, see describe); the model
+                                       loads once for all files. Without model flags: the Hugging Face cache.
           trace AUDIO --mert DIR --out FILE.safetensors
                                        dump every intermediate (audio.samples, mert.*) as fp32 safetensors
 
@@ -35,6 +39,7 @@ public static class Verbs
             "generate" => GenerateVerb.Run(rest),
             "tokenize" => TokenizeVerb.Run(rest),
             "trace" => TraceVerb.Run(rest),
+            "caption" => CaptionVerb.Run(rest),
             _ => throw new UsageException($"unknown verb '{verb}'"),
         };
     }

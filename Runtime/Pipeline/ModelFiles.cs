@@ -8,7 +8,9 @@ namespace SonicVerse.Runtime.Pipeline;
 /// <param name="Tokenizer">tokenizer.model, or null when <paramref name="Llm"/> is a GGUF with its own vocabulary.</param>
 /// <param name="LoraAdapter">peft folder (adapter_config.json + adapter_model.*).</param>
 /// <param name="Projector">non_lora_trainables.bin.</param>
-public sealed record ModelFiles(string Mert, string Llm, string? Tokenizer, string LoraAdapter, string Projector)
+/// <param name="Labels">labels.json naming the feature heads' classes, when the bundle names one (key "labels") or the
+/// model folder holds one.</param>
+public sealed record ModelFiles(string Mert, string Llm, string? Tokenizer, string LoraAdapter, string Projector, string? Labels = null)
 {
     public const string MertRepo = "m-a-p/MERT-v1-95M";
     public const string LlmRepo = "mistralai/Mistral-7B-Instruct-v0.1";
@@ -21,7 +23,7 @@ public sealed record ModelFiles(string Mert, string Llm, string? Tokenizer, stri
     /// (<c>$HF_HOME/hub</c> or <c>~/.cache/huggingface/hub</c>). A missing piece is one <see cref="InputException"/> saying
     /// which file is missing and how to get it.
     /// </summary>
-    public static ModelFiles Resolve(string? model, string? mert, string? llm, string? sonicverse)
+    public static ModelFiles Resolve(string? model, string? mert, string? llm, string? sonicverse, string? hubCache = null)
     {
         bool anyExplicit = mert is not null || llm is not null || sonicverse is not null;
         if (anyExplicit)
@@ -37,7 +39,16 @@ public sealed record ModelFiles(string Mert, string Llm, string? Tokenizer, stri
             string bundle = Path.Combine(model, "bundle.json");
             return File.Exists(bundle) ? FromBundle(bundle) : FromLayout(model);
         }
-        return FromHuggingFaceCache();
+        return FromHuggingFaceCache(hubCache ?? DefaultHubCache());
+    }
+
+    /// <summary><c>$HF_HUB_CACHE</c>, else <c>$HF_HOME/hub</c>, else <c>~/.cache/huggingface/hub</c> (huggingface_hub's order).</summary>
+    public static string DefaultHubCache()
+    {
+        string? hfHome = Environment.GetEnvironmentVariable("HF_HOME");
+        return Environment.GetEnvironmentVariable("HF_HUB_CACHE")
+            ?? (hfHome is not null ? Path.Combine(hfHome, "hub")
+                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "huggingface", "hub"));
     }
 
     static ModelFiles FromBundle(string bundlePath)
@@ -51,7 +62,8 @@ public sealed record ModelFiles(string Mert, string Llm, string? Tokenizer, stri
                 ? Path.GetFullPath(Path.Combine(dir, v.GetString()!))
                 : throw new InputException($"{bundlePath}: key \"{key}\" (a relative path) is missing");
         string? tokenizer = root.TryGetProperty("tokenizer", out _) ? Part("tokenizer") : null;
-        var files = new ModelFiles(Part("mert"), Part("base_llm"), tokenizer, Part("lora_adapter"), Part("non_lora_trainables"));
+        string? labels = root.TryGetProperty("labels", out _) ? Part("labels") : LabelsIn(dir);
+        var files = new ModelFiles(Part("mert"), Part("base_llm"), tokenizer, Part("lora_adapter"), Part("non_lora_trainables"), labels);
         return files.WithTokenizerFromLlm().Checked($"bundle {bundlePath}");
     }
 
@@ -62,7 +74,13 @@ public sealed record ModelFiles(string Mert, string Llm, string? Tokenizer, stri
             if (!Directory.Exists(folder))
                 throw new InputException($"{dir}: no bundle.json and no {Path.GetFileName(folder)}/ folder " +
                     $"(expected mert/, llm/, sonicverse/; get {repo} with: huggingface-cli download {repo} --local-dir {folder})");
-        return FromParts(mert, llm, sv, sv);
+        return FromParts(mert, llm, sv, sv) with { Labels = LabelsIn(dir) };
+    }
+
+    static string? LabelsIn(string dir)
+    {
+        string path = Path.Combine(dir, "labels.json");
+        return File.Exists(path) ? path : null;
     }
 
     static ModelFiles FromParts(string mert, string llm, string projectorFolderOrFile, string loraFolder)
@@ -108,12 +126,8 @@ public sealed record ModelFiles(string Mert, string Llm, string? Tokenizer, stri
             throw new InputException($"{source}: missing {file} (from the Hugging Face repo {repo}; get it with: huggingface-cli download {repo.Split(' ')[0]})");
     }
 
-    static ModelFiles FromHuggingFaceCache()
+    static ModelFiles FromHuggingFaceCache(string hub)
     {
-        string? hfHome = Environment.GetEnvironmentVariable("HF_HOME");
-        string hub = Environment.GetEnvironmentVariable("HF_HUB_CACHE")
-            ?? (hfHome is not null ? Path.Combine(hfHome, "hub")
-                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "huggingface", "hub"));
         string Snapshot(string repo)
         {
             string snapshots = Path.Combine(hub, "models--" + repo.Replace("/", "--"), "snapshots");
