@@ -18,8 +18,9 @@ public static class Verbs
                    [--max-new-tokens 128] [--quant q8_0|q4_0] [--labels FILE] [--json]
                                        caption clips (up to 10.13 s; longer: the first part, see describe); the model
                                        loads once for all files. Without model flags: the Hugging Face cache.
-          trace AUDIO --mert DIR --out FILE.safetensors
-                                       dump every intermediate (audio.samples, mert.*) as fp32 safetensors
+          trace AUDIO (--mert DIR [--sonicverse DIR [--llm DIR|FILE.gguf]] | --model DIR) --out FILE.safetensors
+                                       dump every intermediate (audio.samples, mert.*, projector.*, llm.*) as fp32
+                                       safetensors, to compare a stage against a reference run
 
         Every verb that computes takes --device auto|cuda|cpu|ilgpu-cpu (auto = CUDA when present, else cpu).
         """;
