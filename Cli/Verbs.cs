@@ -23,8 +23,9 @@ public static class Verbs
                    [--max-new-tokens 1000] [--chain-prompt FILE] [--shard K/N]
                                        whole songs: 10 s chunks captioned, then chained by the plain Instruct model
                                        into one description; resumable, shardable ('describe --help' for details)
-          trace AUDIO --mert DIR --out FILE.safetensors
-                                       dump every intermediate (audio.samples, mert.*) as fp32 safetensors
+          trace AUDIO (--mert DIR [--sonicverse DIR [--llm DIR|FILE.gguf]] | --model DIR) --out FILE.safetensors
+                                       dump every intermediate (audio.samples, mert.*, projector.*, llm.*) as fp32
+                                       safetensors, to compare a stage against a reference run
 
         Every verb that computes takes --device auto|cuda|cpu|ilgpu-cpu (auto = CUDA when present, else cpu).
         """;
