@@ -20,6 +20,7 @@ public sealed class IlgpuBackend : IBackend
     readonly HashSet<IlgpuTensor> live = [];
     readonly IlgpuOps ops;
     long allocated;
+    long launches;
     bool disposed;
 
     IlgpuBackend(Context context, Accelerator accelerator, DeviceKind kind, string description)
@@ -79,6 +80,12 @@ public sealed class IlgpuBackend : IBackend
         : accelerator.MemorySize;
 
     public long AllocatedBytes => Interlocked.Read(ref allocated);
+
+    /// <summary>Operations queued on the stream since creation: one kernel launch or one device copy each (ILGPU has
+    /// no CUDA graphs, so launches per decode step bound small-batch speed).</summary>
+    public long LaunchCount => Interlocked.Read(ref launches);
+
+    internal void CountLaunch() => Interlocked.Increment(ref launches);
 
     public IOps Ops => ops;
 
