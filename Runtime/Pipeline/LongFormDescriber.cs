@@ -131,18 +131,18 @@ public sealed class LongFormDescriber(SonicVerseCaptioner captioner)
         }
     }
 
-    /// <summary>Greedy (or sampled) ids for each spliced prompt of the batch. Until the batched decoder is merged this
-    /// decodes the sequences one after another; the result is the same either way.</summary>
+    /// <summary>The ids of each spliced prompt of the batch, decoded together (<see cref="SonicVerseCaptioner.GenerateBatch"/>:
+    /// one weight read per step for all sequences, each stopping on its own; greedy ids equal decoding each alone).</summary>
     int[][] GenerateBatch(IReadOnlyList<float[]> embeddings, GenerationOptions options, IDictionary<string, double> seconds)
     {
-        var result = new int[embeddings.Count][];
+        var ids = embeddings.Select(_ => new List<int>()).ToArray();
         var clock = Stopwatch.StartNew();
         double prefill = 0;
-        for (int i = 0; i < embeddings.Count; i++)
-            result[i] = Captioner.Generate(embeddings[i], options, s => prefill += s).Select(t => t.Id).ToArray();
+        foreach (var token in Captioner.GenerateBatch(embeddings, options, prefillSeconds: s => prefill = s))
+            ids[token.Sequence].Add(token.Token.Id);
         Add(seconds, "prefill", prefill);
         Add(seconds, "generate", clock.Elapsed.TotalSeconds - prefill);
-        return result;
+        return ids.Select(list => list.ToArray()).ToArray();
     }
 
     /// <summary>Runs the chaining prompt through the plain Instruct model (LoRA off). Returns the stripped text and the
