@@ -48,6 +48,16 @@ public class LoaderTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Chunks_AtTheFilesOwnRateConcatenateToTheWholeFile()
+    {
+        // Regression: without resampling, the read after the end of the file used to hand out the last block again.
+        float[] whole = AudioLoader.LoadMono(Kit("clip_24k_mono_pcm16.wav"), 24000);
+        var chunks = AudioLoader.ReadMonoChunks(Kit("clip_24k_mono_pcm16.wav"), 24000, 10000).ToList();
+        Assert.Equal([10000, 10000, 10000, 6000], chunks.Select(c => c.Length));
+        Assert.Equal(whole, chunks.SelectMany(c => c).ToArray());
+    }
+
+    [Fact]
     public void Resampler_ReproducesASineAndRejectsTheStopband()
     {
         // Scalar reference: a 1 kHz sine at 44.1 kHz resampled to 24 kHz is the same sine sampled at 24 kHz.
