@@ -114,7 +114,7 @@ internal sealed class ZipIndex
         if (entry.UncompressedSize > MaxInflatedBytes)
             throw new LoaderException(_file.Path, $"zip member '{entry.Name}' is deflated and {entry.UncompressedSize} bytes, " +
                                                   $"more than the {MaxInflatedBytes} bytes this reader decompresses in memory");
-        if (entry.UncompressedSize > entry.CompressedSize * MaxDeflateRatio + 1024)
+        if ((entry.UncompressedSize - 1024) / MaxDeflateRatio > entry.CompressedSize) // division: no overflow on zip64 sizes
             throw new LoaderException(_file.Path, $"zip member '{entry.Name}' claims {entry.UncompressedSize} bytes from " +
                                                   $"{entry.CompressedSize} deflated bytes, beyond deflate's {MaxDeflateRatio}:1 limit: the sizes are corrupt");
         var result = new byte[entry.UncompressedSize];
