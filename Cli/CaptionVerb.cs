@@ -29,9 +29,10 @@ public static class CaptionVerb
 
         using var backend = Backend.Create(DeviceKinds.Parse(device), msg => Console.Error.WriteLine(msg));
         using var captioner = SonicVerseCaptioner.Load(files, backend, quant, msg => Console.Error.WriteLine(msg));
-        options = options with { EosId = captioner.Llm.Config.EosId };
+        options = options with { EosId = captioner.Llm.Config.EosId, Cancel = Interrupts.Current };
         foreach (string audio in args.Positionals)
         {
+            Interrupts.Current.ThrowIfCancellationRequested();
             bool many = args.Positionals.Count > 1;
             if (!json && many) Console.Out.Write($"{audio}: ");
             var result = captioner.Caption(audio, options, prompt,

@@ -79,8 +79,8 @@ public static class DescribeVerb
         var describer = new LongFormDescriber(captioner);
         var options = plan.Options with
         {
-            ChunkGeneration = plan.Options.ChunkGeneration with { EosId = captioner.Llm.Config.EosId },
-            ChainGeneration = plan.Options.ChainGeneration with { EosId = captioner.Llm.Config.EosId },
+            ChunkGeneration = plan.Options.ChunkGeneration with { EosId = captioner.Llm.Config.EosId, Cancel = Interrupts.Current },
+            ChainGeneration = plan.Options.ChainGeneration with { EosId = captioner.Llm.Config.EosId, Cancel = Interrupts.Current },
         };
         try { describer.Layout(options); }
         catch (ArgumentException e) { throw new UsageException($"describe: {e.Message}"); }

@@ -34,7 +34,7 @@ public static class TraceVerb
             TraceWholePrompt(ModelFiles.Resolve(model, mertDir, llm, sonicverse), audioPath, backend, trace);
         else
             TraceEncoder(mertDir!, sonicverse, audioPath, backend, trace);
-        trace.Save();
+        trace.Save(Interrupts.Current);
         Console.WriteLine($"wrote {trace.Names.Count} tensors to {outPath}");
         return ExitCodes.Ok;
     }

@@ -68,6 +68,7 @@ public static partial class TokenGenerator
         {
             for (int step = 0; active.Count > 0; step++)
             {
+                foreach (var o in options) o.Cancel.ThrowIfCancellationRequested();
                 if (logprobs?.Dim(0) != active.Count)
                 {
                     logprobs?.Dispose();

@@ -38,6 +38,7 @@ public static partial class TokenGenerator
         using var logprobs = backend.Allocate(DType.F32, 1, model.Config.VocabSize);
         for (int step = 0; step < options.MaxNewTokens; step++)
         {
+            options.Cancel.ThrowIfCancellationRequested();
             backend.Ops.LogSoftmax(logits, logprobs);
             backend.Download(logprobs, host);
             int id = sampler.Next(host);

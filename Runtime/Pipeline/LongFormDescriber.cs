@@ -91,6 +91,7 @@ public sealed class LongFormDescriber(SonicVerseCaptioner captioner)
         var batch = new List<PreparedChunk>();
         foreach (var chunk in Timed(chunks, seconds, "decode_audio"))
         {
+            options.Cancel.ThrowIfCancellationRequested();
             batch.Add(Prepare(chunk, prompt, seconds));
             if (batch.Count == batchSize)
             {
