@@ -20,6 +20,10 @@ public static class Verbs
                                        loads once for all files. Without model flags: the Hugging Face cache.
           trace AUDIO --mert DIR --out FILE.safetensors
                                        dump every intermediate (audio.samples, mert.*) as fp32 safetensors
+          bench --synthetic mistral-7b|small | --model DIR  [--quant f16|q8_0|q4_0] [--batch N]
+                [--prompt-tokens 128] [--gen-tokens 32] [--clip-seconds 10] [--seed S] [--json]
+                                       MERT ms per 10 s clip, projector ms, prefill and decode tok/s, peak device
+                                       memory, and decode as a fraction of the memory-bandwidth ceiling
 
         Every verb that computes takes --device auto|cuda|cpu|ilgpu-cpu (auto = CUDA when present, else cpu).
         """;
@@ -40,6 +44,7 @@ public static class Verbs
             "tokenize" => TokenizeVerb.Run(rest),
             "trace" => TraceVerb.Run(rest),
             "caption" => CaptionVerb.Run(rest),
+            "bench" => BenchVerb.Run(rest),
             _ => throw new UsageException($"unknown verb '{verb}'"),
         };
     }

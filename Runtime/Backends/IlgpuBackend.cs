@@ -80,6 +80,10 @@ public sealed class IlgpuBackend : IBackend
 
     public long AllocatedBytes => Interlocked.Read(ref allocated);
 
+    /// <summary>Peak memory bandwidth in bytes/s from the CUDA device properties (2 for double data rate · memory clock ·
+    /// bus width / 8); null on the CPU accelerator or when the driver reports no clock.</summary>
+    public double? PeakMemoryBandwidth => accelerator is CudaAccelerator cuda ? CudaBandwidth(cuda) : null;
+
     public IOps Ops => ops;
 
     public DeviceTensor Allocate(DType dtype, params int[] shape)
@@ -177,7 +181,15 @@ public sealed class IlgpuBackend : IBackend
     static string CudaDescription(CudaAccelerator cuda)
     {
         double gb = cuda.MemorySize / 1e9;
-        double bandwidth = 2.0 * cuda.MemoryClockRate * 1e3 * cuda.MemoryBusWidth / 8 / 1e9;
-        return bandwidth > 0 ? $"cuda: {cuda.Name} ({gb:F0} GB, {bandwidth:F0} GB/s)" : $"cuda: {cuda.Name} ({gb:F0} GB)";
+        return CudaBandwidth(cuda) is { } bandwidth
+            ? $"cuda: {cuda.Name} ({gb:F0} GB, {bandwidth / 1e9:F0} GB/s)"
+            : $"cuda: {cuda.Name} ({gb:F0} GB)";
+    }
+
+    /// <summary>MemoryClockRate is in kHz, MemoryBusWidth in bits (cudaDeviceProp).</summary>
+    static double? CudaBandwidth(CudaAccelerator cuda)
+    {
+        double bandwidth = 2.0 * cuda.MemoryClockRate * 1e3 * cuda.MemoryBusWidth / 8;
+        return bandwidth > 0 ? bandwidth : null;
     }
 }
