@@ -33,7 +33,10 @@ log() { echo "[gpu-check $((SECONDS - start))s] $*" >&2; }
 # --- the CLI ---------------------------------------------------------------------------------------------------
 if [ -f "$archive" ]; then
   unpack=$(mktemp -d)
-  tar -C "$unpack" -xJf "$archive"
+  # xz may be missing on a bare machine: python3's lzma is the fallback.
+  tar -C "$unpack" -xJf "$archive" 2>/dev/null \
+    || python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' "$archive" "$unpack" \
+    || { echo "gpu-check: cannot unpack $archive (no xz and no python3)" >&2; exit 1; }
   cli=("$unpack/sonicverse-linux-x64/sonicverse")
   commit=$(cat "$unpack/sonicverse-linux-x64/COMMIT" 2>/dev/null || echo unknown)
   log "unpacked $archive"
@@ -69,7 +72,9 @@ log "check-kernels: $kernels"
 
 # --- bench runs --------------------------------------------------------------------------------------------------
 json_escape() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\n'; }
-field() { grep -o "\"$1\":[^,}]*" "$2" | head -1 | cut -d: -f2- | tr -d '"'; }
+# Fields of a bench report (one-line JSON): numbers, and strings (which may hold commas).
+field() { grep -o "\"$1\":[^,}\"]*" "$2" | head -1 | cut -d: -f2-; }
+text() { grep -o "\"$1\":\"[^\"]*\"" "$2" | head -1 | cut -d: -f2- | tr -d '"'; }
 runs=()
 rows=()
 for quant in f16 q8_0 q4_0; do
@@ -104,8 +109,9 @@ done
 
 # --- summary -----------------------------------------------------------------------------------------------------
 first_ok=$(ls "$out"/bench-*-b1.json 2>/dev/null | head -1)
-bandwidth=$([ -n "$first_ok" ] && echo "$(awk "BEGIN {printf \"%.0f\", $(field bandwidth_bytes_per_s "$first_ok") / 1e9}") GB/s ($(field bandwidth_source "$first_ok"))" || echo unknown)
-device_text=$([ -n "$first_ok" ] && field device_description "$first_ok" || echo "$device")
+bandwidth=$([ -n "$first_ok" ] && echo "$(awk "BEGIN {printf \"%.0f\", $(field bandwidth_bytes_per_s "$first_ok") / 1e9}") GB/s ($(text bandwidth_source "$first_ok"))" || echo unknown)
+device_text=$([ -n "$first_ok" ] && text device_description "$first_ok" || echo "$device")
+clip=$([ -n "$first_ok" ] && field mert_clip_seconds "$first_ok" || echo 10)
 {
   printf '{"date":"%s","commit":"%s","gpu":"%s","host":"%s","device":"%s","synthetic":"%s","check_kernels":"%s","seconds":%d,"runs":[' \
     "$date" "$(json_escape "$commit")" "$(json_escape "$gpu")" "$(json_escape "$host")" "$device" "$preset" "$(json_escape "$kernels")" $((SECONDS - start))
@@ -120,7 +126,7 @@ device_text=$([ -n "$first_ok" ] && field device_description "$first_ok" || echo
   echo "- device: $device_text; host: $host"
   echo "- memory bandwidth: $bandwidth"
   echo "- check-kernels: $kernels"
-  echo "- model: synthetic $preset, $prompt prompt tokens, $gen generated tokens; MERT on a 10 s clip, projector per clip"
+  echo "- model: synthetic $preset, $prompt prompt tokens, $gen generated tokens; MERT timed on a $clip s clip (scaled to 10 s), projector per clip"
   echo
   echo "| weights | batch | prefill tok/s | decode tok/s per seq | decode tok/s total | ceiling tok/s | of ceiling | MERT ms / 10 s | projector ms | peak GB |"
   echo "|---|---|---|---|---|---|---|---|---|---|"
