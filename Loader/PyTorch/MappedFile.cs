@@ -12,11 +12,10 @@ internal sealed unsafe class MappedFile : IDisposable
     byte* _pointer;
     bool _disposed;
 
-    MappedFile(string path, long length)
+    MappedFile(string path, FileStream stream)
     {
         Path = path;
-        Length = length;
-        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        Length = stream.Length;
         _map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
         _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
         _view.SafeMemoryMappedViewHandle.AcquirePointer(ref _pointer);
@@ -28,9 +27,15 @@ internal sealed unsafe class MappedFile : IDisposable
 
     public static MappedFile Open(string path)
     {
-        long length = new FileInfo(path).Length;
-        if (length == 0) throw new LoaderException(path, "the file is empty");
-        return new MappedFile(path, length);
+        // The open stream's length, not FileInfo's: FileInfo describes a symbolic link itself, and the Hugging Face
+        // cache's snapshot files are links to blobs.
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        if (stream.Length == 0)
+        {
+            stream.Dispose();
+            throw new LoaderException(path, "the file is empty");
+        }
+        return new MappedFile(path, stream);
     }
 
     /// <summary><paramref name="length"/> bytes at <paramref name="offset"/>; throws a LoaderException naming

@@ -20,6 +20,7 @@ public sealed class IlgpuBackend : IBackend
     readonly HashSet<IlgpuTensor> live = [];
     readonly IlgpuOps ops;
     long allocated;
+    long launches;
     bool disposed;
 
     IlgpuBackend(Context context, Accelerator accelerator, DeviceKind kind, string description)
@@ -83,6 +84,12 @@ public sealed class IlgpuBackend : IBackend
     /// <summary>Peak memory bandwidth in bytes/s from the CUDA device properties (2 for double data rate · memory clock ·
     /// bus width / 8); null on the CPU accelerator or when the driver reports no clock.</summary>
     public double? PeakMemoryBandwidth => accelerator is CudaAccelerator cuda ? CudaBandwidth(cuda) : null;
+
+    /// <summary>Operations queued on the stream since creation: one kernel launch or one device copy each (ILGPU has
+    /// no CUDA graphs, so launches per decode step bound small-batch speed).</summary>
+    public long LaunchCount => Interlocked.Read(ref launches);
+
+    internal void CountLaunch() => Interlocked.Increment(ref launches);
 
     public IOps Ops => ops;
 

@@ -9,7 +9,7 @@ namespace SonicVerse.Runtime.Generation;
 /// (LogSoftmax op), picks an id, yields it at once (so callers can stream text) and feeds it back.
 /// Stops after EOS, after the token budget, or when the state's context is full.
 /// </summary>
-public static class TokenGenerator
+public static partial class TokenGenerator
 {
     /// <summary>Runs <paramref name="promptIds"/> through the model, then generates.</summary>
     public static IEnumerable<GeneratedToken> Generate(MistralModel model, MistralState state, IReadOnlyList<int> promptIds,
