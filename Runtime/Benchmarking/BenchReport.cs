@@ -55,7 +55,7 @@ public sealed record BenchReport
     public required string Model { get; init; }
     public required string Weights { get; init; }
     public required int Batch { get; init; }
-    /// <summary>Why the batch differs from what was asked, or how it was run.</summary>
+    /// <summary>How the batch was run.</summary>
     public required string BatchNote { get; init; }
     public required int PromptTokens { get; init; }
     public required int GenTokens { get; init; }
@@ -67,6 +67,7 @@ public sealed record BenchReport
     public required double MertMsPer10sClip { get; init; }
     /// <summary>One clip through the projector (60 tokens at batch 1).</summary>
     public required double ProjectorMs { get; init; }
+    /// <summary>Prompt tokens per second over all sequences of the batch.</summary>
     public required double PrefillTokPerS { get; init; }
     public required double DecodeTokPerSPerSeq { get; init; }
     public required double DecodeTokPerSTotal { get; init; }
@@ -99,7 +100,7 @@ public sealed record BenchReport
         Line("load", $"{F(LoadSeconds)} s");
         Line("MERT per 10 s clip", $"{F(MertMsPer10sClip)} ms" + (MertClipSeconds < 10 ? $" (a {F(MertClipSeconds)} s clip, scaled)" : ""));
         Line("projector per clip", $"{F(ProjectorMs)} ms");
-        Line("prefill", $"{F(PrefillTokPerS)} tok/s ({PromptTokens} prompt tokens)");
+        Line("prefill", $"{F(PrefillTokPerS)} tok/s ({PromptTokens} prompt tokens" + (Batch > 1 ? $" × {Batch} sequences)" : ")"));
         Line("decode per sequence", $"{F(DecodeTokPerSPerSeq, "F2")} tok/s ({GenTokens} tokens)");
         Line("decode total", $"{F(DecodeTokPerSTotal, "F2")} tok/s");
         Line("peak device memory", $"{F(PeakDeviceBytes / 1e9, "F2")} GB of {F(DeviceMemoryBytes / 1e9, "F0")} GB");

@@ -29,8 +29,6 @@ public static class BenchRunner
             GenTokens = options.GenTokens ?? 32,
             ClipSeconds = options.ClipSeconds ?? preset?.ClipSeconds ?? 10,
         };
-        if (options.Batch > 1)
-            throw new InputException($"--batch {options.Batch}: batched decoding is not in this build yet; only --batch 1 runs");
         using var backend = new PeakMemoryBackend(Backend.Create(options.Device, log));
         log?.Invoke(preset is null
             ? $"loading {options.Model}"
@@ -49,7 +47,7 @@ public static class BenchRunner
         double projectorMs = TimeProjector(models.Projector, hidden, backend);
         log?.Invoke($"projector: {projectorMs:F1} ms");
         int promptTokens = options.PromptTokens.Value, genTokens = options.GenTokens.Value;
-        var (prefill, decode) = TimeDecoder(models.Llm, promptTokens, genTokens, options.Seed);
+        var (prefill, decode) = TimeDecoder(models.Llm, options.Batch, promptTokens, genTokens, options.Seed);
         log?.Invoke($"prefill {prefill:F1} tok/s, decode {decode:F2} tok/s");
 
         double ceilingSteps = bandwidth.BytesPerSecond / models.WeightBytesPerStep;
@@ -60,7 +58,9 @@ public static class BenchRunner
             Model = models.Name,
             Weights = models.Weights,
             Batch = options.Batch,
-            BatchNote = "one sequence (batched decoding is not in this build yet)",
+            BatchNote = options.Batch == 1
+                ? "one sequence: Forward per token"
+                : $"{options.Batch} sequences prefilled in one ForwardBatch and stepped together by DecodeBatch (each weight read once per step)",
             PromptTokens = promptTokens,
             GenTokens = genTokens,
             LoadSeconds = loadSeconds,
@@ -103,29 +103,58 @@ public static class BenchRunner
         return clock.Elapsed.TotalMilliseconds / ProjectorRepeats;
     }
 
-    /// <summary>Prefill of P random ids, then G greedy steps, each downloading the logits as generation does.
-    /// Returns (prefill tok/s, decode tok/s).</summary>
-    static (double Prefill, double Decode) TimeDecoder(MistralModel llm, int promptTokens, int genTokens, ulong seed)
+    /// <summary>Prefill of P random ids into each of the batch's sequences, then G greedy steps for all of them, each
+    /// downloading the logits as generation does. Batch 1 runs the one-sequence path (<see cref="MistralModel.Forward"/>);
+    /// larger batches prefill in one <see cref="MistralModel.ForwardBatch"/> and step with
+    /// <see cref="MistralModel.DecodeBatch"/>, as <c>describe</c> does. Returns (prefill tok/s over all sequences,
+    /// decode tok/s per sequence).</summary>
+    static (double Prefill, double Decode) TimeDecoder(MistralModel llm, int batch, int promptTokens, int genTokens, ulong seed)
     {
-        var backend = llm.Backend;
         var ids = RandomIds(promptTokens, llm.Config.VocabSize, seed);
-        var host = new float[llm.Config.VocabSize];
-        using var state = llm.CreateState(promptTokens + genTokens);
+        var states = Enumerable.Range(0, batch).Select(_ => llm.CreateState(promptTokens + genTokens)).ToArray();
+        try
+        {
+            var prompts = batch == 1 ? null : Enumerable.Repeat(EmbedOnHost(llm, ids), batch).ToArray();
+            var host = new float[batch * llm.Config.VocabSize];
+            Prefill(llm, states, ids, prompts, host);  // warm-up: compiles both paths' kernels on CUDA
+            Step(llm, states, host);
+            foreach (var state in states) state.Reset();
 
-        // Warm-up: both the multi-token and the one-token paths.
-        llm.Forward(ids.AsSpan(0, Math.Min(2, ids.Length)), state);
-        backend.Download(llm.Forward([ids[0]], state), host);
-        state.Reset();
+            var clock = Stopwatch.StartNew();
+            Prefill(llm, states, ids, prompts, host);
+            double prefill = (double)batch * promptTokens / clock.Elapsed.TotalSeconds;
+            clock.Restart();
+            for (int step = 0; step < genTokens; step++) Step(llm, states, host);
+            return (prefill, genTokens / clock.Elapsed.TotalSeconds);
+        }
+        finally
+        {
+            foreach (var state in states) state.Dispose();
+        }
+    }
 
-        var clock = Stopwatch.StartNew();
-        backend.Download(llm.Forward(ids, state), host);
-        double prefill = promptTokens / clock.Elapsed.TotalSeconds;
+    static void Prefill(MistralModel llm, MistralState[] states, int[] ids, float[][]? prompts, float[] host)
+    {
+        var logits = prompts is null ? llm.Forward(ids, states[0]) : llm.ForwardBatch(states, prompts);
+        llm.Backend.Download(logits, host);
+    }
 
-        clock.Restart();
-        for (int step = 0; step < genTokens; step++)
-            backend.Download(llm.Forward([TensorPrimitives.IndexOfMax(host)], state), host);
-        double decode = genTokens / clock.Elapsed.TotalSeconds;
-        return (prefill, decode);
+    /// <summary>One greedy step: each sequence's argmax from the last logits in <paramref name="host"/> ([batch, vocab]).</summary>
+    static void Step(MistralModel llm, MistralState[] states, float[] host)
+    {
+        int vocab = llm.Config.VocabSize;
+        var next = new int[states.Length];
+        for (int i = 0; i < next.Length; i++) next[i] = TensorPrimitives.IndexOfMax(host.AsSpan(i * vocab, vocab));
+        var logits = states.Length == 1 ? llm.Forward(next, states[0]) : llm.DecodeBatch(states, next);
+        llm.Backend.Download(logits, host);
+    }
+
+    static float[] EmbedOnHost(MistralModel llm, int[] ids)
+    {
+        using var embeds = llm.Embed(ids);
+        var host = new float[embeds.ElementCount];
+        llm.Backend.Download(embeds, host);
+        return host;
     }
 
     static float[] Noise(int samples, ulong seed)

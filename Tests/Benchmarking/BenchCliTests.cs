@@ -43,6 +43,19 @@ public class BenchCliTests
     }
 
     [Fact]
+    public void BatchedDecodeReportsPerSequenceAndTotal()
+    {
+        var r = CliRunner.Run("bench", "--synthetic", "small", "--device", "cpu", "--json", "--batch", "3",
+            "--prompt-tokens", "4", "--gen-tokens", "2", "--clip-seconds", "1");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var root = JsonDocument.Parse(r.Stdout).RootElement;
+        Assert.Equal(3, root.GetProperty("batch").GetInt32());
+        double perSeq = root.GetProperty("decode_tok_per_s_per_seq").GetDouble();
+        Assert.Equal(3 * perSeq, root.GetProperty("decode_tok_per_s_total").GetDouble(), 6);
+        Assert.Contains("DecodeBatch", root.GetProperty("batch_note").GetString());
+    }
+
+    [Fact]
     public void BadFlagsAreUsageErrors()
     {
         Assert.Equal(2, CliRunner.Run("bench", "--device", "cpu").ExitCode);
