@@ -85,9 +85,6 @@ public sealed class SyntheticCheckpoint : ICheckpoint
         return values;
     }
 
-    /// <summary>Sum of the byte lengths of all tensors.</summary>
-    public long TotalBytes => _tensors.Sum(t => t.ByteLength);
-
     internal ReadOnlySpan<byte> BytesOf(SyntheticTensor tensor)
     {
         if (!ReferenceEquals(_cachedFor, tensor))
@@ -106,7 +103,7 @@ public sealed class SyntheticCheckpoint : ICheckpoint
         _cached = [];
     }
 
-    /// <summary>Whole rows (or runs of 32-value blocks) are made in parallel chunks straight into the stored dtype.</summary>
+    /// <summary>Chunks of 64 Ki values (whole 32-value blocks) are made in parallel, straight into the stored dtype.</summary>
     static byte[] Generate(SyntheticTensor t)
     {
         var bytes = new byte[t.ByteLength];
