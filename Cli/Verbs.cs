@@ -26,6 +26,10 @@ public static class Verbs
           trace AUDIO (--mert DIR [--sonicverse DIR [--llm DIR|FILE.gguf]] | --model DIR) --out FILE.safetensors
                                        dump every intermediate (audio.samples, mert.*, projector.*, llm.*) as fp32
                                        safetensors, to compare a stage against a reference run
+          bench --synthetic mistral-7b|small | --model DIR  [--quant f16|q8_0|q4_0] [--batch N]
+                [--prompt-tokens 128] [--gen-tokens 32] [--clip-seconds 10] [--seed S] [--json]
+                                       MERT ms per 10 s clip, projector ms, prefill and decode tok/s, peak device
+                                       memory, and decode as a fraction of the memory-bandwidth ceiling
 
         Every verb that computes takes --device auto|cuda|cpu|ilgpu-cpu (auto = CUDA when present, else cpu).
         """;
@@ -47,6 +51,7 @@ public static class Verbs
             "trace" => TraceVerb.Run(rest),
             "caption" => CaptionVerb.Run(rest),
             "describe" => DescribeVerb.Run(rest),
+            "bench" => BenchVerb.Run(rest),
             _ => throw new UsageException($"unknown verb '{verb}'"),
         };
     }

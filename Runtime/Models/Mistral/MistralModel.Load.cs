@@ -11,10 +11,22 @@ public sealed partial class MistralModel
     /// </summary>
     public static MistralModel Load(string path, IBackend backend, MistralLoadOptions? options = null)
     {
-        options ??= new MistralLoadOptions();
+        using var checkpoint = MistralCheckpoint.Open(path);
+        return Load(checkpoint, backend, options ?? new MistralLoadOptions());
+    }
+
+    /// <summary>Loads HF-named tensors from an already open checkpoint (e.g. a synthetic one for benchmarks) with
+    /// <paramref name="config"/> given directly. The caller keeps ownership of <paramref name="file"/>.</summary>
+    public static MistralModel Load(ICheckpoint file, MistralConfig config, IBackend backend, MistralLoadOptions? options = null)
+    {
+        var checkpoint = MistralCheckpoint.FromHf(file, config);
+        return Load(checkpoint, backend, options ?? new MistralLoadOptions());
+    }
+
+    static MistralModel Load(MistralCheckpoint checkpoint, IBackend backend, MistralLoadOptions options)
+    {
         if (options.Quantize is { } q && q is not (DType.Q8_0 or DType.Q4_0))
             throw new ArgumentException($"--quant: {q} is not supported (q8_0 or q4_0)");
-        using var checkpoint = MistralCheckpoint.Open(path);
         var config = checkpoint.Config;
         var adapter = options.LoraFolder is { } folder ? LoraAdapter.Load(folder, config, options.LoraWeightsFile) : null;
         var sidePath = options.MergeLora ? null : adapter;
