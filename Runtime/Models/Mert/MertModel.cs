@@ -54,6 +54,8 @@ public sealed class MertModel : IDisposable
     /// the checkpoint must be used or ignored by name (<see cref="LoaderException"/> otherwise).</summary>
     public static MertModel Load(MertConfig config, ICheckpoint checkpoint, IBackend backend)
     {
+        // Uploaded as fp32: 4 bytes per value whatever the file stores.
+        MemoryBudget.EnsureFits(backend, checkpoint.Tensors.Sum(t => t.ElementCount) * 4, $"the MERT encoder {checkpoint.Path}");
         var w = new Weights(checkpoint);
         // modeling_MERT/modeling_hubert: the SpecAugment mask vector is only used when masking time steps in training.
         w.Ignore(name => name == "masked_spec_embed", "SpecAugment mask embedding (training only)");

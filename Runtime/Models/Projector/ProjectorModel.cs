@@ -109,6 +109,7 @@ public sealed class ProjectorModel : IDisposable
     /// <c>base_model.model.model.audio_mert_lmm_projector.</c> or none. Strict: every tensor used or ignored by name.</summary>
     public static ProjectorModel Load(ICheckpoint checkpoint, IBackend backend, int canvasFrames = DefaultCanvasFrames)
     {
+        MemoryBudget.EnsureFits(backend, checkpoint.Tensors.Sum(t => t.ByteLength), $"the projector {checkpoint.Path}");
         const string trainingPrefix = "base_model.model.model.audio_mert_lmm_projector";
         var root = new Weights(checkpoint, checkpoint.Find(trainingPrefix + ".lmm_projector.aggregator") is not null ? trainingPrefix : "");
         // SPEC §4: each head's aggregator is a softmax over a size-1 axis, i.e. all ones: it has no effect.
