@@ -85,7 +85,7 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         int slidingWindow, float scale, DeviceTensor y)
     {
         var shape = OpChecks.Attention(q, k, v, keyCount, firstQueryPosition, slidingWindow, scale, y);
-        attention.Attention(stream, F(q), F(k), F(v), Scratch(AttentionKernels.ScratchLength(shape)), shape, F(y));
+        attention.Attention(stream, F(q), F(k), F(v), Scratch(attention.ScratchLength(shape)), shape, F(y));
     }
 
     public void LogSoftmax(DeviceTensor x, DeviceTensor y)
