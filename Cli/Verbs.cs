@@ -21,6 +21,10 @@ public static class Verbs
           trace AUDIO --mert DIR --out FILE.safetensors
                                        dump every intermediate (audio.samples, mert.*) as fp32 safetensors
 
+          check-kernels [--device cuda|ilgpu-cpu] [--small|--full] [--json]
+                                       every op on the ILGPU device against the cpu backend (edge shapes, and on
+                                       cuda also Mistral/MERT real shapes); exit 1 on any FAIL
+
         Every verb that computes takes --device auto|cuda|cpu|ilgpu-cpu (auto = CUDA when present, else cpu).
         """;
 
@@ -40,6 +44,7 @@ public static class Verbs
             "tokenize" => TokenizeVerb.Run(rest),
             "trace" => TraceVerb.Run(rest),
             "caption" => CaptionVerb.Run(rest),
+            "check-kernels" => CheckKernelsVerb.Run(rest),
             _ => throw new UsageException($"unknown verb '{verb}'"),
         };
     }
