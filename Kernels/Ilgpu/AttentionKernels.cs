@@ -18,7 +18,9 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
 {
     /// <summary>Shared-memory budget per group in floats (48 KB, the limit without opt-in on NVIDIA).</summary>
     const int SharedFloats = 12 * 1024;
-    const int MaxTileKeys = 32;
+    /// <summary>Keys per staged tile: 32 on a GPU; deeper on the CPU accelerator, where each barrier is a rendezvous of OS
+    /// threads.</summary>
+    const int MaxTileKeys = 32, CpuMaxTileKeys = 256;
 
     /// <summary>Fewest keys worth a split of their own (below this the partial write and combine cost more than they save).</summary>
     const int MinSplitKeys = 4 * MaxTileKeys;
@@ -33,7 +35,8 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
         int warps = RowGroupSize / Accelerator.WarpSize;
         int itemsPerKv = s.Queries * (s.QueryHeads / s.KvHeads);
         int perGroup = Math.Max(1, Math.Min(warps, itemsPerKv));
-        int tileKeys = Math.Clamp((SharedFloats - 2 * warps - 2 * warps * s.HeadDim) / Math.Max(1, 2 * s.HeadDim), 1, MaxTileKeys);
+        int tileKeys = Math.Clamp((SharedFloats - 2 * warps - 2 * warps * s.HeadDim) / Math.Max(1, 2 * s.HeadDim), 1,
+            Accelerator.AcceleratorType == AcceleratorType.CPU ? CpuMaxTileKeys : MaxTileKeys);
         int groupsPerKv = (itemsPerKv + perGroup - 1) / perGroup;
         long baseGroups = (long)s.KvHeads * groupsPerKv;
         long target = 2L * Math.Max(1, Accelerator.NumMultiprocessors);

@@ -15,8 +15,10 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
 {
     public const int GemvMaxRows = 64;
 
-    /// <summary>k-step of the GEMM: one quantized block, so a staged weight tile never splits a block.</summary>
-    const int TileK = 32;
+    /// <summary>k-step of the GEMM on a GPU: one quantized block (a staged tile never splits a block), 16.6 KB of shared
+    /// memory for 64×64 tiles. The CPU accelerator takes up to 512 (still whole blocks): each of its barriers is a
+    /// rendezvous of OS threads, so fewer, deeper k-steps are what make it bearable there.</summary>
+    const int GpuTileK = 32, CpuTileK = 512;
 
     /// <summary>Chunks each lane has in flight per GEMV iteration: enough outstanding loads per warp to cover memory
     /// latency with a few warps per multiprocessor (Little's law).</summary>
@@ -44,7 +46,7 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         gemv ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, int, WeightViews, ArrayView<float>, int, int, int,
             ArrayView<float>>(GemvKernel);
         int group = GemvGroup, rowsPerGroup = group / Accelerator.WarpSize;
-        bool vector = w.K % 4 == 0 && WeightViews.Aligned16(x) && x.Length >= 4;
+        bool vector = w.K % 8 == 0 && WeightViews.Aligned16(x) && x.Length >= 4;
         var config = new KernelConfig((m + rowsPerGroup - 1) / rowsPerGroup, group,
             SharedMemoryConfig.RequestDynamic<float>(n * group));
         gemv(stream, config, x, vector ? x.Cast<Quad>() : default, vector ? 1 : 0, w, bias, hasBias ? 1 : 0, n, m, y);
@@ -54,9 +56,10 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         ArrayView<float> y)
     {
         gemm ??= Accelerator.LoadKernel<ArrayView<float>, WeightViews, ArrayView<float>, int, GemmShape, ArrayView<float>>(GemmKernel);
-        var shape = GemmShape.For(RowGroupSize, n, m);
+        int tileK = Accelerator.AcceleratorType == AcceleratorType.CPU ? Math.Min(CpuTileK, (w.K + 31) / 32 * 32) : GpuTileK;
+        var shape = GemmShape.For(RowGroupSize, tileK, n, m);
         var config = new KernelConfig(shape.ColTiles * ((n + shape.TileRows - 1) / shape.TileRows), RowGroupSize,
-            SharedMemoryConfig.RequestDynamic<float>(TileK * (shape.TileRows + 1 + shape.TileCols + 1)));
+            SharedMemoryConfig.RequestDynamic<float>(tileK * (shape.TileRows + 1 + shape.TileCols + 1)));
         gemm(stream, config, x, w, bias, hasBias ? 1 : 0, shape, y);
     }
 
@@ -117,18 +120,18 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
     static void GemmKernel(ArrayView<float> x, WeightViews w, ArrayView<float> bias, int hasBias, GemmShape s, ArrayView<float> y)
     {
         var shared = SharedMemory.GetDynamic<float>();
-        int bm = s.TileRows, bn = s.TileCols, xStride = bm + 1, wStride = bn + 1;
-        var xs = shared.SubView(0, TileK * xStride);
-        var ws = shared.SubView(TileK * xStride, TileK * wStride);
+        int bm = s.TileRows, bn = s.TileCols, xStride = bm + 1, wStride = bn + 1, tileK = s.TileK;
+        var xs = shared.SubView(0, tileK * xStride);
+        var ws = shared.SubView(tileK * xStride, tileK * wStride);
         int row0 = Grid.IdxX / s.ColTiles * bm, col0 = Grid.IdxX % s.ColTiles * bn;
         int t = Group.IdxX, ty = t / s.ThreadsX, tx = t % s.ThreadsX;
         var acc = new Tile4x4();
-        for (int k0 = 0; k0 < w.K; k0 += TileK)
+        for (int k0 = 0; k0 < w.K; k0 += tileK)
         {
-            StageX(x, w.K, s.N, row0, k0, xs, xStride, bm);
-            StageW(w, s.M, col0, k0, ws, wStride, bn);
+            StageX(x, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
+            StageW(w, s.M, col0, k0, tileK, ws, wStride, bn);
             Group.Barrier();
-            for (int kk = 0; kk < TileK; kk++)
+            for (int kk = 0; kk < tileK; kk++)
             {
                 int xa = kk * xStride + ty * 4, wb = kk * wStride + tx * 4;
                 acc.Fma(xs[xa], xs[xa + 1], xs[xa + 2], xs[xa + 3], ws[wb], ws[wb + 1], ws[wb + 2], ws[wb + 3]);
@@ -142,23 +145,24 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         StoreRow(y, bias, hasBias, s, r + 3, c, acc.R30, acc.R31, acc.R32, acc.R33);
     }
 
-    /// <summary>x[row0.., k0..k0+TileK) into xs[kk, r] (zeros past n or k); consecutive threads read consecutive k.</summary>
-    static void StageX(ArrayView<float> x, int k, int n, int row0, int k0, ArrayView<float> xs, int xStride, int bm)
+    /// <summary>x[row0.., k0..k0+tileK) into xs[kk, r] (zeros past n or k); consecutive threads read consecutive k.</summary>
+    static void StageX(ArrayView<float> x, int k, int n, int row0, int k0, int tileK, ArrayView<float> xs, int xStride, int bm)
     {
-        for (int i = Group.IdxX; i < bm * TileK; i += Group.DimX)
+        for (int i = Group.IdxX; i < bm * tileK; i += Group.DimX)
         {
-            int r = i / TileK, kk = i % TileK, gr = row0 + r, gk = k0 + kk;
+            int r = i / tileK, kk = i % tileK, gr = row0 + r, gk = k0 + kk;
             xs[kk * xStride + r] = gr < n && gk < k ? x[(long)gr * k + gk] : 0f;
         }
     }
 
-    /// <summary>Weight rows col0.. over k0..k0+TileK into ws[kk, c], one 8-weight chunk per thread and step (zeros past m
+    /// <summary>Weight rows col0.. over k0..k0+tileK into ws[kk, c], one 8-weight chunk per thread and step (zeros past m
     /// or k): the same coalesced, in-register decoding as the GEMV.</summary>
-    static void StageW(WeightViews w, int m, int col0, int k0, ArrayView<float> ws, int wStride, int bn)
+    static void StageW(WeightViews w, int m, int col0, int k0, int tileK, ArrayView<float> ws, int wStride, int bn)
     {
-        for (int i = Group.IdxX; i < bn * 4; i += Group.DimX)
+        int chunksPerTile = tileK / 8;
+        for (int i = Group.IdxX; i < bn * chunksPerTile; i += Group.DimX)
         {
-            int c = i / 4, sub = i % 4, row = col0 + c, chunk = k0 / 8 + sub;
+            int c = i / chunksPerTile, sub = i % chunksPerTile, row = col0 + c, chunk = k0 / 8 + sub;
             if (row < m && chunk < w.ChunksPerRow)
             {
                 var ch = w.Chunk(row, chunk);
@@ -185,15 +189,15 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
 
 /// <summary>GEMM tiling for a group of ThreadsX × (group / ThreadsX) threads, each owning a 4×4 micro-tile:
 /// 256 threads → 64×64 tiles; the CPU accelerator's 8 → 8×16.</summary>
-public readonly record struct GemmShape(int N, int M, int ThreadsX, int TileRows, int TileCols, int ColTiles)
+public readonly record struct GemmShape(int N, int M, int ThreadsX, int TileRows, int TileCols, int ColTiles, int TileK)
 {
-    public static GemmShape For(int group, int n, int m)
+    public static GemmShape For(int group, int tileK, int n, int m)
     {
         int log = 0;
         while (1 << (log + 1) <= group) log++;
         int threadsX = 1 << ((log + 1) / 2), threadsY = group / threadsX;
         int cols = threadsX * 4;
-        return new GemmShape(n, m, threadsX, threadsY * 4, cols, (m + cols - 1) / cols);
+        return new GemmShape(n, m, threadsX, threadsY * 4, cols, (m + cols - 1) / cols, tileK);
     }
 }
 

@@ -55,6 +55,8 @@ public sealed class IlgpuOpsTests(IlgpuFixture fixture)
     [InlineData(DType.Q8_0, 2, 64, 13)]
     [InlineData(DType.Q4_0, 3, 64, 5)]
     [InlineData(DType.F32, 1, 64, 9)]
+    [InlineData(DType.F32, 2, 4, 3)]
+    [InlineData(DType.F32, 2, 12, 3)]
     [InlineData(DType.F16, 1, 256, 13)]
     [InlineData(DType.BF16, 3, 64, 5)]
     [InlineData(DType.Q8_0, 1, 1024, 3)]
