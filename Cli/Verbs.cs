@@ -31,6 +31,10 @@ public static class Verbs
                                        MERT ms per 10 s clip, projector ms, prefill and decode tok/s, peak device
                                        memory, and decode as a fraction of the memory-bandwidth ceiling
 
+          check-kernels [--device cuda|ilgpu-cpu] [--small|--full] [--json]
+                                       every op on the ILGPU device against the cpu backend (edge shapes, and on
+                                       cuda also Mistral/MERT real shapes); exit 1 on any FAIL
+
         Every verb that computes takes --device auto|cuda|cpu|ilgpu-cpu (auto = CUDA when present, else cpu).
         """;
 
@@ -52,6 +56,7 @@ public static class Verbs
             "caption" => CaptionVerb.Run(rest),
             "describe" => DescribeVerb.Run(rest),
             "bench" => BenchVerb.Run(rest),
+            "check-kernels" => CheckKernelsVerb.Run(rest),
             _ => throw new UsageException($"unknown verb '{verb}'"),
         };
     }

@@ -96,7 +96,7 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     {
         var shape = OpChecks.Attention(q, k, v, keyCount, firstQueryPosition, slidingWindow, scale, y);
         backend.CountLaunch();
-        attention.Attention(stream, F(q), F(k), F(v), Scratch(AttentionKernels.ScratchLength(shape)), shape, F(y));
+        attention.Attention(stream, F(q), F(k), F(v), Scratch(attention.ScratchLength(shape)), shape, F(y));
     }
 
     public void LogSoftmax(DeviceTensor x, DeviceTensor y)
