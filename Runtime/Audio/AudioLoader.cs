@@ -34,6 +34,23 @@ public static class AudioLoader
         return samples;
     }
 
+    /// <summary>At most the first <paramref name="maxSamples"/> mono samples at <paramref name="targetRate"/>, decoding no
+    /// further than that (a clip captioner never holds a whole hour); <paramref name="moreFollow"/> says whether the
+    /// file goes on, <paramref name="totalSamples"/> its length when the file declares it.</summary>
+    public static float[] LoadMonoPrefix(string path, int targetRate, int maxSamples, out bool moreFollow, out long? totalSamples)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxSamples, 1);
+        using var reader = new MonoReader(path, targetRate);
+        totalSamples = reader.TotalSamples;
+        var samples = new float[maxSamples];
+        int count = 0, n;
+        while (count < maxSamples && (n = reader.Read(samples.AsSpan(count))) > 0) count += n;
+        CheckLength(path, count, targetRate);
+        Span<float> probe = stackalloc float[1];
+        moreFollow = count == maxSamples && reader.Read(probe) > 0;
+        return count == maxSamples ? samples : samples[..count];
+    }
+
     /// <summary>The file as consecutive mono chunks of <paramref name="chunkSamples"/> at <paramref name="targetRate"/>
     /// (the last one shorter), decoded lazily: for the long-form path, one chunk in memory at a time.</summary>
     public static IEnumerable<float[]> ReadMonoChunks(string path, int targetRate, int chunkSamples)

@@ -228,14 +228,13 @@ public sealed class SonicVerseCaptioner : IDisposable
     {
         var seconds = new Dictionary<string, double>();
         var clock = Stopwatch.StartNew();
-        float[] samples = DecodeAudio(path);
-        double duration = samples.Length / (double)SampleRate;
-        if (samples.Length > MaxClipSamples)
-        {
-            warn?.Invoke($"{path}: {duration:0.##} s is longer than one {MaxClipSamples / (double)SampleRate:0.##} s clip: " +
-                         "captioning the first part only (use 'sonicverse describe' for whole songs)");
-            samples = samples[..MaxClipSamples];
-        }
+        // Only the first clip's worth is decoded: a long file costs no more memory or time than one clip.
+        float[] samples = AudioLoader.LoadMonoPrefix(path, SampleRate, MaxClipSamples, out bool longer, out long? total);
+        double duration = (total ?? samples.Length) / (double)SampleRate;
+        if (longer)
+            warn?.Invoke($"{path}: {(total is null ? "longer" : $"{duration:0.##} s is longer")} than one " +
+                         $"{MaxClipSamples / (double)SampleRate:0.##} s clip: captioning the first part only " +
+                         "(use 'sonicverse describe' for whole songs)");
         if (AudioLoader.IsSilent(samples)) warn?.Invoke($"{path}: the audio is silent; the caption will not mean much");
         seconds["decode_audio"] = Lap(clock);
 

@@ -48,6 +48,19 @@ public class LoaderTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Prefix_DecodesOnlyTheFirstSamplesAndSaysWhetherMoreFollow()
+    {
+        float[] whole = AudioLoader.LoadMono(Kit("clip_44k1_stereo_f32.wav"), 24000);
+        float[] head = AudioLoader.LoadMonoPrefix(Kit("clip_44k1_stereo_f32.wav"), 24000, 10000, out bool more, out long? total);
+        Assert.Equal(whole[..10000], head);
+        Assert.True(more);
+        Assert.Equal(whole.Length, total);
+        float[] all = AudioLoader.LoadMonoPrefix(Kit("clip_44k1_stereo_f32.wav"), 24000, whole.Length, out more, out _);
+        Assert.Equal(whole, all);
+        Assert.False(more);
+    }
+
+    [Fact]
     public void Chunks_AtTheFilesOwnRateConcatenateToTheWholeFile()
     {
         // Regression: without resampling, the read after the end of the file used to hand out the last block again.
