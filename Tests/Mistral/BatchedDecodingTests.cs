@@ -81,9 +81,10 @@ public class BatchedDecodingTests
         for (int i = 0; i < references.Length; i++) Assert.Equal(references[i].Generated.Take(2), batched[i]);
     }
 
+    /// <summary>cpu only: on ilgpu-cpu the batched path is checked by <see cref="IlgpuCpuBatchOfTwoStepsGivesTheReferenceIds"/>
+    /// (each 32000-row lm_head product takes ~9 s on the simulated GPU).</summary>
     [Theory]
     [InlineData(DeviceKind.Cpu)]
-    [InlineData(DeviceKind.IlgpuCpu)]
     public void BatchStepLogitsMatchSingleSequenceSteps(DeviceKind device)
     {
         var references = References("hf_f32");

@@ -16,7 +16,6 @@ public class MistralLoraAndErrorTests
     [InlineData(DeviceKind.Cpu, "adapter_model.bin", false)]
     [InlineData(DeviceKind.Cpu, "adapter_model.safetensors", true)]
     [InlineData(DeviceKind.Cpu, "adapter_model.bin", true)]
-    [InlineData(DeviceKind.IlgpuCpu, "adapter_model.safetensors", false)]
     public void LoraGivesTheMergedReferenceIds(DeviceKind device, string weightsFile, bool merge)
     {
         int steps = device == DeviceKind.Cpu ? 32 : 2;

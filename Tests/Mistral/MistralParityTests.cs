@@ -7,14 +7,16 @@ using SonicVerse.Tests.Support;
 namespace SonicVerse.Tests.Mistral;
 
 /// <summary>The tiny Mistral in every weight format against the kit's HF transformers and llama.cpp runs.
-/// Everything on <c>cpu</c>; on <c>ilgpu-cpu</c> the same checks over the first 2 generated tokens.</summary>
+/// Everything on <c>cpu</c>; on <c>ilgpu-cpu</c> the same checks over the first 2 generated tokens, for one prompt and one
+/// quantized format: there each 32000-row lm_head product alone takes ~9 s (a warp per row on the simulated GPU), and
+/// every kernel is also compared with the cpu op at edge sizes in Tests/Backends/IlgpuOpsTests.</summary>
 public class MistralParityTests
 {
     public static TheoryData<DeviceKind, string> DevicesAndPrompts()
     {
         var data = new TheoryData<DeviceKind, string>();
-        foreach (var device in new[] { DeviceKind.Cpu, DeviceKind.IlgpuCpu })
-            foreach (string prompt in MistralKit.PromptNames) data.Add(device, prompt);
+        foreach (string prompt in MistralKit.PromptNames) data.Add(DeviceKind.Cpu, prompt);
+        data.Add(DeviceKind.IlgpuCpu, "plain");
         return data;
     }
 
@@ -69,7 +71,6 @@ public class MistralParityTests
     [Theory]
     [InlineData(DeviceKind.Cpu, "q8_0")]
     [InlineData(DeviceKind.Cpu, "q4_0")]
-    [InlineData(DeviceKind.IlgpuCpu, "q8_0")]
     [InlineData(DeviceKind.IlgpuCpu, "q4_0")]
     public void QuantizedGgufMatchesTheDequantizedReference(DeviceKind device, string kind)
     {
