@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace SonicVerse.Kernels.Cpu;
 
 /// <summary>1-D convolution as a GEMM without an im2col buffer: per group and panel of <see cref="Gemm.Width"/> output
@@ -56,6 +57,7 @@ public static class ConvKernels
 
     /// <summary>panel[(c·k + kk)·Width + t] = x[group·cin/groups + c, (t0 + t)·stride − padding + kk], zero in the padding
     /// and past the last step.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Gather(ReadOnlySpan<float> x, ConvShape s, int group, int t0, int steps, Span<float> panel)
     {
         int lanes = Gemm.Width;

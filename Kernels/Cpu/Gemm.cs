@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -23,6 +22,7 @@ static class Gemm
 
     /// <summary>x: [n, k] with row stride <paramref name="ldx"/>; panel: [k, Width]; writes y[i·ldy + j0 + t] for the first
     /// <paramref name="columns"/> lanes t (the rest of the panel is padding), plus bias[t] when bias is not empty.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Panel(ReadOnlySpan<float> x, int ldx, ReadOnlySpan<float> panel, ReadOnlySpan<float> bias, int n,
         int k, int columns, Span<float> y, int ldy, int j0)
     {
@@ -51,10 +51,11 @@ static class Gemm
             var source = tile.Slice(r * width, columns);
             var destination = y.Slice((i0 + r) * ldy + j0, columns);
             if (bias.IsEmpty) source.CopyTo(destination);
-            else TensorPrimitives.Add(source, bias[..columns], destination);
+            else for (int t = 0; t < columns; t++) destination[t] = source[t] + bias[t];
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Tile6(ref float x, int ldx, ref float panel, int k, Span<float> tile)
     {
         int lanes = Lanes, width = 2 * lanes;
@@ -92,6 +93,7 @@ static class Gemm
         c50.StoreUnsafe(ref t, (nuint)(5 * width)); c51.StoreUnsafe(ref t, (nuint)(5 * width + lanes));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Tile1(ref float x, ref float panel, int k, Span<float> tile)
     {
         int lanes = Lanes, width = 2 * lanes;
@@ -120,6 +122,7 @@ static class Gemm
 
     /// <summary>Packs rows [j0, j0 + columns) of a [m, k] weight matrix into panel [k, Width], zero past
     /// <paramref name="columns"/>. <paramref name="row"/> is scratch for one decoded row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackRows(ReadOnlySpan<byte> w, WeightFormat format, int k, int j0, int columns, Span<float> row,
         Span<float> panel)
     {

@@ -17,6 +17,7 @@ static class RowDots
     const int Block = WeightFormats.BlockElements;
 
     /// <summary>y[r] = x · W[firstRow + r] (+ bias) for r in [0, y.Length). x: [k]; w: [rows, k] in <paramref name="format"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(ReadOnlySpan<float> x, ReadOnlySpan<byte> w, WeightFormat format, ReadOnlySpan<float> bias,
         int k, int firstRow, Span<float> y)
     {
@@ -55,6 +56,7 @@ static class RowDots
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float DotF32(ref float x, ref float w, int k)
     {
         var a0 = Vector512<float>.Zero;
@@ -71,6 +73,7 @@ static class RowDots
     }
 
     /// <summary>bf16 is the top half of an fp32: zero-extend to 32 bits and shift left 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float DotBF16(ref float x, ref ushort w, int k)
     {
         var a0 = Vector512<float>.Zero;
@@ -88,6 +91,7 @@ static class RowDots
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float DotF16(ref float x, ref ushort w, int k)
     {
         var a0 = Vector512<float>.Zero;
@@ -105,8 +109,10 @@ static class RowDots
 
     /// <summary>16 IEEE halves (in the low 16 bits of each lane) → floats, exact: magnitude bits moved to the float position and scaled by 2¹¹² (which also
     /// normalises subnormals); infinities and NaNs get the all-ones exponent back; the sign is or-ed in.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> HalfToSingle(Vector256<ushort> bits) => HalfToSingle(Avx512F.ConvertToVector512UInt32(bits));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> HalfToSingle(Vector512<uint> h)
     {
         var magnitude = Avx512F.ShiftLeftLogical(h & Vector512.Create(0x7FFFu), 13);
@@ -118,6 +124,7 @@ static class RowDots
 
     /// <summary>Σ over blocks of d_b · (q_b · x_b). The f16 scales of 16 blocks are widened together (a scalar Half
     /// conversion per block cost a third of the loop); two accumulators hide the FMA latency.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float DotQ8(ref float x, ref byte row, int blocks)
     {
         var a0 = Vector512<float>.Zero;
@@ -138,6 +145,7 @@ static class RowDots
         return Vector512.Sum(a0 + a1);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float DotQ4(ref float x, ref byte row, int blocks)
     {
         var a0 = Vector512<float>.Zero;
