@@ -4,39 +4,39 @@ using SonicVerse.Runtime.Backends;
 
 namespace SonicVerse.Benchmarks;
 
-/// <summary>Decode-step matrix-vector products at Mistral-7B shapes (4096→4096, 4096→14336, 14336→4096) on the cpu backend,
-/// per weight dtype. Decode is bandwidth-bound: compare GB/s of weights read (bytes / mean time) with the machine's memory
-/// bandwidth. Synchronises before the clock stops.</summary>
-[MemoryDiagnoser]
-public class MatVecBenchmarks
+/// <summary>Decode-step GEMV y = x·Wᵀ for one token at Mistral-7B shapes, per weight dtype. Decode is bandwidth-bound:
+/// compare GB/s of weights read (bytes / mean time) with the device's memory bandwidth.</summary>
+public class MatVecBenchmarks : DeviceBenchmark
 {
-    [Params(DType.F32, DType.BF16, DType.Q8_0, DType.Q4_0)]
+    [Params(DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0)]
     public DType WeightType { get; set; }
 
-    [Params("4096x4096", "14336x4096", "4096x14336")]
-    public string Shape { get; set; } = "4096x4096";
+    /// <summary>[out, in]: q/o 4096×4096, gate/up 14336×4096, down 4096×14336, lm_head 32000×4096.</summary>
+    [Params("q_proj", "gate_proj", "down_proj", "lm_head")]
+    public string Shape { get; set; } = "q_proj";
 
-    IBackend _backend = null!;
     DeviceTensor _x = null!, _w = null!, _y = null!;
 
-    [GlobalSetup]
-    public void Setup()
+    protected override void Create()
     {
-        var dims = Shape.Split('x').Select(int.Parse).ToArray();
-        int rows = dims[0], cols = dims[1];
-        _backend = Backend.Create(DeviceKind.Cpu);
-        _x = _backend.Upload(SyntheticWeights.Floats(cols, seed: 1), 1, cols);
-        _w = _backend.Upload(SyntheticWeights.Bytes(WeightType, rows, cols, seed: 2), WeightType, rows, cols);
-        _y = _backend.Allocate(DType.F32, 1, rows);
+        var (rows, cols) = Dims(Shape);
+        _x = Activations(1, 1, cols);
+        _w = Weights(WeightType, rows, cols, 2);
+        _y = Output(1, rows);
     }
+
+    (int Rows, int Cols) Dims(string shape) => shape switch
+    {
+        "q_proj" => (Size(4096, 64), Size(4096, 64)),
+        "gate_proj" => (Size(14336, 128), Size(4096, 64)),
+        "down_proj" => (Size(4096, 64), Size(14336, 128)),
+        _ => (Size(32000, 512), Size(4096, 64)),
+    };
 
     [Benchmark]
     public void MatVec()
     {
-        _backend.Ops.MatMul(_x, _w, null, _y);
-        _backend.Synchronize();
+        Ops.MatMul(_x, _w, null, _y);
+        Backend.Synchronize();
     }
-
-    [GlobalCleanup]
-    public void Cleanup() => _backend.Dispose();
 }

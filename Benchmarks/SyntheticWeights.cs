@@ -1,32 +1,17 @@
 using SonicVerse.Loader;
+using SonicVerse.Runtime.Benchmarking;
 
 namespace SonicVerse.Benchmarks;
 
-/// <summary>Seeded random weights in a stored dtype (values ~N(0, 0.02) like an initialised transformer).</summary>
+/// <summary>Seeded random tensors for kernel benches, from the same generator as <c>bench --synthetic</c>: uniform values
+/// with variance 1/cols, encoded in the stored dtype.</summary>
 public static class SyntheticWeights
 {
-    public static float[] Floats(int count, int seed)
-    {
-        var rng = new Random(seed);
-        var values = new float[count];
-        for (int i = 0; i < count; i++) values[i] = (float)((rng.NextDouble() * 2 - 1) * 0.035);
-        return values;
-    }
+    public static float[] Floats(int count, int seed) =>
+        SyntheticCheckpoint.Values(Tensor(DType.F32, 1, count, seed));
 
-    public static byte[] Bytes(DType dtype, int rows, int cols, int seed)
-    {
-        float[] values = Floats(rows * cols, seed);
-        var bytes = new byte[dtype.ByteSize((long)rows * cols)];
-        switch (dtype)
-        {
-            case DType.F32: Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length); break;
-            case DType.BF16:
-                for (int i = 0; i < values.Length; i++) BitConverter.TryWriteBytes(bytes.AsSpan(2 * i), TensorConvert.FloatToBF16(values[i]));
-                break;
-            case DType.Q8_0: GgufQuants.QuantizeQ8_0(values, bytes); break;
-            case DType.Q4_0: GgufQuants.QuantizeQ4_0(values, bytes); break;
-            default: throw new NotSupportedException($"synthetic {dtype} weights");
-        }
-        return bytes;
-    }
+    public static byte[] Bytes(DType dtype, int rows, int cols, int seed) => Tensor(dtype, rows, cols, seed).Bytes.ToArray();
+
+    static SyntheticTensor Tensor(DType dtype, int rows, int cols, int seed) =>
+        new SyntheticCheckpoint("benchmark", (ulong)seed).Add("w", dtype, SyntheticInit.ForFanIn(cols), rows, cols);
 }

@@ -29,9 +29,10 @@ public static class CaptionVerb
 
         using var backend = Backend.Create(DeviceKinds.Parse(device), msg => Console.Error.WriteLine(msg));
         using var captioner = SonicVerseCaptioner.Load(files, backend, quant, msg => Console.Error.WriteLine(msg));
-        options = options with { EosId = captioner.Llm.Config.EosId };
+        options = options with { EosId = captioner.Llm.Config.EosId, Cancel = Interrupts.Current };
         foreach (string audio in args.Positionals)
         {
+            Interrupts.Current.ThrowIfCancellationRequested();
             bool many = args.Positionals.Count > 1;
             if (!json && many) Console.Out.Write($"{audio}: ");
             var result = captioner.Caption(audio, options, prompt,
@@ -67,18 +68,22 @@ public static class CaptionVerb
 /// <summary>The "features" object shared by caption and describe output.</summary>
 public static class FeatureJson
 {
-    static readonly (string Key, string Head)[] Heads =
+    /// <summary>The labelled heads: output key and projector head name.</summary>
+    public static readonly (string Key, string Head)[] Heads =
     [
         ("instrument", "instrument_detection"), ("mood", "mood_detection"), ("genre", "genre_detection"), ("key", "key_detection"),
     ];
 
-    public static void Write(Utf8JsonWriter w, ProjectorOutput projection, FeatureLabels labels)
+    public static void Write(Utf8JsonWriter w, ProjectorOutput projection, FeatureLabels labels) => Write(w, projection.Logits, labels);
+
+    /// <param name="logits">the feature heads' logits by head name (ProjectorOutput.Logits).</param>
+    public static void Write(Utf8JsonWriter w, IReadOnlyDictionary<string, float[]> logits, FeatureLabels labels)
     {
         w.WriteStartObject("features");
         foreach (var (key, head) in Heads)
         {
             w.WriteStartArray(key);
-            foreach (var s in labels.Top(head, projection.Logits[head]))
+            foreach (var s in labels.Top(head, logits[head]))
             {
                 w.WriteStartObject();
                 w.WriteString("label", s.Label);
@@ -89,7 +94,7 @@ public static class FeatureJson
         }
         // SPEC §4: the 3 vocals classes are undocumented: raw sigmoid scores, no invented labels.
         w.WriteStartArray("vocals");
-        foreach (float logit in projection.Logits["vocals_detection"]) w.WriteNumberValue(Math.Round(FeatureLabels.Sigmoid(logit), 5));
+        foreach (float logit in logits["vocals_detection"]) w.WriteNumberValue(Math.Round(FeatureLabels.Sigmoid(logit), 5));
         w.WriteEndArray();
         w.WriteEndObject();
     }

@@ -3,9 +3,15 @@ using SonicVerse.Loader;
 using SonicVerse.Runtime;
 
 // The only place that catches: one `error: ...` line, a distinct exit code per kind of failure.
+using var interrupts = Interrupts.Install();
 try
 {
     return Verbs.Run(args);
+}
+catch (OperationCanceledException) when (interrupts.Token.IsCancellationRequested)
+{
+    Console.Error.WriteLine("error: interrupted");
+    return ExitCodes.Interrupted;
 }
 catch (UsageException e)
 {

@@ -18,8 +18,22 @@ public static class Verbs
                    [--max-new-tokens 128] [--quant q8_0|q4_0] [--labels FILE] [--json]
                                        caption clips (up to 10.13 s; longer: the first part, see describe); the model
                                        loads once for all files. Without model flags: the Hugging Face cache.
-          trace AUDIO --mert DIR --out FILE.safetensors
-                                       dump every intermediate (audio.samples, mert.*) as fp32 safetensors
+          describe AUDIO|DIR... [model flags as for caption] [--format text|json|markdown] [--out FILE|DIR] [--force]
+                   [--chunk-seconds 10] [--min-tail-seconds 3] [--batch N] [--chunk-max-new-tokens 128]
+                   [--max-new-tokens 1000] [--chain-prompt FILE] [--shard K/N]
+                                       whole songs: 10 s chunks captioned, then chained by the plain Instruct model
+                                       into one description; resumable, shardable ('describe --help' for details)
+          trace AUDIO (--mert DIR [--sonicverse DIR [--llm DIR|FILE.gguf]] | --model DIR) --out FILE.safetensors
+                                       dump every intermediate (audio.samples, mert.*, projector.*, llm.*) as fp32
+                                       safetensors, to compare a stage against a reference run
+          bench --synthetic mistral-7b|small | --model DIR  [--quant f16|q8_0|q4_0] [--batch N]
+                [--prompt-tokens 128] [--gen-tokens 32] [--clip-seconds 10] [--seed S] [--json]
+                                       MERT ms per 10 s clip, projector ms, prefill and decode tok/s, peak device
+                                       memory, and decode as a fraction of the memory-bandwidth ceiling
+
+          check-kernels [--device cuda|ilgpu-cpu] [--small|--full] [--json]
+                                       every op on the ILGPU device against the cpu backend (edge shapes, and on
+                                       cuda also Mistral/MERT real shapes); exit 1 on any FAIL
 
         Every verb that computes takes --device auto|cuda|cpu|ilgpu-cpu (auto = CUDA when present, else cpu).
         """;
@@ -40,6 +54,9 @@ public static class Verbs
             "tokenize" => TokenizeVerb.Run(rest),
             "trace" => TraceVerb.Run(rest),
             "caption" => CaptionVerb.Run(rest),
+            "describe" => DescribeVerb.Run(rest),
+            "bench" => BenchVerb.Run(rest),
+            "check-kernels" => CheckKernelsVerb.Run(rest),
             _ => throw new UsageException($"unknown verb '{verb}'"),
         };
     }

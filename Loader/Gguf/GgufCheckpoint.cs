@@ -1,5 +1,3 @@
-using System.IO.MemoryMappedFiles;
-
 namespace SonicVerse.Loader;
 
 /// <summary>
@@ -10,26 +8,20 @@ namespace SonicVerse.Loader;
 /// </summary>
 public sealed unsafe class GgufCheckpoint : ICheckpoint
 {
-    readonly MemoryMappedFile _file;
-    readonly MemoryMappedViewAccessor _view;
+    readonly MappedFile _file;
     readonly long _length;
     readonly Dictionary<string, object> _metadata;
     readonly List<TensorEntry> _tensors = new();
     readonly Dictionary<string, GgufTensor> _byName = new(StringComparer.Ordinal);
-    byte* _base;
 
-    GgufCheckpoint(string path, MemoryMappedFile file, MemoryMappedViewAccessor view, long length)
+    GgufCheckpoint(MappedFile file)
     {
-        Path = path;
+        Path = file.Path;
         _file = file;
-        _view = view;
-        _length = length;
-        byte* pointer = null;
-        view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
-        _base = pointer + view.PointerOffset;
+        _length = file.Length;
         try
         {
-            var header = GgufHeaderReader.Read(_base, length, path);
+            var header = GgufHeaderReader.Read(file.Pointer, _length, Path);
             Version = header.Version;
             Alignment = header.Alignment;
             DataStart = header.DataStart;
@@ -50,22 +42,7 @@ public sealed unsafe class GgufCheckpoint : ICheckpoint
     public static GgufCheckpoint OpenFile(string path)
     {
         if (!File.Exists(path)) throw new LoaderException(path, "no such file");
-        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        long length = stream.Length;
-        if (length < 4)
-        {
-            stream.Dispose();
-            throw new LoaderException(path, $"truncated: {length} bytes, too short for the GGUF magic");
-        }
-        var file = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
-        MemoryMappedViewAccessor view;
-        try { view = file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read); }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
-        return new GgufCheckpoint(path, file, view, length);
+        return new GgufCheckpoint(MappedFile.Open(path, 4, "the GGUF magic"));
     }
 
     public string Path { get; }
@@ -172,22 +149,9 @@ public sealed unsafe class GgufCheckpoint : ICheckpoint
         }
     }
 
-    internal ReadOnlySpan<byte> Span(long fileOffset, int length)
-    {
-        ObjectDisposedException.ThrowIf(_base == null, this);
-        return new ReadOnlySpan<byte>(_base + fileOffset, length);
-    }
+    internal ReadOnlySpan<byte> Span(long fileOffset, int length) => _file.Span(fileOffset, length, "tensor data");
 
-    public void Dispose()
-    {
-        if (_base != null)
-        {
-            _base = null;
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        }
-        _view.Dispose();
-        _file.Dispose();
-    }
+    public void Dispose() => _file.Dispose();
 }
 
 /// <summary>A tensor of a <see cref="GgufCheckpoint"/>: its bytes are a view of the mapped file.</summary>

@@ -21,6 +21,9 @@ internal sealed unsafe class GgufHeaderReader
     // Fewest bytes a tensor info (empty name, 0 dims) and a KV (empty key, u8 value) can take.
     const int MinTensorInfoBytes = 8 + 4 + 4 + 8;
     const int MinKvBytes = 8 + 4 + 1;
+    /// <summary>Arrays of arrays nest at most this deep: the reader recurses per level, and a file of nested empty
+    /// arrays (12 bytes a level) would otherwise overflow the stack. gguf.cpp refuses nesting altogether.</summary>
+    public const int MaxArrayNesting = 8;
 
     static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
@@ -28,6 +31,7 @@ internal sealed unsafe class GgufHeaderReader
     readonly long _length;
     readonly string _path;
     long _position;
+    int _arrayDepth;
 
     GgufHeaderReader(byte* mapped, long length, string path)
     {
@@ -127,6 +131,15 @@ internal sealed unsafe class GgufHeaderReader
 
     /// <summary>An array as a typed C# array (string[], float[], int[], ...); arrays of arrays as object[].</summary>
     object Array(string key)
+    {
+        if (_arrayDepth >= MaxArrayNesting)
+            throw Fail($"'{key}': arrays nested more than {MaxArrayNesting} deep at offset {_position}");
+        _arrayDepth++;
+        try { return ArrayBody(key); }
+        finally { _arrayDepth--; }
+    }
+
+    object ArrayBody(string key)
     {
         var type = (GgufValueType)U32($"'{key}' array element type");
         ulong count = U64($"'{key}' array length");

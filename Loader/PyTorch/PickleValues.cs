@@ -3,10 +3,20 @@ namespace SonicVerse.Loader.PyTorch;
 // The only values the restricted unpickler ever builds. None is null, ints are long, floats double, strings string,
 // lists List<object?>. Nothing here can run code.
 
-internal sealed class PickleTuple(object?[] items)
+internal sealed class PickleTuple
 {
     public static readonly PickleTuple Empty = new([]);
-    public object?[] Items { get; } = items;
+
+    public PickleTuple(object?[] items)
+    {
+        Items = items;
+        foreach (object? item in items)
+            if (item is PickleTuple inner && inner.Depth >= Depth) Depth = inner.Depth + 1;
+    }
+
+    public object?[] Items { get; }
+    /// <summary>Tuples inside tuples, counting this one: 1 for a flat tuple. The unpickler bounds it.</summary>
+    public int Depth { get; } = 1;
 }
 
 /// <summary>A Python dict or OrderedDict: insertion-ordered, later assignments to a key replace earlier ones.</summary>

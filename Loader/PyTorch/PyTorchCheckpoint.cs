@@ -35,7 +35,7 @@ public sealed class PyTorchCheckpoint : ICheckpoint
     public static ICheckpoint Open(string path)
     {
         if (!File.Exists(path)) throw new LoaderException(path, "no such file");
-        var file = MappedFile.Open(path);
+        var file = MappedFile.Open(path, 22, "a zip end-of-central-directory record");
         try
         {
             var zip = ZipIndex.Read(file);

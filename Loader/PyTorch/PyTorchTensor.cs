@@ -26,6 +26,10 @@ internal sealed class PyTorchTensor : TensorEntry
         long bytes = storage.DType.ByteSize(count);
         if (count < 0 || bytes < 0 || bytes > int.MaxValue)
             throw new LoaderException(file, name, $"shape [{string.Join(", ", view.Shape)}] of {storage.DType} is {bytes} bytes; at most 2 GiB per tensor is supported");
+        if (count > storage.ElementCount)
+            throw new LoaderException(file, name,
+                $"view of {count} elements is larger than its storage '{storage.Key}' ({storage.ElementCount} elements): " +
+                "broadcast (stride 0) views are not supported; save a contiguous copy");
         long last = LastElement(view);
         if (count > 0 && (last < 0 || last >= storage.ElementCount))
             throw new LoaderException(file, name,

@@ -13,6 +13,9 @@ internal sealed class RestrictedUnpickler
 {
     /// <summary>Bounds on interpreter state; real state dicts stay far below them (a 7B model: ~300 memo entries per layer).</summary>
     public const int MaxStackDepth = 1 << 20, MaxMemoEntries = 1 << 22, MaxMarkDepth = 1 << 16;
+    /// <summary>Tuples nest at most this deep (a state dict nests 3: args → size tuple); deeper nesting would make
+    /// anything that walks a value, such as an error message, recurse without bound.</summary>
+    public const int MaxTupleNesting = 64;
     const int MaxGlobalNameLength = 256;
 
     readonly byte[] _data;
@@ -92,10 +95,10 @@ internal sealed class RestrictedUnpickler
             case (byte)')': Push(PickleTuple.Empty); return true;
             case (byte)'}': Push(new PickleDict()); return true;
             case (byte)']': Push(new List<object?>()); return true;
-            case (byte)'t': Push(new PickleTuple(PopToMark())); return true;
-            case 0x85: Push(new PickleTuple(PopMany(1))); return true;
-            case 0x86: Push(new PickleTuple(PopMany(2))); return true;
-            case 0x87: Push(new PickleTuple(PopMany(3))); return true;
+            case (byte)'t': Push(Tuple(PopToMark())); return true;
+            case 0x85: Push(Tuple(PopMany(1))); return true;
+            case 0x86: Push(Tuple(PopMany(2))); return true;
+            case 0x87: Push(Tuple(PopMany(3))); return true;
             case (byte)'s': SetItems(PopMany(2)); return true;
             case (byte)'u': SetItems(PopToMark()); return true;
             case (byte)'a': Append(PopMany(1)); return true;
@@ -212,6 +215,13 @@ internal sealed class RestrictedUnpickler
             throw Fail($"refused BUILD on {Describe(target)}: only an OrderedDict or a tensor may receive state");
         if (state is not (null or PickleDict or PickleTuple))
             throw Fail($"BUILD state is {Describe(state)}");
+    }
+
+    PickleTuple Tuple(object?[] items)
+    {
+        var tuple = new PickleTuple(items);
+        if (tuple.Depth > MaxTupleNesting) throw Fail($"tuples nested more than {MaxTupleNesting} deep");
+        return tuple;
     }
 
     void SetItems(object?[] pairs)

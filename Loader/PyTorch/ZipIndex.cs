@@ -49,6 +49,11 @@ internal sealed class ZipIndex
     const uint CentralSignature = 0x02014b50, LocalSignature = 0x04034b50;
     const int EndSize = 22, MaxCommentLength = 0xFFFF;
     const ushort MethodStored = 0, MethodDeflate = 8, Zip64ExtraId = 0x0001;
+    /// <summary>Deflate emits at least one bit per 258-byte match (RFC 1951), so no stream inflates more than ~1032×;
+    /// a larger declared size is refused before the buffer is allocated.</summary>
+    const long MaxDeflateRatio = 1032;
+    /// <summary>Hard cap on one inflated member (torch.save stores members uncompressed; only re-zipped files deflate).</summary>
+    const long MaxInflatedBytes = 1L << 30;
 
     readonly MappedFile _file;
     readonly Dictionary<string, ZipEntry> _byName;
@@ -106,8 +111,12 @@ internal sealed class ZipIndex
 
     byte[] Inflate(ZipEntry entry)
     {
-        if (entry.UncompressedSize > Array.MaxLength)
-            throw new LoaderException(_file.Path, $"zip member '{entry.Name}' is deflated and {entry.UncompressedSize} bytes, too large to decompress in memory");
+        if (entry.UncompressedSize > MaxInflatedBytes)
+            throw new LoaderException(_file.Path, $"zip member '{entry.Name}' is deflated and {entry.UncompressedSize} bytes, " +
+                                                  $"more than the {MaxInflatedBytes} bytes this reader decompresses in memory");
+        if ((entry.UncompressedSize - 1024) / MaxDeflateRatio > entry.CompressedSize) // division: no overflow on zip64 sizes
+            throw new LoaderException(_file.Path, $"zip member '{entry.Name}' claims {entry.UncompressedSize} bytes from " +
+                                                  $"{entry.CompressedSize} deflated bytes, beyond deflate's {MaxDeflateRatio}:1 limit: the sizes are corrupt");
         var result = new byte[entry.UncompressedSize];
         unsafe
         {

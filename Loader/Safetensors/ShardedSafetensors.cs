@@ -62,10 +62,10 @@ public sealed class ShardedSafetensors : ICheckpoint
     {
         try
         {
-            long length = new FileInfo(indexPath).Length;
-            if (length > MaxIndexBytes)
-                throw new LoaderException(indexPath, $"index is {length} bytes, more than the {MaxIndexBytes}-byte limit for an index");
-            return JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            using var stream = File.OpenRead(indexPath);   // the stream's length follows symbolic links (HF cache)
+            if (stream.Length > MaxIndexBytes)
+                throw new LoaderException(indexPath, $"index is {stream.Length} bytes, more than the {MaxIndexBytes}-byte limit for an index");
+            return JsonDocument.Parse(stream);
         }
         catch (JsonException e)
         {

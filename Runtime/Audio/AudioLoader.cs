@@ -11,12 +11,16 @@ public static class AudioLoader
     /// <summary>Peak below −100 dBFS counts as silent.</summary>
     public const float SilencePeak = 1e-5f;
 
+    /// <summary>10 minutes at 24 kHz: buffers grow past this only as samples actually arrive.</summary>
+    const long MaxPreallocatedSamples = 24_000 * 600;
+
     /// <summary>The whole file as mono samples at <paramref name="targetRate"/>. Memory: the output array plus one block
     /// (exact size when the file declares its length).</summary>
     public static float[] LoadMono(string path, int targetRate)
     {
         using var reader = new MonoReader(path, targetRate);
-        float[] samples = reader.TotalSamples is long total && total <= Array.MaxLength ? new float[Math.Max(total, 1)] : new float[1 << 16];
+        // The declared length sizes the buffer only up to a cap: a header may claim hours the file does not hold.
+        float[] samples = new float[Math.Clamp(reader.TotalSamples ?? (1 << 16), 1, MaxPreallocatedSamples)];
         int count = 0;
         while (true)
         {

@@ -52,8 +52,9 @@ public sealed class MonoReader : IDisposable
 
     bool Refill()
     {
+        // Empty before anything else: a call after the end must not hand out the last block again.
+        _pendingPos = _pendingCount = 0;
         if (_ended) return false;
-        _pendingPos = 0;
         int floats = _reader.Read(_interleaved);
         if (floats == 0)
         {

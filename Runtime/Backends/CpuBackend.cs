@@ -187,7 +187,7 @@ public sealed class CpuBackend : IBackend, IOps
     public void Conv1d(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, int stride, int padding, int groups, DeviceTensor y)
     {
         var shape = OpChecks.Conv1d(x, w, bias, stride, padding, groups, y);
-        ConvKernels.Conv1d(Floats(x), Floats(w), bias is null ? null : Floats(bias), shape, Floats(y));
+        ConvKernels.Conv1d(Floats(x), WholeArray(w), bias is null ? null : WholeArray(bias), shape, Floats(y));
     }
 
     public void Transpose(DeviceTensor x, DeviceTensor y)
@@ -202,10 +202,11 @@ public sealed class CpuBackend : IBackend, IOps
         CpuTensor s = Own(src), d = Own(dst);
         switch (s.DType)
         {
-            case DType.F32: Array.Copy(s.Floats, srcOffset, d.Floats, dstOffset, count); break;
-            case DType.I32: Array.Copy(s.Ints, srcOffset, d.Ints, dstOffset, count); break;
+            case DType.F32: Slice(s.Floats, srcOffset, count).CopyTo(Slice(d.Floats, dstOffset, count)); break;
+            case DType.I32: Slice(s.Ints, srcOffset, count).CopyTo(Slice(d.Ints, dstOffset, count)); break;
             default:
-                Array.Copy(s.Bytes, s.DType.ByteSize(srcOffset), d.Bytes, d.DType.ByteSize(dstOffset), s.DType.ByteSize(count));
+                Slice(s.Bytes, s.DType.ByteSize(srcOffset), s.DType.ByteSize(count))
+                    .CopyTo(Slice(d.Bytes, d.DType.ByteSize(dstOffset), s.DType.ByteSize(count)));
                 break;
         }
     }
@@ -243,7 +244,17 @@ public sealed class CpuBackend : IBackend, IOps
         return t;
     }
 
-    float[] Floats(DeviceTensor tensor) => Own(tensor).Floats;
+    ArraySegment<float> Floats(DeviceTensor tensor) => Own(tensor).Floats;
+
+    /// <summary>The values as one array (the conv kernel takes arrays): the storage itself unless a row view.</summary>
+    float[] WholeArray(DeviceTensor tensor)
+    {
+        var values = Floats(tensor);
+        return values.Offset == 0 && values.Count == values.Array!.Length ? values.Array : values.ToArray();
+    }
+
+    static Span<T> Slice<T>(ArraySegment<T> values, long offset, long count) =>
+        values.AsSpan(checked((int)offset), checked((int)count));
 
     void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(disposed, this);
 

@@ -20,6 +20,7 @@ public sealed class IlgpuBackend : IBackend
     readonly HashSet<IlgpuTensor> live = [];
     readonly IlgpuOps ops;
     long allocated;
+    long launches;
     bool disposed;
 
     IlgpuBackend(Context context, Accelerator accelerator, DeviceKind kind, string description)
@@ -79,6 +80,16 @@ public sealed class IlgpuBackend : IBackend
         : accelerator.MemorySize;
 
     public long AllocatedBytes => Interlocked.Read(ref allocated);
+
+    /// <summary>Peak memory bandwidth in bytes/s from the CUDA device properties (2 for double data rate · memory clock ·
+    /// bus width / 8); null on the CPU accelerator or when the driver reports no clock.</summary>
+    public double? PeakMemoryBandwidth => accelerator is CudaAccelerator cuda ? CudaBandwidth(cuda) : null;
+
+    /// <summary>Operations queued on the stream since creation: one kernel launch or one device copy each (ILGPU has
+    /// no CUDA graphs, so launches per decode step bound small-batch speed).</summary>
+    public long LaunchCount => Interlocked.Read(ref launches);
+
+    internal void CountLaunch() => Interlocked.Increment(ref launches);
 
     public IOps Ops => ops;
 
@@ -177,7 +188,15 @@ public sealed class IlgpuBackend : IBackend
     static string CudaDescription(CudaAccelerator cuda)
     {
         double gb = cuda.MemorySize / 1e9;
-        double bandwidth = 2.0 * cuda.MemoryClockRate * 1e3 * cuda.MemoryBusWidth / 8 / 1e9;
-        return bandwidth > 0 ? $"cuda: {cuda.Name} ({gb:F0} GB, {bandwidth:F0} GB/s)" : $"cuda: {cuda.Name} ({gb:F0} GB)";
+        return CudaBandwidth(cuda) is { } bandwidth
+            ? $"cuda: {cuda.Name} ({gb:F0} GB, {bandwidth / 1e9:F0} GB/s)"
+            : $"cuda: {cuda.Name} ({gb:F0} GB)";
+    }
+
+    /// <summary>MemoryClockRate is in kHz, MemoryBusWidth in bits (cudaDeviceProp).</summary>
+    static double? CudaBandwidth(CudaAccelerator cuda)
+    {
+        double bandwidth = 2.0 * cuda.MemoryClockRate * 1e3 * cuda.MemoryBusWidth / 8;
+        return bandwidth > 0 ? bandwidth : null;
     }
 }

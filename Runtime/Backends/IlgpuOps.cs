@@ -23,6 +23,7 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     public void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y)
     {
         var (n, k, m, format) = OpChecks.MatMul(x, w, bias, y);
+        backend.CountLaunch();
         var yv = F(y);
         matMul.MatMul(stream, F(x), Weights(w, format, k), bias is null ? yv : F(bias), bias is not null, n, m, yv);
     }
@@ -30,54 +31,63 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     public void Add(DeviceTensor a, DeviceTensor b, DeviceTensor y)
     {
         OpChecks.SameShape(nameof(Add), a, b, y);
+        backend.CountLaunch();
         elementwise.Add(stream, F(a), F(b), F(y));
     }
 
     public void Scale(DeviceTensor x, float s, DeviceTensor y)
     {
         OpChecks.SameShape(nameof(Scale), x, y);
+        backend.CountLaunch();
         elementwise.Scale(stream, F(x), s, F(y));
     }
 
     public void RmsNorm(DeviceTensor x, DeviceTensor w, float eps, DeviceTensor y)
     {
         var (n, d) = OpChecks.RowNorm(nameof(RmsNorm), x, [w], y);
+        backend.CountLaunch();
         norms.RmsNorm(stream, F(x), F(w), eps, n, d, F(y));
     }
 
     public void LayerNorm(DeviceTensor x, DeviceTensor w, DeviceTensor b, float eps, DeviceTensor y)
     {
         var (n, d) = OpChecks.RowNorm(nameof(LayerNorm), x, [w, b], y);
+        backend.CountLaunch();
         norms.LayerNorm(stream, F(x), F(w), F(b), eps, n, d, F(y));
     }
 
     public void ChannelNorm(DeviceTensor x, DeviceTensor w, DeviceTensor b, float eps, DeviceTensor y)
     {
         var (c, t) = OpChecks.ChannelNorm(x, w, b, y);
+        backend.CountLaunch();
         norms.ChannelNorm(stream, F(x), F(w), F(b), eps, c, t, F(y));
     }
 
     public void Gelu(DeviceTensor x, DeviceTensor y)
     {
         OpChecks.SameShape(nameof(Gelu), x, y);
+        backend.CountLaunch();
         elementwise.Gelu(stream, F(x), F(y));
     }
 
     public void Relu(DeviceTensor x, DeviceTensor y)
     {
         OpChecks.SameShape(nameof(Relu), x, y);
+        backend.CountLaunch();
         elementwise.Relu(stream, F(x), F(y));
     }
 
     public void SiluMul(DeviceTensor gate, DeviceTensor up, DeviceTensor y)
     {
         OpChecks.SameShape(nameof(SiluMul), gate, up, y);
+        backend.CountLaunch();
         elementwise.SiluMul(stream, F(gate), F(up), F(y));
     }
 
     public void Rope(DeviceTensor positions, float theta, RopeLayout layout, DeviceTensor x)
     {
         var (n, heads, headDim) = OpChecks.Rope(positions, theta, x);
+        backend.CountLaunch();
         rope.Rope(stream, backend.Own(positions).Ints, theta, layout == RopeLayout.Interleaved, n, heads, headDim, F(x));
     }
 
@@ -85,24 +95,28 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         int slidingWindow, float scale, DeviceTensor y)
     {
         var shape = OpChecks.Attention(q, k, v, keyCount, firstQueryPosition, slidingWindow, scale, y);
-        attention.Attention(stream, F(q), F(k), F(v), Scratch(AttentionKernels.ScratchLength(shape)), shape, F(y));
+        backend.CountLaunch();
+        attention.Attention(stream, F(q), F(k), F(v), Scratch(attention.ScratchLength(shape)), shape, F(y));
     }
 
     public void LogSoftmax(DeviceTensor x, DeviceTensor y)
     {
         var (n, v) = OpChecks.LogSoftmax(x, y);
+        backend.CountLaunch();
         softmax.LogSoftmax(stream, F(x), n, v, F(y));
     }
 
     public void Embedding(DeviceTensor table, DeviceTensor ids, DeviceTensor y)
     {
         var (vocab, d, format) = OpChecks.Embedding(table, ids, y);
+        backend.CountLaunch();
         layout.Embedding(stream, Weights(table, format, d), backend.Own(ids).Ints, vocab, ids.Dim(0), F(y));
     }
 
     public void Conv1d(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, int stride, int padding, int groups, DeviceTensor y)
     {
         var shape = OpChecks.Conv1d(x, w, bias, stride, padding, groups, y);
+        backend.CountLaunch();
         var yv = F(y);
         conv.Conv1d(stream, F(x), F(w), bias is null ? yv : F(bias), bias is not null, shape, yv);
     }
@@ -110,12 +124,14 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     public void Transpose(DeviceTensor x, DeviceTensor y)
     {
         var (a, b) = OpChecks.Transpose(x, y);
+        backend.CountLaunch();
         layout.Transpose(stream, F(x), a, b, F(y));
     }
 
     public void Copy(DeviceTensor src, long srcOffset, long count, DeviceTensor dst, long dstOffset)
     {
         OpChecks.Copy(src, srcOffset, count, dst, dstOffset);
+        backend.CountLaunch();
         long bytes = src.DType.ByteSize(count);
         if (bytes == 0) return;
         var from = backend.Own(src).Bytes.SubView(src.DType.ByteSize(srcOffset), bytes);
@@ -126,6 +142,7 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     public void SumMiddle(DeviceTensor x, DeviceTensor y)
     {
         var (a, b, c) = OpChecks.SumMiddle(x, y);
+        backend.CountLaunch();
         layout.SumMiddle(stream, F(x), a, b, c, F(y));
     }
 

@@ -195,7 +195,7 @@ public static class OpChecks
 
     static void NoAlias(string op, DeviceTensor destination, params DeviceTensor[] sources)
     {
-        if (sources.Any(s => ReferenceEquals(s, destination))) throw Fail(op, "destination may not alias a source", sources);
+        if (sources.Any(destination.Overlaps)) throw Fail(op, "destination may not alias a source", sources);
     }
 
     static ArgumentException Fail(string op, string what, params DeviceTensor?[] tensors) =>

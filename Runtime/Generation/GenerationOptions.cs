@@ -15,6 +15,9 @@ public sealed record GenerationOptions
     public int TopLogprobs { get; init; }
     /// <summary>Stop after emitting this id (null: never stop early).</summary>
     public int? EosId { get; init; } = 2;
+    /// <summary>Checked before every decode step: a cancelled token (Ctrl+C in the CLI) ends generation with
+    /// <see cref="OperationCanceledException"/>.</summary>
+    public CancellationToken Cancel { get; init; }
 
     public bool IsGreedy => Temperature <= 0f;
 

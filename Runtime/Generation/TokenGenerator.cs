@@ -9,7 +9,7 @@ namespace SonicVerse.Runtime.Generation;
 /// (LogSoftmax op), picks an id, yields it at once (so callers can stream text) and feeds it back.
 /// Stops after EOS, after the token budget, or when the state's context is full.
 /// </summary>
-public static class TokenGenerator
+public static partial class TokenGenerator
 {
     /// <summary>Runs <paramref name="promptIds"/> through the model, then generates.</summary>
     public static IEnumerable<GeneratedToken> Generate(MistralModel model, MistralState state, IReadOnlyList<int> promptIds,
@@ -38,6 +38,7 @@ public static class TokenGenerator
         using var logprobs = backend.Allocate(DType.F32, 1, model.Config.VocabSize);
         for (int step = 0; step < options.MaxNewTokens; step++)
         {
+            options.Cancel.ThrowIfCancellationRequested();
             backend.Ops.LogSoftmax(logits, logprobs);
             backend.Download(logprobs, host);
             int id = sampler.Next(host);

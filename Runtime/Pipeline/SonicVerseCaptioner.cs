@@ -151,6 +151,76 @@ public sealed class SonicVerseCaptioner : IDisposable
         foreach (var token in TokenGenerator.Continue(Llm, state, logits, options)) yield return token;
     }
 
+    /// <summary>
+    /// Stage 6 for several spliced prompts at once (e.g. the chunks of a song): one batched prefill, then batched
+    /// decoding in which each sequence stops on its own (<see cref="TokenGenerator.GenerateBatch(MistralModel,
+    /// IReadOnlyList{MistralState}, DeviceTensor, IReadOnlyList{GenerationOptions})"/>). Greedy output per sequence
+    /// equals <see cref="Generate"/> on that prompt alone. Sampling seeds are options.Seed + sequence index.
+    /// </summary>
+    public IEnumerable<BatchToken> GenerateBatch(IReadOnlyList<float[]> embeddings, GenerationOptions options, bool useLora = true,
+        Action<double>? prefillSeconds = null)
+    {
+        if (embeddings.Count == 0) yield break;
+        int hidden = Llm.Config.HiddenSize;
+        var states = new List<MistralState>();
+        try
+        {
+            foreach (var e in embeddings)
+            {
+                var state = Llm.CreateState(Math.Min(Llm.Config.MaxPositions, e.Length / hidden + options.MaxNewTokens));
+                states.Add(state);
+                state.UseLora = useLora;
+            }
+            var clock = Stopwatch.StartNew();
+            var logits = Llm.ForwardBatch(states, embeddings);
+            Backend.Synchronize();
+            prefillSeconds?.Invoke(clock.Elapsed.TotalSeconds);
+            var perSequence = Enumerable.Range(0, states.Count).Select(i => options with { Seed = options.Seed + i }).ToArray();
+            foreach (var token in TokenGenerator.GenerateBatch(Llm, states, logits, perSequence)) yield return token;
+        }
+        finally
+        {
+            foreach (var state in states) state.Dispose();
+        }
+    }
+
+    /// <summary>Captions of several clips (samples at <see cref="SampleRate"/>, each at most <see cref="MaxClipSamples"/>)
+    /// decoded as one batch; result i is clip i, named <paramref name="names"/>[i] (default "clip i"). Seconds hold
+    /// each clip's own MERT and projector time and the batch's shared prefill and generate times.</summary>
+    public IReadOnlyList<CaptionResult> CaptionBatch(IReadOnlyList<float[]> clips, GenerationOptions options,
+        string userText = DefaultPrompt, IReadOnlyList<string>? names = null)
+    {
+        var prompt = EncodePrompt(userText);
+        var projections = new ProjectorOutput[clips.Count];
+        var embeddings = new float[clips.Count][];
+        var seconds = new Dictionary<string, double>[clips.Count];
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < clips.Count; i++)
+        {
+            if (clips[i].Length > MaxClipSamples)
+                throw new InputException($"clip {i}: {clips[i].Length} samples are more than one clip of {MaxClipSamples}");
+            seconds[i] = new Dictionary<string, double>();
+            var hiddenStates = EncodeAudio(clips[i]);
+            seconds[i]["mert"] = Lap(clock);
+            projections[i] = Project(hiddenStates);
+            seconds[i]["projector"] = Lap(clock);
+            embeddings[i] = SpliceEmbeddings(prompt, projections[i]);
+        }
+        var ids = clips.Select(_ => new List<int>()).ToArray();
+        double prefill = 0;
+        foreach (var token in GenerateBatch(embeddings, options, prefillSeconds: s => prefill = s))
+            ids[token.Sequence].Add(token.Token.Id);
+        double generate = Lap(clock) - prefill;
+        return Enumerable.Range(0, clips.Count).Select(i =>
+        {
+            seconds[i]["prefill"] = prefill;
+            seconds[i]["generate"] = generate;
+            string caption = Tokenizer.Decode(ids[i], skipSpecial: true).Trim();
+            return new CaptionResult(names?[i] ?? $"clip {i}", caption, ids[i].ToArray(), projections[i], seconds[i],
+                clips[i].Length / (double)SampleRate);
+        }).ToArray();
+    }
+
     /// <summary>The whole path for one file. Longer clips than the canvas holds are cut to the first
     /// <see cref="MaxClipSamples"/> and <paramref name="warn"/> is told (the long-form path is <c>describe</c>).</summary>
     public CaptionResult Caption(string path, GenerationOptions options, string userText = DefaultPrompt,

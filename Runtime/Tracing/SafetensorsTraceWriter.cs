@@ -1,12 +1,12 @@
 using System.Buffers.Binary;
 using System.Text.Json;
+using SonicVerse.Runtime.IO;
 
 namespace SonicVerse.Runtime.Tracing;
 
 /// <summary>Collects trace records in memory and writes them as one fp32 safetensors file on <see cref="Save"/>:
 /// u64 LE header length, JSON header <c>{name: {dtype, shape, data_offsets}}</c> padded with spaces to an 8-byte
-/// boundary, then the raw little-endian data. Written to a temporary file and renamed, so a reader never sees half a
-/// file.</summary>
+/// boundary, then the raw little-endian data. Written through <see cref="AtomicFile"/>, so a reader never sees half a file.</summary>
 public sealed class SafetensorsTraceWriter(string path, Func<string, bool>? wants = null) : ITraceSink
 {
     readonly List<(string Name, int[] Shape, float[] Values)> _records = new();
@@ -28,26 +28,17 @@ public sealed class SafetensorsTraceWriter(string path, Func<string, bool>? want
     }
 
     /// <summary>Writes every record (in recording order) to <see cref="Path"/>, replacing any existing file.</summary>
-    public void Save()
+    public void Save(CancellationToken cancel = default)
     {
         byte[] header = Header();
-        string temp = Path + ".tmp-" + Environment.ProcessId;
-        try
+        AtomicFile.Write(Path, stream =>
         {
-            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write))
-            {
-                Span<byte> length = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
-                stream.Write(length);
-                stream.Write(header);
-                foreach (var record in _records) WriteFloats(record.Values, stream);
-            }
-            File.Move(temp, Path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+            Span<byte> length = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
+            stream.Write(length);
+            stream.Write(header);
+            foreach (var record in _records) WriteFloats(record.Values, stream);
+        }, cancel);
     }
 
     byte[] Header()

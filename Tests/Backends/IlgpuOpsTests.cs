@@ -54,6 +54,19 @@ public sealed class IlgpuOpsTests(IlgpuFixture fixture)
     [InlineData(DType.BF16, 2, 40, 9)]
     [InlineData(DType.Q8_0, 2, 64, 13)]
     [InlineData(DType.Q4_0, 3, 64, 5)]
+    [InlineData(DType.F32, 1, 64, 9)]
+    [InlineData(DType.F32, 2, 4, 3)]
+    [InlineData(DType.F32, 2, 12, 3)]
+    [InlineData(DType.F16, 1, 256, 13)]
+    [InlineData(DType.BF16, 3, 64, 5)]
+    [InlineData(DType.Q8_0, 1, 1024, 3)]
+    [InlineData(DType.Q4_0, 1, 1024, 3)]
+    [InlineData(DType.F32, 65, 37, 13)]
+    [InlineData(DType.F32, 65, 64, 17)]
+    [InlineData(DType.F16, 65, 40, 9)]
+    [InlineData(DType.BF16, 70, 64, 20)]
+    [InlineData(DType.Q8_0, 65, 96, 13)]
+    [InlineData(DType.Q4_0, 66, 64, 17)]
     public void MatMul(DType dtype, int n, int k, int m)
     {
         var (bytes, dequantized) = Weights(dtype, m, k, 2);
@@ -123,6 +136,13 @@ public sealed class IlgpuOpsTests(IlgpuFixture fixture)
     [InlineData(2, 4, 2, 5, 7, -1, 0)]
     [InlineData(3, 2, 1, 13, 9, 6, 0)]
     [InlineData(4, 4, 2, 8, 11, 7, 3)]
+    [InlineData(1, 2, 1, 13, 300, 299, 0)]
+    [InlineData(1, 1, 1, 8, 260, 259, 100)]
+    [InlineData(1, 8, 2, 8, 260, 259, 100)]
+    [InlineData(1, 1, 1, 5, 200, -1, 0)]
+    [InlineData(9, 2, 1, 6, 40, 31, 0)]
+    [InlineData(11, 3, 3, 4, 11, -1, 0)]
+    [InlineData(7, 2, 1, 3, 50, 43, 5)]
     public void Attention(int nq, int hq, int hkv, int d, int keyCount, int first, int window)
     {
         int capacity = keyCount + 2;

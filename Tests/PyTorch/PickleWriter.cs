@@ -41,6 +41,12 @@ public sealed class PickleWriter
     public PickleWriter Int(long value)
     {
         if (value is >= 0 and < 256) return Raw((byte)'K', (byte)value);
+        if (value is < int.MinValue or > int.MaxValue)
+        {
+            var wide = new byte[8];
+            BinaryPrimitives.WriteInt64LittleEndian(wide, value);
+            return Raw(0x8a, 8).Raw(wide); // LONG1 of 8 bytes
+        }
         var bytes = new byte[4];
         BinaryPrimitives.WriteInt32LittleEndian(bytes, checked((int)value));
         return Op('J').Raw(bytes);

@@ -28,7 +28,7 @@ public sealed class SafetensorsBadInputTests : IDisposable
     public void EmptyFile() => Refused([], "the file is empty");
 
     [Fact]
-    public void TruncatedLengthPrefix() => Refused([2, 0, 0, 0, 0], "truncated header: the file is 5 bytes, expected at least 8");
+    public void TruncatedLengthPrefix() => Refused([2, 0, 0, 0, 0], "truncated: the file is 5 bytes, too short for an 8-byte header length");
 
     [Fact]
     public void HeaderLengthLargerThanTheFile() =>

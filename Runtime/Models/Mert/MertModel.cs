@@ -54,6 +54,8 @@ public sealed class MertModel : IDisposable
     /// the checkpoint must be used or ignored by name (<see cref="LoaderException"/> otherwise).</summary>
     public static MertModel Load(MertConfig config, ICheckpoint checkpoint, IBackend backend)
     {
+        // Uploaded as fp32: 4 bytes per value whatever the file stores.
+        MemoryBudget.EnsureFits(backend, checkpoint.Tensors.Sum(t => t.ElementCount) * 4, $"the MERT encoder {checkpoint.Path}");
         var w = new Weights(checkpoint);
         // modeling_MERT/modeling_hubert: the SpecAugment mask vector is only used when masking time steps in training.
         w.Ignore(name => name == "masked_spec_embed", "SpecAugment mask embedding (training only)");
@@ -173,8 +175,7 @@ public sealed class MertModel : IDisposable
         ops.Conv1d(channelsFirst, conv.Weight, conv.Bias, 1, padding, conv.Groups, convOut);
         var framesFirst = scope.F32(convFrames, width);  // [T', H]
         ops.Transpose(convOut, framesFirst);
-        var pos = scope.F32(frames, width);  // [T, H]: first T frames
-        ops.Copy(framesFirst, 0, (long)frames * width, pos, 0);
+        var pos = framesFirst.Rows(0, frames);  // [T, H]: first T frames
         ops.Gelu(pos, pos);
         Trace(trace, "mert.pos_conv", pos);
         ops.Add(hidden, pos, hidden);
@@ -232,18 +233,11 @@ public sealed class MertModel : IDisposable
     {
         var ops = _backend.Ops;
         int frames = x.Dim(0);
-        ProjectHeads(layer.Q, x, b, b.Q);
-        ProjectHeads(layer.K, x, b, b.K);
-        ProjectHeads(layer.V, x, b, b.V);
+        layer.Q.Forward(ops, x, b.QFlat);
+        layer.K.Forward(ops, x, b.KFlat);
+        layer.V.Forward(ops, x, b.VFlat);
         ops.Attention(b.Q, b.K, b.V, frames, -1, 0, 1f / MathF.Sqrt(Config.HeadDim), b.Context);
         layer.Out.Forward(ops, b.Context, y);
-    }
-
-    /// <summary>x: [T, H] → heads: [T, heads, headDim] (the op interface has no reshape: project, then copy).</summary>
-    void ProjectHeads(Linear projection, DeviceTensor x, LayerBuffers b, DeviceTensor heads)
-    {
-        projection.Forward(_backend.Ops, x, b.Projected);
-        _backend.Ops.Copy(b.Projected, 0, b.Projected.ElementCount, heads, 0);
     }
 
     /// <summary>HubertFeedForward: output_dense(GELU(intermediate_dense(x))). x: [T, H] → y: [T, H].</summary>
@@ -282,11 +276,17 @@ public sealed class MertModel : IDisposable
     {
         public DeviceTensor Normed { get; } = scope.F32(frames, c.HiddenSize);  // [T, H]
         public DeviceTensor Delta { get; } = scope.F32(frames, c.HiddenSize);  // [T, H]
-        public DeviceTensor Projected { get; } = scope.F32(frames, c.HiddenSize);  // [T, H]
-        public DeviceTensor Q { get; } = scope.F32(frames, c.NumAttentionHeads, c.HeadDim);  // [T, heads, d]
-        public DeviceTensor K { get; } = scope.F32(frames, c.NumAttentionHeads, c.HeadDim);
-        public DeviceTensor V { get; } = scope.F32(frames, c.NumAttentionHeads, c.HeadDim);
+        // Projections written as [T, heads·d] and read by attention as the same memory [T, heads, d].
+        public DeviceTensor Q { get; } = Heads(scope, frames, c);
+        public DeviceTensor K { get; } = Heads(scope, frames, c);
+        public DeviceTensor V { get; } = Heads(scope, frames, c);
+        public DeviceTensor QFlat => Q.Base;
+        public DeviceTensor KFlat => K.Base;
+        public DeviceTensor VFlat => V.Base;
         public DeviceTensor Context { get; } = scope.F32(frames, c.HiddenSize);  // [T, heads·d]
         public DeviceTensor Intermediate { get; } = scope.F32(frames, c.IntermediateSize);  // [T, I]
+
+        static DeviceTensor Heads(TensorScope scope, int frames, MertConfig c) =>
+            scope.F32(frames, c.HiddenSize).View(frames, c.NumAttentionHeads, c.HeadDim);
     }
 }

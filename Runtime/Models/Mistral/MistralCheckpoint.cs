@@ -53,7 +53,13 @@ sealed class MistralCheckpoint : IDisposable
     static MistralCheckpoint ReadHf(ICheckpoint file, string path)
     {
         string folder = Directory.Exists(path) ? path : System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
-        var c = MistralConfig.FromHfJson(System.IO.Path.Combine(folder, "config.json"));
+        return FromHf(file, MistralConfig.FromHfJson(System.IO.Path.Combine(folder, "config.json")));
+    }
+
+    /// <summary>HF tensor names over any checkpoint (e.g. an in-memory synthetic one) with a config given directly.
+    /// The returned object owns <paramref name="file"/>.</summary>
+    public static MistralCheckpoint FromHf(ICheckpoint file, MistralConfig c)
+    {
         var root = new Weights(file);
         // Older exports carry the RoPE table as a buffer; it is recomputed from rope_theta.
         root.Ignore(n => n.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal), "RoPE frequencies are computed from rope_theta");

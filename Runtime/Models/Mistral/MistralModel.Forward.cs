@@ -2,39 +2,39 @@ using SonicVerse.Runtime.Backends;
 
 namespace SonicVerse.Runtime.Models.Mistral;
 
+/// <summary>Rows [Row, Row + Count) of a forward pass belong to <see cref="State"/>'s sequence, appended at its position.</summary>
+readonly record struct MistralSegment(MistralState State, int Row, int Count);
+
 public sealed partial class MistralModel
 {
     /// <summary>
-    /// The decoder over the n rows already in <c>s.X</c> (HF MistralModel.forward):
+    /// The decoder over the rows already in <c>s.X</c> (HF MistralModel.forward), one or more sequences side by side:
     /// h = x + o(Attn(rope(q(RMS₁ x)), rope(k(RMS₁ x)), v(RMS₁ x))); out = h + down(silu(gate(RMS₂ h)) · up(RMS₂ h));
-    /// then the final norm and lm_head on the last row only.
+    /// then the final norm and lm_head on each sequence's last row. Every linear layer reads its weight once for all
+    /// rows; attention runs per sequence against its own cache. logits: [segments, vocab].
     /// </summary>
-    DeviceTensor Run(MistralScratch s, MistralState state)
+    DeviceTensor Run(MistralScratch s, IReadOnlyList<MistralSegment> segments, DeviceTensor lastHidden, DeviceTensor logits)
     {
         var ops = Backend.Ops;
         var c = Config;
-        int n = s.Tokens, start = state.Position;
-        bool lora = state.UseLora;
-        TraceHidden(state, 0, s.X, n);
+        bool lora = segments[0].State.UseLora;
+        var trace = segments.Count == 1 ? segments[0].State : null;
+        var (queries, attended) = SegmentViews(s, segments);
+        TraceHidden(trace, 0, s.X);
         for (int l = 0; l < _blocks.Length; l++)
         {
             var b = _blocks[l];
 
-            // Attention: q, k, v of the normed stream; RoPE on q and k; k, v appended to the cache.
+            // Attention: q, k, v of the normed stream; RoPE on q and k (each row at its own position);
+            // k, v appended to each sequence's cache.
             ops.RmsNorm(s.X, b.AttnNorm, c.RmsNormEps, s.Normed);
             b.Q.Apply(ops, s.Normed, lora, s, s.QFlat);
             b.K.Apply(ops, s.Normed, lora, s, s.KFlat);
             b.V.Apply(ops, s.Normed, lora, s, s.V);
-            // [n, heads·d] and [n, heads, d] are the same memory; Copy gives the op its 3-D shape.
-            ops.Copy(s.QFlat, 0, s.QFlat.ElementCount, s.Q, 0);
-            ops.Copy(s.KFlat, 0, s.KFlat.ElementCount, s.K, 0);
             ops.Rope(s.Positions, c.RopeTheta, RopeLayout, s.Q);
             ops.Rope(s.Positions, c.RopeTheta, RopeLayout, s.K);
-            long rowOffset = (long)start * c.KvWidth;
-            ops.Copy(s.K, 0, s.K.ElementCount, state.KeyCache[l], rowOffset);
-            ops.Copy(s.V, 0, s.V.ElementCount, state.ValueCache[l], rowOffset);
-            ops.Attention(s.Q, state.KeyCache[l], state.ValueCache[l], start + n, start, c.SlidingWindow ?? 0,
-                1f / MathF.Sqrt(c.HeadDim), s.Attended);
+            for (int i = 0; i < segments.Count; i++)
+                Attend(s, segments[i], l, queries[i], attended[i]);
             b.O.Apply(ops, s.Attended, lora, s, s.Projected);
             ops.Add(s.X, s.Projected, s.X);
 
@@ -46,33 +46,64 @@ public sealed partial class MistralModel
             b.Down.Apply(ops, s.Gate, lora, s, s.Projected);
             ops.Add(s.X, s.Projected, s.X);
 
-            if (l < _blocks.Length - 1) TraceHidden(state, l + 1, s.X, n);
+            if (l < _blocks.Length - 1) TraceHidden(trace, l + 1, s.X);
         }
-        TraceFinalNorm(state, s, n);
+        TraceFinalNorm(trace, s);
 
-        ops.Copy(s.X, (long)(n - 1) * c.HiddenSize, c.HiddenSize, state.LastHidden, 0);
-        ops.RmsNorm(state.LastHidden, _finalNorm, c.RmsNormEps, state.LastHidden);
-        ops.MatMul(state.LastHidden, _lmHead, null, state.Logits);
-        state.Advance(n);
-        return state.Logits;
+        for (int i = 0; i < segments.Count; i++)
+        {
+            var seg = segments[i];
+            ops.Copy(s.X, (long)(seg.Row + seg.Count - 1) * c.HiddenSize, c.HiddenSize, lastHidden, (long)i * c.HiddenSize);
+        }
+        ops.RmsNorm(lastHidden, _finalNorm, c.RmsNormEps, lastHidden);
+        ops.MatMul(lastHidden, _lmHead, null, logits);
+        foreach (var seg in segments) seg.State.Advance(seg.Count);
+        return logits;
+    }
+
+    /// <summary>One sequence's k, v rows into its cache at its position, then its queries against that cache.</summary>
+    void Attend(MistralScratch s, MistralSegment seg, int layer, DeviceTensor q, DeviceTensor y)
+    {
+        var ops = Backend.Ops;
+        var c = Config;
+        var state = seg.State;
+        long rows = (long)seg.Count * c.KvWidth, from = (long)seg.Row * c.KvWidth, to = (long)state.Position * c.KvWidth;
+        ops.Copy(s.K, from, rows, state.KeyCache[layer], to);
+        ops.Copy(s.V, from, rows, state.ValueCache[layer], to);
+        ops.Attention(q, state.KeyCache[layer], state.ValueCache[layer], state.Position + seg.Count, state.Position,
+            c.SlidingWindow ?? 0, 1f / MathF.Sqrt(c.HeadDim), y);
+    }
+
+    /// <summary>Each sequence's rows of q [n, heads, d] and of the attention output [n, heads·d], without copies.</summary>
+    static (DeviceTensor[] Queries, DeviceTensor[] Attended) SegmentViews(MistralScratch s, IReadOnlyList<MistralSegment> segments)
+    {
+        if (segments.Count == 1) return ([s.Q], [s.Attended]);
+        var queries = new DeviceTensor[segments.Count];
+        var attended = new DeviceTensor[segments.Count];
+        for (int i = 0; i < segments.Count; i++)
+        {
+            queries[i] = s.Q.Rows(segments[i].Row, segments[i].Count);
+            attended[i] = s.Attended.Rows(segments[i].Row, segments[i].Count);
+        }
+        return (queries, attended);
     }
 
     /// <summary>HF's <c>hidden_states</c> tuple: index 0 the embeddings, i the output of block i, and the last index the
-    /// final block's output after <c>model.norm</c>.</summary>
-    void TraceHidden(MistralState state, int index, DeviceTensor x, int n)
+    /// final block's output after <c>model.norm</c>. Traced for single-sequence passes only.</summary>
+    void TraceHidden(MistralState? state, int index, DeviceTensor x)
     {
         string name = $"llm.hidden_states.{index}";
-        if (state.Trace is not { } trace || !trace.Wants(name)) return;
+        if (state?.Trace is not { } trace || !trace.Wants(name)) return;
         var values = new float[x.ElementCount];
         Backend.Download(x, values);
-        trace.Record(name, [n, Config.HiddenSize], values);
+        trace.Record(name, [x.Dim(0), Config.HiddenSize], values);
     }
 
-    void TraceFinalNorm(MistralState state, MistralScratch s, int n)
+    void TraceFinalNorm(MistralState? state, MistralScratch s)
     {
         string name = $"llm.hidden_states.{_blocks.Length}";
-        if (state.Trace is not { } trace || !trace.Wants(name)) return;
+        if (state?.Trace is not { } trace || !trace.Wants(name)) return;
         Backend.Ops.RmsNorm(s.X, _finalNorm, Config.RmsNormEps, s.Normed);
-        TraceHidden(state, _blocks.Length, s.Normed, n);
+        TraceHidden(state, _blocks.Length, s.Normed);
     }
 }

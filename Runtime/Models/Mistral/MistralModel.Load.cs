@@ -11,11 +11,39 @@ public sealed partial class MistralModel
     /// </summary>
     public static MistralModel Load(string path, IBackend backend, MistralLoadOptions? options = null)
     {
-        options ??= new MistralLoadOptions();
+        using var checkpoint = MistralCheckpoint.Open(path);
+        return Load(checkpoint, backend, options ?? new MistralLoadOptions());
+    }
+
+    /// <summary>Loads HF-named tensors from an already open checkpoint (e.g. a synthetic one for benchmarks) with
+    /// <paramref name="config"/> given directly. The caller keeps ownership of <paramref name="file"/>.</summary>
+    public static MistralModel Load(ICheckpoint file, MistralConfig config, IBackend backend, MistralLoadOptions? options = null)
+    {
+        var checkpoint = MistralCheckpoint.FromHf(file, config);
+        return Load(checkpoint, backend, options ?? new MistralLoadOptions());
+    }
+
+    /// <summary>What the weights will take on the device, before anything is uploaded: matrices quantized on load take
+    /// their block size, K-quants and merged-LoRA matrices widen to fp32, everything else stays as stored.</summary>
+    static long DeviceBytes(ICheckpoint file, MistralLoadOptions options)
+    {
+        long total = 0;
+        foreach (var t in file.Tensors)
+        {
+            bool matrix = t.Shape.Count == 2;
+            total += matrix && options.Quantize is { } q ? Math.Max(0, q.ByteSize(t.ElementCount))
+                : t.DType is DType.Q4_K or DType.Q6_K || (matrix && options.MergeLora) ? t.ElementCount * 4
+                : t.ByteLength;
+        }
+        return total;
+    }
+
+    static MistralModel Load(MistralCheckpoint checkpoint, IBackend backend, MistralLoadOptions options)
+    {
         if (options.Quantize is { } q && q is not (DType.Q8_0 or DType.Q4_0))
             throw new ArgumentException($"--quant: {q} is not supported (q8_0 or q4_0)");
-        using var checkpoint = MistralCheckpoint.Open(path);
         var config = checkpoint.Config;
+        MemoryBudget.EnsureFits(backend, DeviceBytes(checkpoint.File, options), $"the language model {checkpoint.File.Path}");
         var adapter = options.LoraFolder is { } folder ? LoraAdapter.Load(folder, config, options.LoraWeightsFile) : null;
         var sidePath = options.MergeLora ? null : adapter;
 

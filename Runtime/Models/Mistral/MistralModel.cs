@@ -179,6 +179,9 @@ public sealed partial class MistralModel : IDisposable
         return s;
     }
 
+    DeviceTensor Run(MistralScratch s, MistralState state) =>
+        Run(s, [new MistralSegment(state, 0, s.Tokens)], state.LastHidden, state.Logits);
+
     public void Dispose()
     {
         foreach (var b in _blocks) b.Dispose();

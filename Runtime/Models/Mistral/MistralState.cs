@@ -13,6 +13,7 @@ public sealed class MistralState : IDisposable
     readonly IBackend _backend;
     readonly MistralConfig _config;
     MistralScratch? _scratch;
+    MistralScratch? _batchScratch;
 
     internal MistralState(IBackend backend, MistralConfig config, int capacity, bool useLora)
     {
@@ -75,8 +76,19 @@ public sealed class MistralState : IDisposable
         return _scratch;
     }
 
+    /// <summary>Scratch for a batched pass led by this state (kept apart from <see cref="Scratch"/> so batched and
+    /// single passes do not reallocate each other's buffers; reallocated when the batch shrinks).</summary>
+    internal MistralScratch BatchScratch(int tokens, int loraRank)
+    {
+        if (_batchScratch is { } s && s.Tokens == tokens && s.LoraRank == loraRank) return s;
+        _batchScratch?.Dispose();
+        _batchScratch = new MistralScratch(_backend, _config, tokens, loraRank);
+        return _batchScratch;
+    }
+
     public void Dispose()
     {
+        _batchScratch?.Dispose();
         foreach (var t in KeyCache) t.Dispose();
         foreach (var t in ValueCache) t.Dispose();
         LastHidden.Dispose();
@@ -91,10 +103,13 @@ sealed class MistralScratch : IDisposable
     readonly List<DeviceTensor> _all = new();
     readonly Dictionary<int, DeviceTensor> _loraOut = new();
     readonly IBackend _backend;
+    readonly MistralConfig _config;
+    (DeviceTensor Hidden, DeviceTensor Logits)? _outputs;
 
     public MistralScratch(IBackend backend, MistralConfig c, int tokens, int loraRank)
     {
         _backend = backend;
+        _config = c;
         Tokens = tokens;
         LoraRank = loraRank;
         DeviceTensor New(DType dtype, params int[] shape)
@@ -108,9 +123,9 @@ sealed class MistralScratch : IDisposable
         X = New(DType.F32, tokens, c.HiddenSize);
         Normed = New(DType.F32, tokens, c.HiddenSize);
         QFlat = New(DType.F32, tokens, c.QueryWidth);
-        Q = New(DType.F32, tokens, c.HeadCount, c.HeadDim);
+        Q = QFlat.View(tokens, c.HeadCount, c.HeadDim);
         KFlat = New(DType.F32, tokens, c.KvWidth);
-        K = New(DType.F32, tokens, c.KvHeadCount, c.HeadDim);
+        K = KFlat.View(tokens, c.KvHeadCount, c.HeadDim);
         V = New(DType.F32, tokens, c.KvWidth);
         Attended = New(DType.F32, tokens, c.QueryWidth);
         Projected = New(DType.F32, tokens, c.HiddenSize);
@@ -126,9 +141,9 @@ sealed class MistralScratch : IDisposable
     public DeviceTensor X { get; }            // residual stream [n, hidden]
     public DeviceTensor Normed { get; }       // [n, hidden]
     public DeviceTensor QFlat { get; }        // [n, heads·headDim]
-    public DeviceTensor Q { get; }            // [n, heads, headDim]
+    public DeviceTensor Q { get; }            // [n, heads, headDim]: a view of QFlat
     public DeviceTensor KFlat { get; }        // [n, kvHeads·headDim]
-    public DeviceTensor K { get; }            // [n, kvHeads, headDim]
+    public DeviceTensor K { get; }            // [n, kvHeads, headDim]: a view of KFlat
     public DeviceTensor V { get; }            // [n, kvHeads·headDim]
     public DeviceTensor Attended { get; }     // [n, heads·headDim]
     public DeviceTensor Projected { get; }    // [n, hidden]
@@ -146,8 +161,26 @@ sealed class MistralScratch : IDisposable
         return t;
     }
 
+    /// <summary>Each sequence's last row and its logits for a batched pass: [count, hidden] and [count, vocab].</summary>
+    public (DeviceTensor Hidden, DeviceTensor Logits) Outputs(int count)
+    {
+        if (_outputs is { } o && o.Hidden.Dim(0) == count) return o;
+        if (_outputs is { } old)
+        {
+            old.Hidden.Dispose();
+            old.Logits.Dispose();
+        }
+        _outputs = (_backend.Allocate(DType.F32, count, _config.HiddenSize), _backend.Allocate(DType.F32, count, _config.VocabSize));
+        return _outputs.Value;
+    }
+
     public void Dispose()
     {
+        if (_outputs is { } o)
+        {
+            o.Hidden.Dispose();
+            o.Logits.Dispose();
+        }
         foreach (var t in _all) t.Dispose();
     }
 }

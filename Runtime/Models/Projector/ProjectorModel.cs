@@ -109,6 +109,7 @@ public sealed class ProjectorModel : IDisposable
     /// <c>base_model.model.model.audio_mert_lmm_projector.</c> or none. Strict: every tensor used or ignored by name.</summary>
     public static ProjectorModel Load(ICheckpoint checkpoint, IBackend backend, int canvasFrames = DefaultCanvasFrames)
     {
+        MemoryBudget.EnsureFits(backend, checkpoint.Tensors.Sum(t => t.ByteLength), $"the projector {checkpoint.Path}");
         const string trainingPrefix = "base_model.model.model.audio_mert_lmm_projector";
         var root = new Weights(checkpoint, checkpoint.Find(trainingPrefix + ".lmm_projector.aggregator") is not null ? trainingPrefix : "");
         // SPEC §4: each head's aggregator is a softmax over a size-1 axis, i.e. all ones: it has no effect.
@@ -192,23 +193,18 @@ public sealed class ProjectorModel : IDisposable
         ops.Transpose(timeMean, timeMeanT);
         var pooled = scope.F32(1, c.InputWidth);
         ops.MatMul(_layerWeights, timeMeanT, null, pooled);   // [1, layers] · [width, layers]ᵀ
-        var token = scope.F32(1, c.TokenWidth);
         for (int j = 0; j < _contentMlps.Length; j++)
-        {
-            _contentMlps[j].Forward(ops, scope, pooled, token);
-            ops.Copy(token, 0, c.TokenWidth, tokens, (long)j * c.TokenWidth);
-        }
+            _contentMlps[j].Forward(ops, scope, pooled, tokens.Rows(j, 1));
 
         // Shared backbone per layer and frame, then the time SUM (padding frames contribute ReLU(bias)) and the layer mean.
-        var frames = scope.F32(c.Layers * c.CanvasFrames, c.InputWidth);
-        ops.Copy(hidden, 0, hidden.ElementCount, frames, 0);
+        var frames = hidden.View(c.Layers * c.CanvasFrames, c.InputWidth);
         var backbone = scope.F32(c.Layers * c.CanvasFrames, c.BackboneWidth);
         ops.MatMul(frames, _backboneW, _backboneB, backbone);
         ops.Relu(backbone, backbone);
         var perLayer = scope.F32(c.Layers, c.BackboneWidth);
-        ops.SumMiddle(Reshape(scope, backbone, c.Layers, c.CanvasFrames, c.BackboneWidth), perLayer);
+        ops.SumMiddle(backbone.View(c.Layers, c.CanvasFrames, c.BackboneWidth), perLayer);
         var features = scope.F32(1, c.BackboneWidth);
-        ops.SumMiddle(Reshape(scope, perLayer, 1, c.Layers, c.BackboneWidth), features);
+        ops.SumMiddle(perLayer.View(1, c.Layers, c.BackboneWidth), features);
         ops.Scale(features, 1f / c.Layers, features);
 
         var logits = new Dictionary<string, float[]>();
@@ -222,10 +218,7 @@ public sealed class ProjectorModel : IDisposable
             ops.MatMul(hiddenHead, head.OutW, head.OutB, headLogits);
             // SPEC §4: no sigmoid before the token MLPs.
             foreach (var mlp in head.Tokens)
-            {
-                mlp.Forward(ops, scope, headLogits, token);
-                ops.Copy(token, 0, c.TokenWidth, tokens, (long)next++ * c.TokenWidth);
-            }
+                mlp.Forward(ops, scope, headLogits, tokens.Rows(next++, 1));
             var hostLogits = new float[head.Config.Classes];
             _backend.Download(headLogits, hostLogits);
             logits[head.Config.Name] = hostLogits;
@@ -233,14 +226,6 @@ public sealed class ProjectorModel : IDisposable
         var hostTokens = new float[tokens.ElementCount];
         _backend.Download(tokens, hostTokens);
         return new ProjectorOutput(hostTokens, c.TotalTokens, c.TokenWidth, logits);
-    }
-
-    /// <summary>A same-size copy with another shape (ops take whole tensors; a copy is cheap next to the matmuls here).</summary>
-    static DeviceTensor Reshape(TensorScope scope, DeviceTensor x, params int[] shape)
-    {
-        var y = scope.F32(shape);
-        scope.Backend.Ops.Copy(x, 0, x.ElementCount, y, 0);
-        return y;
     }
 
     /// <summary>

@@ -1,10 +1,11 @@
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
 
-namespace SonicVerse.Loader.PyTorch;
+namespace SonicVerse.Loader;
 
 /// <summary>A read-only memory mapping of a whole file with bounds-checked access, so multi-GB checkpoints are
-/// read in place instead of copied into managed memory.</summary>
+/// read in place instead of copied into managed memory. The one mapping every reader (safetensors, PyTorch zip, GGUF)
+/// uses; tensor bytes are spans into it, valid until <see cref="Dispose"/>.</summary>
 internal sealed unsafe class MappedFile : IDisposable
 {
     readonly MemoryMappedFile _map;
@@ -12,11 +13,10 @@ internal sealed unsafe class MappedFile : IDisposable
     byte* _pointer;
     bool _disposed;
 
-    MappedFile(string path, long length)
+    MappedFile(string path, FileStream stream)
     {
         Path = path;
-        Length = length;
-        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        Length = stream.Length;
         _map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
         _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
         _view.SafeMemoryMappedViewHandle.AcquirePointer(ref _pointer);
@@ -26,11 +26,42 @@ internal sealed unsafe class MappedFile : IDisposable
     public string Path { get; }
     public long Length { get; }
 
-    public static MappedFile Open(string path)
+    /// <summary>Maps <paramref name="path"/>; a file shorter than <paramref name="minimumLength"/> bytes is refused
+    /// with a message saying what its format needs first (<paramref name="formatStart"/>).</summary>
+    public static MappedFile Open(string path, long minimumLength, string formatStart)
     {
-        long length = new FileInfo(path).Length;
-        if (length == 0) throw new LoaderException(path, "the file is empty");
-        return new MappedFile(path, length);
+        FileStream stream;
+        try { stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new LoaderException(path, $"cannot open: {e.Message}", e);
+        }
+        // The open stream's length, not FileInfo's: FileInfo describes a symbolic link itself, and the Hugging Face
+        // cache's snapshot files are links to blobs.
+        long length = stream.Length;
+        if (length < Math.Max(1, minimumLength))
+        {
+            stream.Dispose();
+            throw new LoaderException(path, length == 0
+                ? $"truncated: the file is empty; expected {formatStart}"
+                : $"truncated: the file is {length} bytes, too short for {formatStart} ({minimumLength} bytes)");
+        }
+        try { return new MappedFile(path, stream); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            stream.Dispose();
+            throw new LoaderException(path, $"cannot map the file: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The first byte of the mapping (for parsers that walk the header with pointers).</summary>
+    public byte* Pointer
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _pointer;
+        }
     }
 
     /// <summary><paramref name="length"/> bytes at <paramref name="offset"/>; throws a LoaderException naming

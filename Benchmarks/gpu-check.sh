@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# One-command GPU check (issue 7): runs as is on a machine with an NVIDIA GPU, no .NET and no network, in under
+# 8 minutes. It unpacks the self-contained CLI built by Benchmarks/publish-for-gpu.sh, records the GPU's identity, runs
+# `sonicverse check-kernels` (every ILGPU kernel on CUDA against the CPU accelerator) when the build has it, then
+# `sonicverse bench --synthetic mistral-7b` for f16/q8_0/q4_0 at batch 1 and 36 (each run also times MERT on a 10 s
+# clip and the projector), and writes summary.md + summary.json (plus each run's JSON and log) to $OUT.
+#
+# usage: Benchmarks/gpu-check.sh [--device cuda|cpu|ilgpu-cpu] [--synthetic mistral-7b|small]
+#                                [--archive FILE.tar.xz] [--out DIR] [--prompt-tokens P] [--gen-tokens G]
+# Dry run on a machine without a GPU: Benchmarks/gpu-check.sh --device cpu --synthetic small
+# Without the archive it falls back to `dotnet Cli/bin/Release/net10.0/sonicverse.dll` when that exists.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+device=cuda preset=mistral-7b archive=$root/out/gpu/sonicverse-linux-x64.tar.xz
+out=${OUT:-$root/out/gpu-results} prompt=128 gen=32
+while [ $# -gt 0 ]; do
+  case $1 in
+    --device) device=$2; shift 2 ;;
+    --synthetic) preset=$2; shift 2 ;;
+    --archive) archive=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --prompt-tokens) prompt=$2; shift 2 ;;
+    --gen-tokens) gen=$2; shift 2 ;;
+    *) echo "gpu-check: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+budget=450        # seconds for all bench runs, leaving room in the 8-minute slot for unpacking and check-kernels
+run_limit=150     # seconds for one bench run
+start=$SECONDS
+mkdir -p "$out"
+log() { echo "[gpu-check $((SECONDS - start))s] $*" >&2; }
+
+# --- the CLI ---------------------------------------------------------------------------------------------------
+if [ -f "$archive" ]; then
+  unpack=$(mktemp -d)
+  # xz may be missing on a bare machine: python3's lzma is the fallback.
+  tar -C "$unpack" -xJf "$archive" 2>/dev/null \
+    || python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' "$archive" "$unpack" \
+    || { echo "gpu-check: cannot unpack $archive (no xz and no python3)" >&2; exit 1; }
+  cli=("$unpack/sonicverse-linux-x64/sonicverse")
+  commit=$(cat "$unpack/sonicverse-linux-x64/COMMIT" 2>/dev/null || echo unknown)
+  log "unpacked $archive"
+elif command -v dotnet >/dev/null && [ -f "$root/Cli/bin/Release/net10.0/sonicverse.dll" ]; then
+  cli=(dotnet "$root/Cli/bin/Release/net10.0/sonicverse.dll")
+  commit="$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown) (local build)"
+  log "no archive at $archive: using the local build"
+else
+  echo "gpu-check: no $archive (build it with Benchmarks/publish-for-gpu.sh) and no local build" >&2
+  exit 1
+fi
+
+# --- identity --------------------------------------------------------------------------------------------------
+if command -v nvidia-smi >/dev/null; then
+  gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.memory,pcie.link.gen.max --format=csv,noheader 2>&1 | head -1)
+  nvidia-smi > "$out/nvidia-smi.txt" 2>&1
+else
+  gpu="none (nvidia-smi not present)"
+fi
+host="$(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1e6}' /proc/meminfo) RAM"
+date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+log "gpu: $gpu; host: $host; commit: $commit"
+
+# --- kernels against the CPU accelerator ------------------------------------------------------------------------
+if "${cli[@]}" --help 2>/dev/null | grep -q 'check-kernels'; then
+  timeout 120 "${cli[@]}" check-kernels --device "$device" > "$out/check-kernels.txt" 2>&1
+  rc=$?
+  kernels=$([ $rc -eq 0 ] && echo passed || echo "failed (exit $rc): $(tail -1 "$out/check-kernels.txt")")
+else
+  kernels="missing (this build has no check-kernels verb)"
+fi
+log "check-kernels: $kernels"
+
+# --- bench runs --------------------------------------------------------------------------------------------------
+json_escape() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\n'; }
+# Fields of a bench report (one-line JSON): numbers, and strings (which may hold commas).
+field() { grep -o "\"$1\":[^,}\"]*" "$2" | head -1 | cut -d: -f2-; }
+text() { grep -o "\"$1\":\"[^\"]*\"" "$2" | head -1 | cut -d: -f2- | tr -d '"'; }
+runs=()
+rows=()
+for quant in f16 q8_0 q4_0; do
+  for batch in 1 36; do
+    name=bench-$quant-b$batch
+    left=$((budget - (SECONDS - start)))
+    if [ $left -lt 30 ]; then
+      status="skipped: time budget spent"
+    else
+      limit=$(( left < run_limit ? left : run_limit ))
+      log "bench $quant batch $batch (limit ${limit}s)"
+      timeout "$limit" "${cli[@]}" bench --synthetic "$preset" --device "$device" --quant "$quant" --batch "$batch" \
+        --prompt-tokens "$prompt" --gen-tokens "$gen" --json > "$out/$name.json" 2> "$out/$name.log"
+      rc=$?
+      if [ $rc -eq 0 ]; then status=ok
+      elif [ $rc -eq 124 ]; then status="timed out after ${limit}s"
+      else status="failed (exit $rc): $(grep -m1 '^error:' "$out/$name.log" || tail -1 "$out/$name.log")"
+      fi
+    fi
+    log "  $status"
+    if [ "$status" = ok ]; then
+      runs+=("{\"quant\":\"$quant\",\"batch\":$batch,\"status\":\"ok\",\"report\":$(cat "$out/$name.json")}")
+      f=$out/$name.json
+      rows+=("| $quant | $batch | $(printf '%.1f' "$(field prefill_tok_per_s "$f")") | $(printf '%.2f' "$(field decode_tok_per_s_per_seq "$f")") | $(printf '%.2f' "$(field decode_tok_per_s_total "$f")") | $(printf '%.1f' "$(field ceiling_tok_per_s "$f")") | $(awk "BEGIN {printf \"%.1f %%\", 100 * $(field achieved_fraction "$f")}") | $(printf '%.1f' "$(field mert_ms_per_10s_clip "$f")") | $(printf '%.1f' "$(field projector_ms "$f")") | $(awk "BEGIN {printf \"%.2f\", $(field peak_device_bytes "$f") / 1e9}") |")
+    else
+      rm -f "$out/$name.json"
+      runs+=("{\"quant\":\"$quant\",\"batch\":$batch,\"status\":\"$(json_escape "$status")\"}")
+      rows+=("| $quant | $batch | $status | | | | | | | |")
+    fi
+  done
+done
+
+# --- summary -----------------------------------------------------------------------------------------------------
+first_ok=$(ls "$out"/bench-*-b1.json 2>/dev/null | head -1)
+bandwidth=$([ -n "$first_ok" ] && echo "$(awk "BEGIN {printf \"%.0f\", $(field bandwidth_bytes_per_s "$first_ok") / 1e9}") GB/s ($(text bandwidth_source "$first_ok"))" || echo unknown)
+device_text=$([ -n "$first_ok" ] && text device_description "$first_ok" || echo "$device")
+clip=$([ -n "$first_ok" ] && field mert_clip_seconds "$first_ok" || echo 10)
+{
+  printf '{"date":"%s","commit":"%s","gpu":"%s","host":"%s","device":"%s","synthetic":"%s","check_kernels":"%s","seconds":%d,"runs":[' \
+    "$date" "$(json_escape "$commit")" "$(json_escape "$gpu")" "$(json_escape "$host")" "$device" "$preset" "$(json_escape "$kernels")" $((SECONDS - start))
+  (IFS=,; printf '%s' "${runs[*]}")
+  printf ']}\n'
+} > "$out/summary.json"
+{
+  echo "# GPU check: $gpu"
+  echo
+  echo "- date: $date"
+  echo "- commit: $commit"
+  echo "- device: $device_text; host: $host"
+  echo "- memory bandwidth: $bandwidth"
+  echo "- check-kernels: $kernels"
+  echo "- model: synthetic $preset, $prompt prompt tokens, $gen generated tokens; MERT timed on a $clip s clip (scaled to 10 s), projector per clip"
+  echo
+  echo "| weights | batch | prefill tok/s | decode tok/s per seq | decode tok/s total | ceiling tok/s | of ceiling | MERT ms / 10 s | projector ms | peak GB |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+  echo
+  echo "Ceiling = batch × bandwidth ÷ weight bytes read per decode step (all decoder weights but the embedding table; SPEC §11)."
+} > "$out/summary.md"
+log "wrote $out/summary.md and $out/summary.json in $((SECONDS - start)) s"
+cat "$out/summary.md"

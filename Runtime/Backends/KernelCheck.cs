@@ -1,0 +1,251 @@
+using System.Runtime.InteropServices;
+using SonicVerse.Loader;
+
+namespace SonicVerse.Runtime.Backends;
+
+/// <summary>One op compared between a device backend and the cpu backend: the largest absolute error, the largest
+/// error relative to the reference's largest magnitude, and whether every element was within
+/// |Δ| ≤ Absolute + Relative·|reference|.</summary>
+public sealed record KernelCheckResult(string Op, string Shape, double MaxAbsError, double MaxRelError, double Absolute,
+    double Relative, bool Pass);
+
+/// <summary>
+/// Runs every op on a device backend and on the cpu backend with the same seeded random inputs and compares the
+/// outputs (what <c>sonicverse check-kernels</c> prints). Edge shapes exercise the kernels' boundaries (below a warp,
+/// not a multiple of a group or tile, the GEMV/GEMM switch at 64 rows, attention split over the keys); real shapes are
+/// Mistral-7B's 4096/14336 GEMVs per weight dtype, its decode attention, MERT's 768-wide attention and a 32000-entry
+/// log-softmax.
+/// </summary>
+public sealed class KernelCheck(IBackend device, IBackend cpu)
+{
+    static readonly DType[] WeightTypes = [DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0];
+    int seed = 1;
+
+    public List<KernelCheckResult> Run(bool small)
+    {
+        var results = new List<KernelCheckResult>();
+        EdgeShapes(results);
+        if (!small) RealShapes(results);
+        return results;
+    }
+
+    void EdgeShapes(List<KernelCheckResult> r)
+    {
+        foreach (var dtype in WeightTypes)
+        {
+            bool quant = dtype is DType.Q8_0 or DType.Q4_0;
+            foreach (int n in new[] { 1, 3, 64, 65 })
+            {
+                r.Add(MatMul(dtype, n, quant ? 96 : 37, 13, n == 3));
+                r.Add(MatMul(dtype, n, quant ? 256 : 64, 7, false));
+            }
+        }
+        foreach (int count in new[] { 3, 37, 1000 }) Elementwise(r, count);
+        foreach (var (n, d) in new[] { (1, 3), (3, 37), (2, 4096) }) Norms(r, n, d);
+        r.Add(Rope(RopeLayout.HalfSplit, 3, 2, 10));
+        r.Add(Rope(RopeLayout.Interleaved, 3, 2, 10));
+        foreach (var a in new[] { (2, 4, 2, 5, 7, -1, 0), (3, 2, 1, 13, 9, 6, 0), (4, 4, 2, 8, 11, 7, 3), (1, 2, 1, 13, 300, 299, 0),
+                     (1, 1, 1, 8, 260, 259, 100), (1, 1, 1, 5, 200, -1, 0), (9, 2, 1, 6, 40, 31, 0), (7, 2, 1, 3, 50, 43, 5) })
+            r.Add(Attention(a.Item1, a.Item2, a.Item3, a.Item4, a.Item5, a.Item6, a.Item7));
+        r.Add(LogSoftmax(2, 37));
+        foreach (var dtype in WeightTypes) r.Add(Embedding(dtype, 5, 64));
+        r.Add(Conv1d(4, 23, 4, 5, 2, 2, 2));
+        r.Add(Layout(3, 13));
+    }
+
+    void RealShapes(List<KernelCheckResult> r)
+    {
+        foreach (var dtype in WeightTypes)
+        {
+            r.Add(MatMul(dtype, 1, 4096, 14336, false));
+            r.Add(MatMul(dtype, 1, 14336, 4096, false));
+            r.Add(MatMul(dtype, 36, 4096, 4096, false));
+            r.Add(MatMul(dtype, 256, 4096, 4096, true));
+        }
+        r.Add(MatMul(DType.F32, 500, 768, 3072, true));
+        r.Add(Attention(1, 32, 8, 128, 4096, 4095, 0));
+        r.Add(Attention(500, 12, 12, 64, 500, -1, 0));
+        r.Add(Attention(512, 32, 8, 128, 512, 0, 0));
+        r.Add(LogSoftmax(1, 32000));
+        Norms(r, 36, 4096);
+    }
+
+    KernelCheckResult MatMul(DType dtype, int n, int k, int m, bool bias)
+    {
+        var w = WeightBytes(dtype, m, k);
+        var x = Floats(n * k);
+        var b = Floats(m);
+        return Compare($"MatMul {dtype}{(bias ? " +bias" : "")}", $"n={n} k={k} m={m}", 1e-4, 1e-3, [n, m], be =>
+        {
+            DeviceTensor[] t = [be.Upload(x, n, k), be.Upload(w, dtype, m, k), be.Upload(b, m)];
+            return Owning(be, t, y => be.Ops.MatMul(t[0], t[1], bias ? t[2] : null, y));
+        });
+    }
+
+    void Elementwise(List<KernelCheckResult> r, int count)
+    {
+        var a = Floats(count, 6f);
+        var b = Floats(count, 6f);
+        string shape = $"{count}";
+        r.Add(Unary("Add", shape, a, b, (o, x, z, y) => o.Add(x, z, y), 0, 0));
+        r.Add(Unary("Scale", shape, a, b, (o, x, _, y) => o.Scale(x, -1.7f, y), 0, 0));
+        r.Add(Unary("Relu", shape, a, b, (o, x, _, y) => o.Relu(x, y), 0, 0));
+        r.Add(Unary("Gelu", shape, a, b, (o, x, _, y) => o.Gelu(x, y), 1e-6, 1e-5));
+        r.Add(Unary("SiluMul", shape, a, b, (o, x, z, y) => o.SiluMul(x, z, y), 1e-6, 1e-5));
+    }
+
+    void Norms(List<KernelCheckResult> r, int n, int d)
+    {
+        var x = Floats(n * d, 3f);
+        var w = Floats(d);
+        var b = Floats(d);
+        var cw = Floats(n);
+        var cb = Floats(n);
+        string shape = $"n={n} d={d}";
+        r.Add(Compare("RmsNorm", shape, 1e-5, 1e-4, [n, d], be => Bind(be, [(x, [n, d]), (w, [d])], (o, t, y) => o.RmsNorm(t[0], t[1], 1e-6f, y))));
+        r.Add(Compare("LayerNorm", shape, 1e-5, 1e-4, [n, d], be => Bind(be, [(x, [n, d]), (w, [d]), (b, [d])], (o, t, y) => o.LayerNorm(t[0], t[1], t[2], 1e-5f, y))));
+        r.Add(Compare("ChannelNorm", shape, 1e-5, 1e-4, [n, d], be => Bind(be, [(x, [n, d]), (cw, [n]), (cb, [n])], (o, t, y) => o.ChannelNorm(t[0], t[1], t[2], 1e-5f, y))));
+    }
+
+    KernelCheckResult Rope(RopeLayout layout, int n, int heads, int d)
+    {
+        var x = Floats(n * heads * d);
+        int[] positions = [.. Enumerable.Range(0, n).Select(i => i * 617)];
+        return Compare($"Rope {layout}", $"n={n} heads={heads} d={d}", 1e-5, 1e-5, [n, heads, d], be =>
+        {
+            DeviceTensor[] t = [be.Upload(positions, n)];
+            return Owning(be, t, y =>
+            {
+                be.Write(x, y);
+                be.Ops.Rope(t[0], 1e6f, layout, y);
+            });
+        });
+    }
+
+    KernelCheckResult Attention(int nq, int hq, int hkv, int d, int keyCount, int first, int window)
+    {
+        int capacity = keyCount + 2;
+        var q = Floats(nq * hq * d);
+        var k = Floats(capacity * hkv * d);
+        var v = Floats(capacity * hkv * d);
+        float scale = 1f / MathF.Sqrt(d);
+        return Compare("Attention", $"nq={nq} hq={hq} hkv={hkv} d={d} keys={keyCount} first={first} window={window}", 1e-5, 1e-4,
+            [nq, hq * d], be => Bind(be, [(q, [nq, hq, d]), (k, [capacity, hkv, d]), (v, [capacity, hkv, d])],
+                (o, t, y) => o.Attention(t[0], t[1], t[2], keyCount, first, window, scale, y)));
+    }
+
+    KernelCheckResult LogSoftmax(int n, int v)
+    {
+        var x = Floats(n * v, 10f);
+        return Compare("LogSoftmax", $"n={n} v={v}", 1e-4, 1e-5, [n, v], be => Bind(be, [(x, [n, v])], (o, t, y) => o.LogSoftmax(t[0], y)));
+    }
+
+    KernelCheckResult Embedding(DType dtype, int vocab, int d)
+    {
+        var table = WeightBytes(dtype, vocab, d);
+        int[] ids = [4, 0, 2];
+        return Compare($"Embedding {dtype}", $"V={vocab} d={d}", 0, 0, [ids.Length, d], be =>
+        {
+            DeviceTensor[] t = [be.Upload(table, dtype, vocab, d), be.Upload(ids, ids.Length)];
+            return Owning(be, t, y => be.Ops.Embedding(t[0], t[1], y));
+        });
+    }
+
+    KernelCheckResult Conv1d(int cin, int t, int cout, int kernel, int stride, int padding, int groups)
+    {
+        int tOut = (t + 2 * padding - kernel) / stride + 1;
+        var x = Floats(cin * t);
+        var w = Floats(cout * cin / groups * kernel);
+        var b = Floats(cout);
+        return Compare("Conv1d", $"cin={cin} t={t} cout={cout} k={kernel} s={stride} p={padding} g={groups}", 1e-5, 1e-4,
+            [cout, tOut], be => Bind(be, [(x, [cin, t]), (w, [cout, cin / groups, kernel]), (b, [cout])],
+                (o, ts, y) => o.Conv1d(ts[0], ts[1], ts[2], stride, padding, groups, y)));
+    }
+
+    KernelCheckResult Layout(int a, int b)
+    {
+        var x = Floats(a * b);
+        return Compare("Transpose", $"{a}x{b}", 0, 0, [b, a], be => Bind(be, [(x, [a, b])], (o, t, y) => o.Transpose(t[0], y)));
+    }
+
+    KernelCheckResult Unary(string op, string shape, float[] a, float[] b, Action<IOps, DeviceTensor, DeviceTensor, DeviceTensor> run,
+        double absolute, double relative) =>
+        Compare(op, shape, absolute, relative, [a.Length],
+            be => Bind(be, [(a, [a.Length]), (b, [b.Length])], (o, t, y) => run(o, t[0], t[1], y)));
+
+    /// <summary>Uploads the inputs to <paramref name="backend"/> and returns the launch; the inputs are freed after it ran.</summary>
+    static Action<DeviceTensor> Bind(IBackend backend, (float[] Values, int[] Shape)[] inputs,
+        Action<IOps, DeviceTensor[], DeviceTensor> op)
+    {
+        var tensors = inputs.Select(i => backend.Upload(i.Values, i.Shape)).ToArray();
+        return Owning(backend, tensors, y => op(backend.Ops, tensors, y));
+    }
+
+    /// <summary>The launch, followed by a synchronize and the disposal of its input tensors.</summary>
+    static Action<DeviceTensor> Owning(IBackend backend, DeviceTensor[] tensors, Action<DeviceTensor> launch) => y =>
+    {
+        launch(y);
+        backend.Synchronize();
+        foreach (var t in tensors) t.Dispose();
+    };
+
+    KernelCheckResult Compare(string op, string shape, double absolute, double relative, int[] outShape,
+        Func<IBackend, Action<DeviceTensor>> prepare)
+    {
+        var expected = RunOn(cpu, outShape, prepare);
+        var actual = RunOn(device, outShape, prepare);
+        double scaleRef = expected.Length == 0 ? 1 : Math.Max(1e-30, expected.Max(v => Math.Abs((double)v)));
+        double maxAbs = 0;
+        bool pass = true;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double diff = Math.Abs((double)expected[i] - actual[i]);
+            if (!(diff <= absolute + relative * Math.Abs(expected[i]))) pass = false;
+            if (!(diff <= maxAbs)) maxAbs = double.IsNaN(diff) ? double.PositiveInfinity : diff;
+        }
+        return new KernelCheckResult(op, shape, maxAbs, maxAbs / scaleRef, absolute, relative, pass);
+    }
+
+    static float[] RunOn(IBackend backend, int[] outShape, Func<IBackend, Action<DeviceTensor>> prepare)
+    {
+        using var y = backend.Allocate(DType.F32, outShape);
+        prepare(backend)(y);
+        var values = new float[y.ElementCount];
+        backend.Download(y, values);
+        return values;
+    }
+
+    float[] Floats(int count, float scale = 1f)
+    {
+        var rng = new Random(seed++);
+        var values = new float[count];
+        for (int i = 0; i < count; i++) values[i] = (float)(rng.NextDouble() * 2 - 1) * scale;
+        return values;
+    }
+
+    /// <summary>Stored bytes of a random [rows, k] weight: values in ±1 (±0.02·127 or ±0.05·8 per quantized block).</summary>
+    byte[] WeightBytes(DType dtype, int rows, int k)
+    {
+        var rng = new Random(seed++);
+        int count = rows * k;
+        switch (dtype)
+        {
+            case DType.F32:
+                return MemoryMarshal.AsBytes(Floats(count).AsSpan()).ToArray();
+            case DType.F16:
+                return MemoryMarshal.AsBytes(Floats(count).Select(v => BitConverter.HalfToUInt16Bits((Half)v)).ToArray().AsSpan()).ToArray();
+            case DType.BF16:
+                return MemoryMarshal.AsBytes(Floats(count).Select(TensorConvert.FloatToBF16).ToArray().AsSpan()).ToArray();
+        }
+        bool q8 = dtype == DType.Q8_0;
+        int blockBytes = q8 ? 34 : 18;
+        var bytes = new byte[count / 32 * blockBytes];
+        rng.NextBytes(bytes);
+        for (int b = 0; b < count / 32; b++)
+        {
+            ushort scale = BitConverter.HalfToUInt16Bits((Half)((q8 ? 0.008 : 0.12) * (0.5 + rng.NextDouble())));
+            BitConverter.TryWriteBytes(bytes.AsSpan(b * blockBytes, 2), scale);
+        }
+        return bytes;
+    }
+}

@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using SonicVerse.Loader;
+using SonicVerse.Runtime.Backends;
+using SonicVerse.Runtime.Models.Mert;
+using SonicVerse.Runtime.Models.Mistral;
+using SonicVerse.Runtime.Models.Projector;
+
+namespace SonicVerse.Runtime.Benchmarking;
+
+/// <summary>
+/// <c>sonicverse bench</c>: loads the three models (synthetic or real), then times each stage the way a caption call
+/// runs it — MERT on a 10 s clip, the projector on its hidden states, a prompt prefill and greedy decode steps that
+/// download the logits each step. Every stage runs once untimed first, so CUDA kernel compilation is not counted; every
+/// timed stage ends with a download, which waits for the device.
+/// </summary>
+public static class BenchRunner
+{
+    const double WarmupClipSeconds = 0.5;
+    const int ProjectorRepeats = 3;
+
+    public static BenchReport Run(BenchOptions options, Action<string>? log = null)
+    {
+        options.Validate();
+        var preset = options.Synthetic is { } name ? SyntheticPreset.Get(name) : null;
+        options = options with
+        {
+            PromptTokens = options.PromptTokens ?? preset?.PromptTokens ?? 128,
+            GenTokens = options.GenTokens ?? 32,
+            ClipSeconds = options.ClipSeconds ?? preset?.ClipSeconds ?? 10,
+        };
+        using var backend = new PeakMemoryBackend(Backend.Create(options.Device, log));
+        log?.Invoke(preset is null
+            ? $"loading {options.Model}"
+            : $"generating synthetic {preset.Name} weights ({options.Quant ?? DType.F16}) tensor by tensor, seed {options.Seed}");
+        var clock = Stopwatch.StartNew();
+        using var models = preset is null
+            ? BenchModels.FromFiles(options.Model!, options.Quant, backend)
+            : BenchModels.Synthetic(preset, options.Quant ?? DType.F16, options.Seed, backend);
+        double loadSeconds = clock.Elapsed.TotalSeconds;
+        log?.Invoke($"loaded {models.Name} ({models.Weights}) in {loadSeconds:F1} s; {backend.AllocatedBytes / 1e9:F2} GB on the device");
+
+        var bandwidth = MemoryBandwidth.Of(backend);
+        double clipSeconds = options.ClipSeconds.Value;
+        var (hidden, mertMs) = TimeMert(models.Mert, clipSeconds, options.Seed);
+        log?.Invoke($"MERT: {mertMs:F1} ms for a {clipSeconds:F1} s clip");
+        double projectorMs = TimeProjector(models.Projector, hidden, backend);
+        log?.Invoke($"projector: {projectorMs:F1} ms");
+        int promptTokens = options.PromptTokens.Value, genTokens = options.GenTokens.Value;
+        var (prefill, decode) = TimeDecoder(models.Llm, options.Batch, promptTokens, genTokens, options.Seed);
+        log?.Invoke($"prefill {prefill:F1} tok/s, decode {decode:F2} tok/s");
+
+        double ceilingSteps = bandwidth.BytesPerSecond / models.WeightBytesPerStep;
+        return new BenchReport
+        {
+            Device = backend.Kind.CliName(),
+            DeviceDescription = backend.Description,
+            Model = models.Name,
+            Weights = models.Weights,
+            Batch = options.Batch,
+            BatchNote = options.Batch == 1
+                ? "one sequence: Forward per token"
+                : $"{options.Batch} sequences prefilled in one ForwardBatch and stepped together by DecodeBatch (each weight read once per step)",
+            PromptTokens = promptTokens,
+            GenTokens = genTokens,
+            LoadSeconds = loadSeconds,
+            MertClipSeconds = clipSeconds,
+            MertMsPer10sClip = mertMs * 10 / clipSeconds,
+            ProjectorMs = projectorMs,
+            PrefillTokPerS = prefill,
+            DecodeTokPerSPerSeq = decode,
+            DecodeTokPerSTotal = decode * options.Batch,
+            PeakDeviceBytes = backend.PeakAllocatedBytes,
+            DeviceMemoryBytes = backend.MemoryBytes,
+            WeightBytesPerStep = models.WeightBytesPerStep,
+            BandwidthBytesPerS = bandwidth.BytesPerSecond,
+            BandwidthSource = bandwidth.Source,
+            CeilingTokPerS = ceilingSteps * options.Batch,
+            AchievedFraction = decode / ceilingSteps,
+        };
+    }
+
+    /// <summary>Encodes seeded noise: a short clip to warm up, then the timed 10 s clip. Returns its hidden states.</summary>
+    static (MertHiddenStates Hidden, double Ms) TimeMert(MertModel mert, double clipSeconds, ulong seed)
+    {
+        int rate = mert.Config.SampleRate;
+        var clip = Noise((int)(clipSeconds * rate), seed);
+        mert.EncodeAudio(clip.AsSpan(0, (int)(WarmupClipSeconds * rate)));
+        var clock = Stopwatch.StartNew();
+        var hidden = mert.EncodeAudio(clip);
+        return (hidden, clock.Elapsed.TotalMilliseconds);
+    }
+
+    /// <summary>The mean of a few runs on the clip's canvas after one warm-up run.</summary>
+    static double TimeProjector(ProjectorModel projector, MertHiddenStates hidden, IBackend backend)
+    {
+        var c = projector.Config;
+        float[] canvas = ProjectorModel.PlaceOnCanvas(hidden.States, hidden.Frames, hidden.Width, c.CanvasFrames);
+        using var input = backend.Upload(canvas, hidden.Count, c.CanvasFrames, hidden.Width);
+        projector.Project(input);
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < ProjectorRepeats; i++) projector.Project(input);
+        return clock.Elapsed.TotalMilliseconds / ProjectorRepeats;
+    }
+
+    /// <summary>Prefill of P random ids into each of the batch's sequences, then G greedy steps for all of them, each
+    /// downloading the logits as generation does. Batch 1 runs the one-sequence path (<see cref="MistralModel.Forward"/>);
+    /// larger batches prefill in one <see cref="MistralModel.ForwardBatch"/> and step with
+    /// <see cref="MistralModel.DecodeBatch"/>, as <c>describe</c> does. Returns (prefill tok/s over all sequences,
+    /// decode tok/s per sequence).</summary>
+    static (double Prefill, double Decode) TimeDecoder(MistralModel llm, int batch, int promptTokens, int genTokens, ulong seed)
+    {
+        var ids = RandomIds(promptTokens, llm.Config.VocabSize, seed);
+        var states = Enumerable.Range(0, batch).Select(_ => llm.CreateState(promptTokens + genTokens)).ToArray();
+        try
+        {
+            var prompts = batch == 1 ? null : Enumerable.Repeat(EmbedOnHost(llm, ids), batch).ToArray();
+            var host = new float[batch * llm.Config.VocabSize];
+            Prefill(llm, states, ids, prompts, host);  // warm-up: compiles both paths' kernels on CUDA
+            Step(llm, states, host);
+            foreach (var state in states) state.Reset();
+
+            var clock = Stopwatch.StartNew();
+            Prefill(llm, states, ids, prompts, host);
+            double prefill = (double)batch * promptTokens / clock.Elapsed.TotalSeconds;
+            clock.Restart();
+            for (int step = 0; step < genTokens; step++) Step(llm, states, host);
+            return (prefill, genTokens / clock.Elapsed.TotalSeconds);
+        }
+        finally
+        {
+            foreach (var state in states) state.Dispose();
+        }
+    }
+
+    static void Prefill(MistralModel llm, MistralState[] states, int[] ids, float[][]? prompts, float[] host)
+    {
+        var logits = prompts is null ? llm.Forward(ids, states[0]) : llm.ForwardBatch(states, prompts);
+        llm.Backend.Download(logits, host);
+    }
+
+    /// <summary>One greedy step: each sequence's argmax from the last logits in <paramref name="host"/> ([batch, vocab]).</summary>
+    static void Step(MistralModel llm, MistralState[] states, float[] host)
+    {
+        int vocab = llm.Config.VocabSize;
+        var next = new int[states.Length];
+        for (int i = 0; i < next.Length; i++) next[i] = TensorPrimitives.IndexOfMax(host.AsSpan(i * vocab, vocab));
+        var logits = states.Length == 1 ? llm.Forward(next, states[0]) : llm.DecodeBatch(states, next);
+        llm.Backend.Download(logits, host);
+    }
+
+    static float[] EmbedOnHost(MistralModel llm, int[] ids)
+    {
+        using var embeds = llm.Embed(ids);
+        var host = new float[embeds.ElementCount];
+        llm.Backend.Download(embeds, host);
+        return host;
+    }
+
+    static float[] Noise(int samples, ulong seed)
+    {
+        var rng = new Random(unchecked((int)seed));
+        var clip = new float[samples];
+        for (int i = 0; i < clip.Length; i++) clip[i] = (float)(rng.NextDouble() * 2 - 1) * 0.5f;
+        return clip;
+    }
+
+    /// <summary>Ids above the special tokens (SPEC §6: 0–2 are unk, bos, eos).</summary>
+    static int[] RandomIds(int count, int vocab, ulong seed)
+    {
+        var rng = new Random(unchecked((int)seed) + 1);
+        return Enumerable.Range(0, count).Select(_ => rng.Next(3, vocab)).ToArray();
+    }
+}

@@ -1,0 +1,65 @@
+using System.Text.Json;
+using SonicVerse.Tests.Support;
+
+namespace SonicVerse.Tests.Benchmarking;
+
+/// <summary><c>sonicverse bench --json</c> as a user runs it: every field present and positive (not a timing assert).</summary>
+public class BenchCliTests
+{
+    static readonly string[] NumberFields =
+    [
+        "batch", "prompt_tokens", "gen_tokens", "load_seconds", "mert_clip_seconds", "mert_ms_per_10s_clip", "projector_ms",
+        "prefill_tok_per_s", "decode_tok_per_s_per_seq", "decode_tok_per_s_total", "peak_device_bytes", "device_memory_bytes",
+        "weight_bytes_per_step", "bandwidth_bytes_per_s", "ceiling_tok_per_s", "achieved_fraction",
+    ];
+
+    static readonly string[] TextFields = ["device", "device_description", "model", "weights", "batch_note", "bandwidth_source"];
+
+    [Fact]
+    public void SyntheticSmallOnCpuPrintsEveryField()
+    {
+        var r = CliRunner.Run("bench", "--synthetic", "small", "--device", "cpu", "--json",
+            "--prompt-tokens", "8", "--gen-tokens", "4", "--clip-seconds", "1");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var root = doc.RootElement;
+        foreach (string f in NumberFields)
+        {
+            Assert.True(root.TryGetProperty(f, out var v), $"missing {f}");
+            Assert.True(v.ValueKind == JsonValueKind.Number && v.GetDouble() > 0, $"{f} = {v}");
+        }
+        foreach (string f in TextFields)
+            Assert.False(string.IsNullOrWhiteSpace(root.GetProperty(f).GetString()), $"{f} is empty");
+        Assert.Equal(NumberFields.Length + TextFields.Length, root.EnumerateObject().Count());
+        Assert.Equal("cpu", root.GetProperty("device").GetString());
+        Assert.Equal("q4_0", JsonDocument.Parse(CliRunner.Run("bench", "--synthetic", "small", "--device", "cpu", "--json",
+            "--quant", "q4_0", "--prompt-tokens", "4", "--gen-tokens", "2", "--clip-seconds", "1").Stdout).RootElement.GetProperty("weights").GetString());
+        // Weights read per step: the small preset's decoder without its embedding table, in f16.
+        var c = Runtime.Benchmarking.SyntheticPreset.Get("small").Mistral;
+        long matrices = (long)c.LayerCount * (2L * c.HiddenSize * c.QueryWidth + 2L * c.HiddenSize * c.KvWidth + 3L * c.HiddenSize * c.IntermediateSize)
+            + (long)c.VocabSize * c.HiddenSize;
+        long norms = (2L * c.LayerCount + 1) * c.HiddenSize * 4;
+        Assert.InRange(root.GetProperty("weight_bytes_per_step").GetInt64(), 2 * matrices + norms, 2 * matrices + norms + 64 * 1024);
+    }
+
+    [Fact]
+    public void BatchedDecodeReportsPerSequenceAndTotal()
+    {
+        var r = CliRunner.Run("bench", "--synthetic", "small", "--device", "cpu", "--json", "--batch", "3",
+            "--prompt-tokens", "4", "--gen-tokens", "2", "--clip-seconds", "1");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var root = JsonDocument.Parse(r.Stdout).RootElement;
+        Assert.Equal(3, root.GetProperty("batch").GetInt32());
+        double perSeq = root.GetProperty("decode_tok_per_s_per_seq").GetDouble();
+        Assert.Equal(3 * perSeq, root.GetProperty("decode_tok_per_s_total").GetDouble(), 6);
+        Assert.Contains("DecodeBatch", root.GetProperty("batch_note").GetString());
+    }
+
+    [Fact]
+    public void BadFlagsAreUsageErrors()
+    {
+        Assert.Equal(2, CliRunner.Run("bench", "--device", "cpu").ExitCode);
+        Assert.Equal(2, CliRunner.Run("bench", "--synthetic", "huge", "--device", "cpu").ExitCode);
+        Assert.Equal(2, CliRunner.Run("bench", "--synthetic", "small", "--quant", "q5").ExitCode);
+    }
+}

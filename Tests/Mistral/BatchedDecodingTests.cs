@@ -1,0 +1,189 @@
+using SonicVerse.Loader;
+using SonicVerse.Runtime.Backends;
+using SonicVerse.Runtime.Generation;
+using SonicVerse.Runtime.Models.Mistral;
+
+namespace SonicVerse.Tests.Mistral;
+
+/// <summary>Batched decoding (several sequences, one step) against the kit's reference ids and against each sequence
+/// decoded alone; the kit's three prompts have different lengths.</summary>
+public class BatchedDecodingTests
+{
+    /// <summary>(model file, reference run): HF bf16 against transformers in fp32, GGUF Q4_0 against its dequantized run.</summary>
+    public static TheoryData<string, string> Models() => new()
+    {
+        { "hf", "hf_f32" },
+        { "q4_0", "hf_q4_0_dequant" },
+    };
+
+    static MistralModel Load(string model, IBackend backend) =>
+        MistralModel.Load(model == "hf" ? MistralKit.HfFolder : MistralKit.Gguf(model), backend);
+
+    static ReferenceRun[] References(string file) => MistralKit.PromptNames.Select(p => MistralKit.Run(file, p)).ToArray();
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void KitPromptsTogetherGiveTheReferenceIdsAndTheIdsOfEachAlone(string modelName, string referenceFile)
+    {
+        var references = References(referenceFile);
+        using var backend = Backend.Create(DeviceKind.Cpu);
+        using var model = Load(modelName, backend);
+        var batched = RunBatch(model, references, references.Select(_ => Options(32)).ToArray());
+        for (int i = 0; i < references.Length; i++)
+        {
+            var alone = MistralKit.Greedy(model, references[i].PromptIds, 32, topLogprobs: 0).Select(t => t.Id);
+            Assert.Equal(references[i].Generated, batched[i]);
+            Assert.Equal(alone, batched[i]);
+        }
+    }
+
+    [Fact]
+    public void SequencesStopAtTheirOwnBudgetAndDropOutOfTheBatch()
+    {
+        var references = References("hf_f32");
+        int[] budgets = [5, 32, 12];
+        using var backend = Backend.Create(DeviceKind.Cpu);
+        using var model = Load("hf", backend);
+        var tokens = RunBatchTokens(model, references, budgets.Select(Options).ToArray());
+        for (int i = 0; i < references.Length; i++)
+            Assert.Equal(references[i].Generated.Take(budgets[i]), tokens.Where(t => t.Sequence == i).Select(t => t.Token.Id));
+        // Step-major order: every step lists the sequences still running, in order, and finished ones never return.
+        for (int step = 0; step < 32; step++)
+            Assert.Equal(Enumerable.Range(0, 3).Where(i => step < budgets[i]), tokens.Where(t => t.Step == step).Select(t => t.Sequence));
+    }
+
+    [Fact]
+    public void ASequenceEndsAtEosWhileTheOthersGoOn()
+    {
+        var references = References("hf_f32");
+        // An id the first sequence emits early plays the end-of-sequence token: every sequence stops right after its
+        // first occurrence of it (or runs its 32 tokens).
+        int eos = references[0].Generated[3];
+        using var backend = Backend.Create(DeviceKind.Cpu);
+        using var model = Load("hf", backend);
+        var batched = RunBatch(model, references, references.Select(_ => Options(32) with { EosId = eos }).ToArray());
+        for (int i = 0; i < references.Length; i++)
+        {
+            int at = Array.IndexOf(references[i].Generated, eos);
+            var expected = at < 0 ? references[i].Generated : references[i].Generated[..(at + 1)];
+            Assert.Equal(expected, batched[i]);
+        }
+        Assert.True(batched[0].Count <= 4 && batched.Max(b => b.Count) == 32, "one sequence ends early, another runs on");
+    }
+
+    [Fact]
+    public void IlgpuCpuBatchOfTwoStepsGivesTheReferenceIds()
+    {
+        var references = References("hf_f32");
+        using var backend = Backend.Create(DeviceKind.IlgpuCpu);
+        using var model = Load("hf", backend);
+        var batched = RunBatch(model, references, references.Select(_ => Options(2)).ToArray());
+        for (int i = 0; i < references.Length; i++) Assert.Equal(references[i].Generated.Take(2), batched[i]);
+    }
+
+    [Theory]
+    [InlineData(DeviceKind.Cpu)]
+    [InlineData(DeviceKind.IlgpuCpu)]
+    public void BatchStepLogitsMatchSingleSequenceSteps(DeviceKind device)
+    {
+        var references = References("hf_f32");
+        using var backend = Backend.Create(device);
+        using var model = Load("hf", backend);
+        int vocab = model.Config.VocabSize;
+        var singles = new List<MistralState>();
+        var batch = new List<MistralState>();
+        try
+        {
+            var expected = new float[references.Length][];
+            foreach (var r in references)
+            {
+                var single = model.CreateState(r.PromptIds.Length + 2);
+                singles.Add(single);
+                model.Forward(r.PromptIds, single);
+                expected[singles.Count - 1] = Download(backend, model.Forward([r.Generated[0]], single), 0, vocab);
+                var member = model.CreateState(r.PromptIds.Length + 2);
+                batch.Add(member);
+                model.Forward(r.PromptIds, member);
+            }
+            var logits = model.DecodeBatch(batch, references.Select(r => r.Generated[0]).ToArray());
+            Assert.Equal([references.Length, vocab], logits.Shape);
+            for (int i = 0; i < references.Length; i++)
+            {
+                MistralParityTests.AssertClose(expected[i], Download(backend, logits, i, vocab), 1e-5f, $"sequence {i} logits");
+                Assert.Equal(singles[i].Position, batch[i].Position);
+            }
+        }
+        finally
+        {
+            foreach (var s in singles.Concat(batch)) s.Dispose();
+        }
+    }
+
+    [Fact]
+    public void BatchedPrefillOfEmbeddingsGivesTheReferenceIds()
+    {
+        var references = References("hf_f32");
+        using var backend = Backend.Create(DeviceKind.Cpu);
+        using var model = Load("hf", backend);
+        var embeddings = references.Select(r =>
+        {
+            using var e = model.Embed(r.PromptIds);
+            var host = new float[e.ElementCount];
+            backend.Download(e, host);
+            return host;
+        }).ToArray();
+        var states = references.Select(r => model.CreateState(r.PromptIds.Length + 8)).ToArray();
+        try
+        {
+            var logits = model.ForwardBatch(states, embeddings);
+            var ids = TokenGenerator.GenerateBatch(model, states, logits, references.Select(_ => Options(8)).ToArray()).ToList();
+            for (int i = 0; i < references.Length; i++)
+                Assert.Equal(references[i].Generated.Take(8), ids.Where(t => t.Sequence == i).Select(t => t.Token.Id));
+        }
+        finally
+        {
+            foreach (var s in states) s.Dispose();
+        }
+    }
+
+    [Fact]
+    public void ABatchRejectsRepeatedSequencesAndMismatchedCounts()
+    {
+        using var backend = Backend.Create(DeviceKind.Cpu);
+        using var model = Load("hf", backend);
+        using var state = model.CreateState(8);
+        model.Forward([1], state);
+        Assert.Throws<ArgumentException>(() => model.DecodeBatch([state, state], [1, 2]));
+        Assert.Throws<ArgumentException>(() => model.DecodeBatch([state], [1, 2]));
+    }
+
+    static GenerationOptions Options(int maxNewTokens) => new() { MaxNewTokens = maxNewTokens, EosId = null };
+
+    static float[] Download(IBackend backend, DeviceTensor logits, int row, int vocab)
+    {
+        var host = new float[vocab];
+        backend.Download(logits, (long)row * vocab, host);
+        return host;
+    }
+
+    static List<int>[] RunBatch(MistralModel model, ReferenceRun[] references, GenerationOptions[] options)
+    {
+        var ids = references.Select(_ => new List<int>()).ToArray();
+        foreach (var t in RunBatchTokens(model, references, options)) ids[t.Sequence].Add(t.Token.Id);
+        return ids;
+    }
+
+    static List<BatchToken> RunBatchTokens(MistralModel model, ReferenceRun[] references, GenerationOptions[] options)
+    {
+        var states = references.Select((r, i) => model.CreateState(r.PromptIds.Length + options[i].MaxNewTokens)).ToArray();
+        try
+        {
+            return TokenGenerator.GenerateBatch(model, states, references.Select(r => (IReadOnlyList<int>)r.PromptIds).ToArray(), options)
+                .ToList();
+        }
+        finally
+        {
+            foreach (var s in states) s.Dispose();
+        }
+    }
+}
