@@ -1,53 +1,77 @@
+using System.Runtime.CompilerServices;
 namespace SonicVerse.Kernels.Cpu;
 
-/// <summary>1-D convolution as im2col + the vectorised MatMul: per group and tile of output steps, the receptive
-/// fields are gathered into columns [tile, cin/groups·k], multiplied by the group's weights [cout/groups, cin/groups·k],
-/// and scattered back transposed into y [cout, tOut].</summary>
+/// <summary>1-D convolution as a GEMM without an im2col buffer: per group and panel of <see cref="Gemm.Width"/> output
+/// steps, the receptive fields are gathered straight into the packed panel [cin/groups·k, Width], and the group's
+/// weights [cout/groups, cin/groups·k] (already row-major) are the left operand, so y [cout, tOut] is written in place.
+/// Parallel over (group, panel) pairs.</summary>
 public static class ConvKernels
 {
-    const int TileSteps = 256;
+    [ThreadStatic] static ConvJob? job;
 
-    public static void Conv1d(ReadOnlySpan<float> x, float[] w, float[]? bias, ConvShape s, Span<float> y)
+    public static void Conv1d(ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, ConvShape s,
+        Memory<float> y)
     {
-        int width = s.InPerGroup * s.Kernel;
-        int tOut = s.OutLength;
-        var columns = new float[Math.Min(TileSteps, tOut) * width];
-        var product = new float[Math.Min(TileSteps, tOut) * s.OutPerGroup];
-        for (int g = 0; g < s.Groups; g++)
+        int panels = (s.OutLength + Gemm.Width - 1) / Gemm.Width;
+        if (panels == 0) return;
+        var j = job ??= new ConvJob();
+        (j.X, j.W, j.Bias, j.Y, j.Shape, j.Panels) = (x, w, bias, y, s, panels);
+        int units = s.Groups * panels;
+        j.Chunks = CpuParallel.Chunks(units, (long)s.OutPerGroup * s.InPerGroup * s.Kernel * Gemm.Width);
+        j.Units = units;
+        try { CpuParallel.For(j.Chunks, j); }
+        finally { (j.X, j.W, j.Bias, j.Y) = (default, default, default, default); }
+    }
+
+    sealed class ConvJob : ParallelJob
+    {
+        public ReadOnlyMemory<float> X, W, Bias;
+        public Memory<float> Y;
+        public ConvShape Shape;
+        public int Panels, Units, Chunks;
+
+        public override void Run(int chunk)
         {
-            var wg = new ReadOnlyMemory<float>(w, g * s.OutPerGroup * width, s.OutPerGroup * width);
-            var bg = bias is null ? ReadOnlyMemory<float>.Empty : new ReadOnlyMemory<float>(bias, g * s.OutPerGroup, s.OutPerGroup);
-            for (int t0 = 0; t0 < tOut; t0 += TileSteps)
+            int first = (int)((long)Units * chunk / Chunks), end = (int)((long)Units * (chunk + 1) / Chunks);
+            for (int u = first; u < end; u++) Panel(u / Panels, u % Panels);
+        }
+
+        void Panel(int group, int panel)
+        {
+            var s = Shape;
+            int width = s.InPerGroup * s.Kernel, tOut = s.OutLength;
+            int t0 = panel * Gemm.Width, steps = Math.Min(Gemm.Width, tOut - t0);
+            var (packed, _) = Gemm.Scratch(width);
+            Gather(X.Span, s, group, t0, steps, packed);
+            var y = Y.Span.Slice(group * s.OutPerGroup * tOut);
+            Gemm.Panel(W.Span.Slice(group * s.OutPerGroup * width), width, packed, default, s.OutPerGroup, width, steps, y, tOut, t0);
+            if (Bias.IsEmpty) return;
+            var bias = Bias.Span.Slice(group * s.OutPerGroup, s.OutPerGroup);
+            for (int o = 0; o < bias.Length; o++)
             {
-                int steps = Math.Min(TileSteps, tOut - t0);
-                Gather(x, s, g, t0, steps, columns);
-                MatMulKernels.MatMul(new ReadOnlyMemory<float>(columns, 0, steps * width), wg, bg, steps, width,
-                    s.OutPerGroup, product);
-                for (int o = 0; o < s.OutPerGroup; o++)
-                {
-                    var yo = y.Slice((g * s.OutPerGroup + o) * tOut + t0, steps);
-                    for (int t = 0; t < steps; t++) yo[t] = product[t * s.OutPerGroup + o];
-                }
+                var row = y.Slice(o * tOut + t0, steps);
+                for (int t = 0; t < row.Length; t++) row[t] += bias[o];
             }
         }
     }
 
-    // columns: [steps, cin/groups · k]; zero where the kernel reaches into the padding.
-    static void Gather(ReadOnlySpan<float> x, ConvShape s, int group, int t0, int steps, Span<float> columns)
+    /// <summary>panel[(c·k + kk)·Width + t] = x[group·cin/groups + c, (t0 + t)·stride − padding + kk], zero in the padding
+    /// and past the last step.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Gather(ReadOnlySpan<float> x, ConvShape s, int group, int t0, int steps, Span<float> panel)
     {
-        int width = s.InPerGroup * s.Kernel;
-        for (int t = 0; t < steps; t++)
+        int lanes = Gemm.Width;
+        for (int c = 0; c < s.InPerGroup; c++)
         {
-            int start = (t0 + t) * s.Stride - s.Padding;
-            var column = columns.Slice(t * width, width);
-            for (int c = 0; c < s.InPerGroup; c++)
+            var xc = x.Slice((group * s.InPerGroup + c) * s.Length, s.Length);
+            for (int kk = 0; kk < s.Kernel; kk++)
             {
-                var xc = x.Slice((group * s.InPerGroup + c) * s.Length, s.Length);
-                var dst = column.Slice(c * s.Kernel, s.Kernel);
-                for (int kk = 0; kk < s.Kernel; kk++)
+                var dst = panel.Slice((c * s.Kernel + kk) * lanes, lanes);
+                int start = t0 * s.Stride - s.Padding + kk;
+                for (int t = 0; t < lanes; t++)
                 {
-                    int pos = start + kk;
-                    dst[kk] = (uint)pos < (uint)s.Length ? xc[pos] : 0f;
+                    int pos = start + t * s.Stride;
+                    dst[t] = t < steps && (uint)pos < (uint)s.Length ? xc[pos] : 0f;
                 }
             }
         }

@@ -1,14 +1,17 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace SonicVerse.Kernels.Cpu;
 
-/// <summary>Element-wise ops. Destinations may alias a source exactly (TensorPrimitives allows full overlap).</summary>
+/// <summary>Element-wise ops. Destinations may alias a source exactly (each slice is read before it is written).</summary>
 public static class ElementwiseKernels
 {
     /// <summary>Elements per parallel slice for the transcendental ops.</summary>
     const int Slice = 16 * 1024;
 
-    [ThreadStatic] static float[]? scratch;
+    [ThreadStatic] static SliceJob? job;
 
     public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) => TensorPrimitives.Add(a, b, y);
 
@@ -16,33 +19,89 @@ public static class ElementwiseKernels
 
     public static void Relu(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Max(x, 0f, y);
 
-    public static void Gelu(ReadOnlyMemory<float> x, Memory<float> y) => ForSlices(x.Length, (start, length) =>
-    {
-        var src = x.Span.Slice(start, length);
-        var dst = y.Span.Slice(start, length);
-        for (int i = 0; i < src.Length; i++) dst[i] = ScalarMath.Gelu(src[i]);
-    });
+    public static void Gelu(ReadOnlyMemory<float> x, Memory<float> y) => ForSlices(Op.Gelu, x, default, y);
 
-    /// <summary>y = silu(gate) · up; y may alias gate or up (each slice is read before it is written).</summary>
+    /// <summary>y = silu(gate) · up; y may alias gate or up.</summary>
     public static void SiluMul(ReadOnlyMemory<float> gate, ReadOnlyMemory<float> up, Memory<float> y) =>
-        ForSlices(gate.Length, (start, length) =>
-        {
-            if (scratch is null || scratch.Length < length) scratch = new float[Slice];
-            var sig = scratch.AsSpan(0, length);
-            var g = gate.Span.Slice(start, length);
-            TensorPrimitives.Sigmoid(g, sig);
-            TensorPrimitives.Multiply(sig, g, sig);
-            TensorPrimitives.Multiply(sig, up.Span.Slice(start, length), y.Span.Slice(start, length));
-        });
+        ForSlices(Op.SiluMul, gate, up, y);
 
-    static void ForSlices(int length, Action<int, int> slice)
+    enum Op { Gelu, SiluMul }
+
+    static void ForSlices(Op op, ReadOnlyMemory<float> a, ReadOnlyMemory<float> b, Memory<float> y)
     {
-        int slices = (length + Slice - 1) / Slice;
-        if (slices <= 1)
-        {
-            if (length > 0) slice(0, length);
-            return;
-        }
-        Parallel.For(0, slices, s => slice(s * Slice, Math.Min(Slice, length - s * Slice)));
+        int slices = (a.Length + Slice - 1) / Slice;
+        var j = job ??= new SliceJob();
+        (j.Operation, j.A, j.B, j.Y) = (op, a, b, y);
+        try { CpuParallel.For(slices, j); }
+        finally { (j.A, j.B, j.Y) = (default, default, default); }
     }
+
+    sealed class SliceJob : ParallelJob
+    {
+        public Op Operation;
+        public ReadOnlyMemory<float> A, B;
+        public Memory<float> Y;
+
+        public override void Run(int index)
+        {
+            int start = index * Slice, length = Math.Min(Slice, A.Length - start);
+            var a = A.Span.Slice(start, length);
+            var y = Y.Span.Slice(start, length);
+            if (Operation == Op.Gelu) GeluSlice(a, y);
+            else SiluMulSlice(a, B.Span.Slice(start, length), y);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void SiluMulSlice(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y)
+    {
+        const int Piece = 256;
+        Span<float> sig = stackalloc float[Piece];
+        for (int i = 0; i < gate.Length; i += Piece)
+        {
+            int length = Math.Min(Piece, gate.Length - i);
+            var g = gate.Slice(i, length);
+            var s = sig[..length];
+            TensorPrimitives.Sigmoid(g, s);
+            TensorPrimitives.Multiply(s, g, s);
+            TensorPrimitives.Multiply(s, up.Slice(i, length), y.Slice(i, length));
+        }
+    }
+
+    /// <summary>GELU with <see cref="ScalarMath.Erf"/>'s formula evaluated on 8 doubles at a time (same accuracy as the
+    /// scalar path, ~20× faster; MERT's FFN applies it to 2.3 M values per layer).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void GeluSlice(ReadOnlySpan<float> x, Span<float> y)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref float yr = ref MemoryMarshal.GetReference(y);
+            for (; i + 16 <= x.Length; i += 16)
+            {
+                var v = Vector512.LoadUnsafe(ref xr, (nuint)i);
+                var (lo, hi) = Vector512.Widen(v);
+                Vector512.Narrow(Gelu(lo), Gelu(hi)).StoreUnsafe(ref yr, (nuint)i);
+            }
+        }
+        for (; i < x.Length; i++) y[i] = ScalarMath.Gelu(x[i]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<double> Gelu(Vector512<double> x)
+    {
+        var z = Vector512.Abs(x) * 0.70710678118654752;
+        var t = Vector512<double>.One / (Vector512<double>.One + 0.5 * z);
+        var poly = Vector512.Create(0.17087277);
+        foreach (double c in ErfCoefficients) poly = poly * t + Vector512.Create(c);
+        var erfc = t * Vector512.Exp(t * poly - z * z - Vector512.Create(1.26551223));
+        var erfAbs = Vector512<double>.One - erfc;
+        var erf = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<double>.Zero), -erfAbs, erfAbs);
+        return 0.5 * x * (Vector512<double>.One + erf);
+    }
+
+    /// <summary>Numerical Recipes §6.2 erfc coefficients, highest order first after 0.17087277 (see ScalarMath.Erf).</summary>
+    static ReadOnlySpan<double> ErfCoefficients =>
+        [-0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196, 1.00002368];
 }

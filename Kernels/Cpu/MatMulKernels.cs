@@ -1,71 +1,84 @@
-using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 
 namespace SonicVerse.Kernels.Cpu;
 
-/// <summary>y = x · Wᵀ (+ bias) for stored weights. Parallel over chunks of weight rows; each chunk is decoded to float
-/// once and then dotted with every x row, so the weights are read once per call whatever n is.</summary>
+/// <summary>
+/// y = x · Wᵀ (+ bias) for stored weights, parallel over output columns (rows of W), so every weight byte is read once
+/// per call whatever n is. n ≤ <see cref="RowDotRows"/> (decode): each row of W is dequantized in registers and dotted
+/// with each x row (<see cref="RowDots"/>, bandwidth-bound). Larger n (prefill, MERT, projector): W is decoded panel by
+/// panel into an L2-resident [k, 16] block and multiplied by 6-row tiles of x (<see cref="Gemm"/>, compute-bound).
+/// </summary>
 public static class MatMulKernels
 {
-    /// <summary>Floats of decoded weights per chunk (~256 KB, an L2-sized working set).</summary>
-    const int ChunkFloats = 64 * 1024;
-    /// <summary>Below this many multiply-adds a single thread is faster than Parallel.For's overhead.</summary>
-    const long ParallelWork = 1 << 16;
+    /// <summary>Up to this many x rows the row dots win: packing a panel costs about as much as dotting 4 rows.</summary>
+    const int RowDotRows = 4;
 
-    [ThreadStatic] static float[]? decodeBuffer;
+    [ThreadStatic] static MatMulJob? job;
 
     /// <summary>x: [n, k]; w: [m, k] rows in <paramref name="format"/>; bias: [m] or empty; y: [n, m].</summary>
     public static void MatMul(ReadOnlyMemory<float> x, ReadOnlyMemory<byte> w, WeightFormat format, ReadOnlyMemory<float> bias,
-        int n, int k, int m, Memory<float> y) =>
-        ForChunks(n, k, m, (first, rows) => Chunk(x.Span, w.Span, format, bias.Span, n, k, m, first, rows, y.Span));
+        int n, int k, int m, Memory<float> y) => Run(x, w, default, format, bias, n, k, m, y);
 
-    /// <summary>F32 weights held as floats (no decoding). x: [n, k]; w: [m, k]; bias: [m] or empty; y: [n, m].</summary>
+    /// <summary>F32 weights held as floats. x: [n, k]; w: [m, k]; bias: [m] or empty; y: [n, m].</summary>
     public static void MatMul(ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias,
-        int n, int k, int m, Memory<float> y) =>
-        ForChunks(n, k, m, (first, rows) => DotRows(x.Span, w.Span.Slice(first * k, rows * k), bias.Span, n, k, m, first, rows, y.Span));
+        int n, int k, int m, Memory<float> y) => Run(x, default, w, WeightFormat.F32, bias, n, k, m, y);
 
-    static void ForChunks(int n, int k, int m, Action<int, int> chunk)
+    static void Run(ReadOnlyMemory<float> x, ReadOnlyMemory<byte> wBytes, ReadOnlyMemory<float> wFloats, WeightFormat format,
+        ReadOnlyMemory<float> bias, int n, int k, int m, Memory<float> y)
     {
-        int rowsPerChunk = Math.Clamp(ChunkFloats / Math.Max(k, 1), 1, 64);
-        int chunks = (m + rowsPerChunk - 1) / rowsPerChunk;
-        void Run(int c) => chunk(c * rowsPerChunk, Math.Min(rowsPerChunk, m - c * rowsPerChunk));
-        if ((long)n * k * m < ParallelWork || chunks == 1)
-        {
-            for (int c = 0; c < chunks; c++) Run(c);
-            return;
-        }
-        Parallel.For(0, chunks, Run);
+        if (n == 0 || m == 0) return;
+        var j = job ??= new MatMulJob();
+        j.X = x;
+        j.WBytes = wBytes;
+        j.WFloats = wFloats;
+        j.Format = format;
+        j.Bias = bias;
+        (j.N, j.K, j.M) = (n, k, m);
+        j.Y = y;
+        int units = n <= RowDotRows ? m : (m + Gemm.Width - 1) / Gemm.Width;
+        j.Chunks = CpuParallel.Chunks(units, (long)n * k * (m / units));
+        j.Units = units;
+        try { CpuParallel.For(j.Chunks, j); }
+        finally { j.Clear(); }
     }
 
-    static void Chunk(ReadOnlySpan<float> x, ReadOnlySpan<byte> w, WeightFormat format, ReadOnlySpan<float> bias,
-        int n, int k, int m, int firstRow, int rows, Span<float> y)
+    sealed class MatMulJob : ParallelJob
     {
-        if (n == 1 && format is WeightFormat.Q8_0 or WeightFormat.Q4_0)
-        {
-            for (int r = 0; r < rows; r++)
-                y[firstRow + r] = WeightRows.DotQuantized(x, w, format, k, firstRow + r) + (bias.IsEmpty ? 0f : bias[firstRow + r]);
-            return;
-        }
-        var buffer = DecodeBuffer(rows * k);
-        for (int r = 0; r < rows; r++) WeightRows.Decode(w, format, k, firstRow + r, buffer.AsSpan(r * k, k));
-        DotRows(x, buffer.AsSpan(0, rows * k), bias, n, k, m, firstRow, rows, y);
-    }
+        public ReadOnlyMemory<float> X, WFloats, Bias;
+        public ReadOnlyMemory<byte> WBytes;
+        public Memory<float> Y;
+        public WeightFormat Format;
+        public int N, K, M, Units, Chunks;
 
-    // wRows: [rows, k] (decoded rows firstRow..firstRow+rows of W).
-    static void DotRows(ReadOnlySpan<float> x, ReadOnlySpan<float> wRows, ReadOnlySpan<float> bias,
-        int n, int k, int m, int firstRow, int rows, Span<float> y)
-    {
-        for (int i = 0; i < n; i++)
+        public override void Run(int chunk)
         {
-            var xi = x.Slice(i * k, k);
-            var yi = y.Slice(i * m + firstRow, rows);
-            for (int r = 0; r < rows; r++)
-                yi[r] = TensorPrimitives.Dot(xi, wRows.Slice(r * k, k)) + (bias.IsEmpty ? 0f : bias[firstRow + r]);
+            int first = (int)((long)Units * chunk / Chunks), end = (int)((long)Units * (chunk + 1) / Chunks);
+            var w = WBytes.IsEmpty ? MemoryMarshal.AsBytes(WFloats.Span) : WBytes.Span;
+            if (N <= RowDotRows) DotRows(w, first, end - first);
+            else for (int p = first; p < end; p++) Panel(w, p);
         }
-    }
 
-    static float[] DecodeBuffer(int length)
-    {
-        if (decodeBuffer is null || decodeBuffer.Length < length) decodeBuffer = new float[length];
-        return decodeBuffer;
+        void DotRows(ReadOnlySpan<byte> w, int firstRow, int rows)
+        {
+            for (int i = 0; i < N; i++)
+                RowDots.Rows(X.Span.Slice(i * K, K), w, Format, Bias.Span, K, firstRow, Y.Span.Slice(i * M + firstRow, rows));
+        }
+
+        void Panel(ReadOnlySpan<byte> w, int panel)
+        {
+            int j0 = panel * Gemm.Width, columns = Math.Min(Gemm.Width, M - j0);
+            var (packed, row) = Gemm.Scratch(K);
+            Gemm.PackRows(w, Format, K, j0, columns, row, packed);
+            var bias = Bias.IsEmpty ? default : Bias.Span.Slice(j0, columns);
+            Gemm.Panel(X.Span, K, packed, bias, N, K, columns, Y.Span, M, j0);
+        }
+
+        /// <summary>Drops the references so a finished call keeps no tensors alive.</summary>
+        public void Clear()
+        {
+            X = WFloats = Bias = default;
+            WBytes = default;
+            Y = default;
+        }
     }
 }

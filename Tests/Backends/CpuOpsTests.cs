@@ -32,6 +32,11 @@ public sealed class CpuOpsTests : IDisposable
     [InlineData(DType.Q4_0, 1, 96, 11)]
     [InlineData(DType.Q4_0, 5, 256, 70)]
     [InlineData(DType.Q4_0, 1, 512, 130)]
+    [InlineData(DType.F32, 13, 50, 37)]
+    [InlineData(DType.F16, 13, 64, 40)]
+    [InlineData(DType.BF16, 8, 96, 17)]
+    [InlineData(DType.Q8_0, 20, 64, 33)]
+    [InlineData(DType.Q4_0, 7, 544, 48)]
     public void MatMulMatchesDequantizedReference(DType dtype, int n, int k, int m)
     {
         var x = Random(n * k, 1);
