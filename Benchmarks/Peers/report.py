@@ -8,8 +8,13 @@ work, commit, machine, load_before, load_after = sys.argv[1:6]
 
 
 def read(name):
+    """A JSON file, or the last line of a log whose last line is JSON."""
     with open(os.path.join(work, name)) as f:
-        return json.loads(f.read().strip().splitlines()[-1])
+        text = f.read().strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return json.loads(text.splitlines()[-1])
 
 
 def ratio(ours, peer):
