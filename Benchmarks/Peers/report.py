@@ -8,8 +8,13 @@ work, commit, machine, load_before, load_after = sys.argv[1:6]
 
 
 def read(name):
+    """A JSON file, or the last line of a log whose last line is JSON."""
     with open(os.path.join(work, name)) as f:
-        return json.loads(f.read().strip().splitlines()[-1])
+        text = f.read().strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return json.loads(text.splitlines()[-1])
 
 
 def ratio(ours, peer):
@@ -45,6 +50,10 @@ for quant in ("q4_0", "q8_0"):
         f"{ours['PrefillTokensPerSecond']:.1f} | {ratio(ours['PrefillTokensPerSecond'], llama['PrefillTokensPerSecond'])} | "
         f"{llama['DecodeTokensPerSecond']:.1f} | {ours['DecodeTokensPerSecond']:.1f} | "
         f"{ratio(ours['DecodeTokensPerSecond'], llama['DecodeTokensPerSecond'])} |")
+lines += ["", "Every round (prefill, decode tok/s), llama.cpp and ours measured back to back in one process:", ""]
+for quant in ("q4_0", "q8_0"):
+    with open(os.path.join(work, f"decode-{quant}.log")) as f:
+        lines += [f"    {quant}: {line.strip()}" for line in f if line.startswith("round ")]
 lines += [
     "",
     "Targets: decode ≥ 0.5× (stretch 0.8×), prefill ≥ 0.3×.",

@@ -11,6 +11,7 @@ namespace SonicVerse.Runtime.Backends;
 public sealed class CpuBackend : IBackend, IOps
 {
     readonly HashSet<CpuTensor> live = [];
+    readonly Dictionary<(float Theta, int HeadDim), float[]> ropeFrequencies = [];
     long allocated;
     bool disposed;
 
@@ -157,7 +158,7 @@ public sealed class CpuBackend : IBackend, IOps
     public void Rope(DeviceTensor positions, float theta, RopeLayout layout, DeviceTensor x)
     {
         var (n, heads, headDim) = OpChecks.Rope(positions, theta, x);
-        RopeKernels.Rope(Own(positions).Ints, RopeFrequencies.Inverse(theta, headDim),
+        RopeKernels.Rope(Own(positions).Ints, InverseFrequencies(theta, headDim),
             layout == RopeLayout.Interleaved, n, heads, headDim, Floats(x));
     }
 
@@ -215,6 +216,18 @@ public sealed class CpuBackend : IBackend, IOps
     {
         var (a, b, c) = OpChecks.SumMiddle(x, y);
         LayoutKernels.SumMiddle(Floats(x), a, b, c, Floats(y));
+    }
+
+    /// <summary>RoPE inverse frequencies per (theta, headDim), computed once: every decode step rotates q and k in every
+    /// layer, and a fresh array per call was a third of the step's allocations.</summary>
+    float[] InverseFrequencies(float theta, int headDim)
+    {
+        lock (ropeFrequencies)
+        {
+            if (!ropeFrequencies.TryGetValue((theta, headDim), out var inv))
+                ropeFrequencies[(theta, headDim)] = inv = RopeFrequencies.Inverse(theta, headDim);
+            return inv;
+        }
     }
 
     // ---- tensors ----
