@@ -16,7 +16,8 @@ load_before=$(cut -d' ' -f1 /proc/loadavg)
 
 dotnet build -c Release Benchmarks/Peers/SonicVerse.Peers.csproj -v q -nologo >&2
 peers=(dotnet Benchmarks/Peers/bin/Release/net10.0/sonicverse-peers.dll)
-template=/work/shared/reference/mistral-tiny/gguf/tiny-mistral-q8_0.gguf
+kit=${SONICVERSE_REFERENCE:-$root/../shared/reference}   # the reference kit: its tiny GGUF gives the vocabulary and keys
+template=$kit/mistral-tiny/gguf/tiny-mistral-q8_0.gguf
 
 for quant in q4_0 q8_0; do
   model="$work/synthetic-$quant.gguf"
@@ -28,7 +29,7 @@ for quant in q4_0 q8_0; do
 done
 
 echo "pytorch ..." >&2
-/usr/bin/python3 Benchmarks/Peers/torch_peers.py "$work" --threads 2 --rounds "$rounds" > /dev/null
+/usr/bin/python3 Benchmarks/Peers/torch_peers.py "$work" --template "$kit/mert-tiny/model" --threads 2 --rounds "$rounds" > /dev/null
 echo "ours: mert, projector ..." >&2
 "${peers[@]}" mert --model "$work/mert-95m" --io "$work/mert-io.safetensors" --rounds "$rounds" | tail -n 1 > "$work/mert.json"
 "${peers[@]}" projector --weights "$work/projector.safetensors" --io "$work/projector-io.safetensors" --rounds "$rounds" \

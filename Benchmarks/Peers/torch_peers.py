@@ -236,7 +236,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--modes", default="blas,onednn", help="linear-layer paths to time (see Linear)")
-    parser.add_argument("--template", default="/work/shared/reference/mert-tiny/model")
+    parser.add_argument("--template", required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(1234)
