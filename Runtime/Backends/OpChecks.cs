@@ -33,11 +33,11 @@ public static class OpChecks
         return (n, k, m, format);
     }
 
-    public static void SameShape(string op, params DeviceTensor[] tensors)
+    public static void SameShape(string op, params ReadOnlySpan<DeviceTensor> tensors)
     {
         F32(op, tensors);
         foreach (var t in tensors)
-            if (!t.Shape.AsSpan().SequenceEqual(tensors[0].Shape)) throw Fail(op, "shapes differ", tensors);
+            if (!t.Shape.AsSpan().SequenceEqual(tensors[0].Shape)) throw Fail(op, "shapes differ", tensors.ToArray());
     }
 
     /// <summary>x: [n, d] with per-column parameters [d] (RmsNorm, LayerNorm). Returns (n, d).</summary>
@@ -181,23 +181,25 @@ public static class OpChecks
             throw new ArgumentException($"Upload: {dtype}[{string.Join(", ", shape)}] needs {expected} values/bytes, got {length}");
     }
 
-    public static void F32(string op, params DeviceTensor[] tensors)
+    public static void F32(string op, params ReadOnlySpan<DeviceTensor> tensors)
     {
         foreach (var t in tensors)
-            if (t.DType != DType.F32) throw Fail(op, $"expected F32 activations, got {t.DType}", tensors);
+            if (t.DType != DType.F32) throw Fail(op, $"expected F32 activations, got {t.DType}", tensors.ToArray());
     }
 
-    static void Rank(string op, int rank, params DeviceTensor[] tensors)
+    static void Rank(string op, int rank, params ReadOnlySpan<DeviceTensor> tensors)
     {
         foreach (var t in tensors)
-            if (t.Rank != rank) throw Fail(op, $"expected rank {rank}", tensors);
+            if (t.Rank != rank) throw Fail(op, $"expected rank {rank}", tensors.ToArray());
     }
 
-    static void NoAlias(string op, DeviceTensor destination, params DeviceTensor[] sources)
+    static void NoAlias(string op, DeviceTensor destination, params ReadOnlySpan<DeviceTensor> sources)
     {
-        if (sources.Any(destination.Overlaps)) throw Fail(op, "destination may not alias a source", sources);
+        foreach (var source in sources)
+            if (destination.Overlaps(source)) throw Fail(op, "destination may not alias a source", sources.ToArray());
     }
 
+    // params spans: the checks run on every op of every token, so they must not allocate (arrays only when failing).
     static ArgumentException Fail(string op, string what, params DeviceTensor?[] tensors) =>
         new($"{op}: {what} (got {string.Join(", ", tensors.Where(t => t is not null))})");
 }
