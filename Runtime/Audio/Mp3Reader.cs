@@ -25,9 +25,10 @@ sealed class Mp3Reader : IAudioReader
         int n = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         stream.Position = 0;
         Mp3GaplessInfo? gapless = Mp3GaplessInfo.Parse(head.AsSpan(0, n));
+        RefuseEmbeddedRiffHeader(path, stream);
         try
         {
-            _mpeg = new MpegFile(stream);
+            _mpeg = new MpegFile(new EndOfFileGuard(path, "MP3", stream));
             SampleRate = _mpeg.SampleRate;
             Channels = _mpeg.Channels;
         }
@@ -88,5 +89,38 @@ sealed class Mp3Reader : IAudioReader
     {
         _mpeg.Dispose();
         _stream.Dispose();
+    }
+
+    /// <summary>NLayer 3.0.1 treats a "RIFF....WAVEfmt " header met while looking for frames as a frame and walks its chunk
+    /// sizes with no bound: a negative size loops forever (found by fuzzing: Tests/fuzz/regressions/wav). A RIFF/WAVE header
+    /// never belongs inside an MPEG stream (RIFF files go to the WAV reader), so such a file is refused before NLayer sees it.
+    /// One pass over the bytes; the stream is left at 0.</summary>
+    static void RefuseEmbeddedRiffHeader(string path, Stream stream)
+    {
+        ReadOnlySpan<byte> riff = "RIFF"u8, waveFmt = "WAVEfmt "u8;
+        var buffer = new byte[1 << 16];
+        long bufferStart = 0;
+        int kept = 0;
+        while (true)
+        {
+            int n = stream.Read(buffer, kept, buffer.Length - kept);
+            int length = kept + n;
+            var span = buffer.AsSpan(0, length);
+            for (int at = span.IndexOf(riff); at >= 0; at = NextFrom(span, riff, at + 1))
+                if (at + 16 <= length && span.Slice(at + 8, 8).SequenceEqual(waveFmt))
+                    throw new InputException($"{path}: corrupt MP3: a RIFF/WAVE header at byte {bufferStart + at} inside the MPEG stream");
+            if (n == 0) break;
+            kept = Math.Min(15, length);   // a header may straddle two reads
+            buffer.AsSpan(length - kept, kept).CopyTo(buffer);
+            bufferStart += length - kept;
+        }
+        stream.Position = 0;
+    }
+
+    static int NextFrom(ReadOnlySpan<byte> span, ReadOnlySpan<byte> pattern, int from)
+    {
+        if (from >= span.Length) return -1;
+        int i = span[from..].IndexOf(pattern);
+        return i < 0 ? -1 : from + i;
     }
 }
