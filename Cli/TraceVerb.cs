@@ -55,9 +55,7 @@ public static class TraceVerb
         var c = projector.Config;
         using var canvas = backend.Upload(ProjectorModel.PlaceOnCanvas(states.States, states.Frames, states.Width, c.CanvasFrames),
             states.Count, c.CanvasFrames, states.Width);
-        var output = projector.Project(canvas);
-        trace.Record("projector.tokens", [output.TokenCount, output.TokenWidth], output.Tokens);
-        foreach (var (head, logits) in output.Logits) trace.Record($"projector.{head}.logits", [logits.Length], logits);
+        projector.Project(canvas).Record(trace);
     }
 
     static void TraceWholePrompt(ModelFiles files, string audioPath, IBackend backend, SafetensorsTraceWriter trace)

@@ -101,17 +101,8 @@ public sealed class SonicVerseCaptioner : IDisposable
         float[] canvas = ProjectorModel.PlaceOnCanvas(hidden.States, hidden.Frames, hidden.Width, c.CanvasFrames);
         using var input = Backend.Upload(canvas, hidden.Count, c.CanvasFrames, hidden.Width);
         var output = Projector.Project(input);
-        if (trace is not null)
-        {
-            Record(trace, "projector.tokens", [output.TokenCount, output.TokenWidth], output.Tokens);
-            foreach (var (head, logits) in output.Logits) Record(trace, $"projector.{head}.logits", [logits.Length], logits);
-        }
+        if (trace is not null) output.Record(trace);
         return output;
-    }
-
-    static void Record(ITraceSink trace, string name, int[] shape, ReadOnlySpan<float> values)
-    {
-        if (trace.Wants(name)) trace.Record(name, shape, values);
     }
 
     /// <summary>Stage 4: the prompt ids with one slot per projector token at each <c>&lt;sound&gt;</c>.</summary>

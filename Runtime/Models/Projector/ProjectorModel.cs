@@ -1,5 +1,6 @@
 using SonicVerse.Loader;
 using SonicVerse.Runtime.Backends;
+using SonicVerse.Runtime.Tracing;
 
 namespace SonicVerse.Runtime.Models.Projector;
 
@@ -20,6 +21,17 @@ public sealed record ProjectorOutput(float[] Tokens, int TokenCount, int TokenWi
 {
     /// <summary>tokens: [TokenCount, TokenWidth], row-major.</summary>
     public ReadOnlySpan<float> Token(int index) => Tokens.AsSpan(index * TokenWidth, TokenWidth);
+
+    /// <summary>Trace points <c>projector.tokens</c> [TokenCount, TokenWidth] and <c>projector.{head}.logits</c> [classes].</summary>
+    public void Record(ITraceSink trace)
+    {
+        if (trace.Wants("projector.tokens")) trace.Record("projector.tokens", [TokenCount, TokenWidth], Tokens);
+        foreach (var (head, logits) in Logits)
+        {
+            string name = $"projector.{head}.logits";
+            if (trace.Wants(name)) trace.Record(name, [logits.Length], logits);
+        }
+    }
 }
 
 /// <summary>
