@@ -50,9 +50,13 @@ public abstract class DeviceBenchmark
 
     protected DeviceTensor Output(params int[] shape) => Backend.Allocate(DType.F32, shape);
 
+    /// <summary>The devices this machine has, narrowed by <c>SONICVERSE_BENCH_DEVICES</c> (e.g. "cuda": gpu-check.sh
+    /// times only the GPU, where the cpu backend at real shapes would take most of its slot).</summary>
     static string[] Probe()
     {
         using var cuda = IlgpuBackend.TryCreateCuda(out _);
-        return cuda is null ? ["cpu", "ilgpu-cpu"] : ["cpu", "ilgpu-cpu", "cuda"];
+        string[] present = cuda is null ? ["cpu", "ilgpu-cpu"] : ["cpu", "ilgpu-cpu", "cuda"];
+        var wanted = Environment.GetEnvironmentVariable("SONICVERSE_BENCH_DEVICES")?.Split(',', StringSplitOptions.TrimEntries);
+        return wanted is null ? present : present.Intersect(wanted).ToArray();
     }
 }

@@ -3,7 +3,8 @@
 # 8 minutes. It unpacks the self-contained CLI built by Benchmarks/publish-for-gpu.sh, records the GPU's identity, runs
 # `sonicverse check-kernels` (every ILGPU kernel on CUDA against the CPU accelerator) when the build has it, then
 # `sonicverse bench --synthetic mistral-7b` for f16/q8_0/q4_0 at batch 1 and 36 (each run also times MERT on a 10 s
-# clip and the projector), and writes summary.md + summary.json (plus each run's JSON and log) to $OUT.
+# clip and the projector), then, while time is left, the BenchmarkDotNet kernel families at real shapes (in-process,
+# short iterations), and writes summary.md + summary.json (plus each run's JSON and log, and bdn/) to $OUT.
 #
 # usage: Benchmarks/gpu-check.sh [--device cuda|cpu|ilgpu-cpu] [--synthetic mistral-7b|small]
 #                                [--archive FILE.tar.xz] [--out DIR] [--prompt-tokens P] [--gen-tokens G]
@@ -24,7 +25,8 @@ while [ $# -gt 0 ]; do
     *) echo "gpu-check: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-budget=450        # seconds for all bench runs, leaving room in the 8-minute slot for unpacking and check-kernels
+budget=330        # seconds for all bench runs, leaving room in the 8-minute slot for unpacking and check-kernels
+kernel_budget=100 # seconds for the BenchmarkDotNet kernel families, when the bench runs left that much
 run_limit=150     # seconds for one bench run
 start=$SECONDS
 mkdir -p "$out"
@@ -38,10 +40,12 @@ if [ -f "$archive" ]; then
     || python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' "$archive" "$unpack" \
     || { echo "gpu-check: cannot unpack $archive (no xz and no python3)" >&2; exit 1; }
   cli=("$unpack/sonicverse-linux-x64/sonicverse")
+  kernel_bench=("$unpack/sonicverse-linux-x64/SonicVerse.Benchmarks")
   commit=$(cat "$unpack/sonicverse-linux-x64/COMMIT" 2>/dev/null || echo unknown)
   log "unpacked $archive"
 elif command -v dotnet >/dev/null && [ -f "$root/Cli/bin/Release/net10.0/sonicverse.dll" ]; then
   cli=(dotnet "$root/Cli/bin/Release/net10.0/sonicverse.dll")
+  kernel_bench=(dotnet "$root/Benchmarks/bin/Release/net10.0/SonicVerse.Benchmarks.dll")
   commit="$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown) (local build)"
   log "no archive at $archive: using the local build"
 else
@@ -52,7 +56,7 @@ fi
 # --- identity --------------------------------------------------------------------------------------------------
 if command -v nvidia-smi >/dev/null; then
   gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.memory,pcie.link.gen.max --format=csv,noheader 2>&1 | head -1)
-  nvidia-smi > "$out/nvidia-smi.txt" 2>&1
+  { nvidia-smi; echo; echo "driver libraries:"; ldconfig -p | grep -E 'libcuda\.so'; } > "$out/nvidia-smi.txt" 2>&1
 else
   gpu="none (nvidia-smi not present)"
 fi
@@ -62,7 +66,9 @@ log "gpu: $gpu; host: $host; commit: $commit"
 
 # --- kernels against the CPU accelerator ------------------------------------------------------------------------
 if "${cli[@]}" --help 2>/dev/null | grep -q 'check-kernels'; then
-  timeout 120 "${cli[@]}" check-kernels --device "$device" > "$out/check-kernels.txt" 2>&1
+  # check-kernels compares an ILGPU accelerator with the CPU one: a cpu dry run checks ilgpu-cpu against itself.
+  timeout 120 "${cli[@]}" check-kernels --device "$([ "$device" = cpu ] && echo ilgpu-cpu || echo "$device")" \
+    > "$out/check-kernels.txt" 2>&1
   rc=$?
   kernels=$([ $rc -eq 0 ] && echo passed || echo "failed (exit $rc): $(tail -1 "$out/check-kernels.txt")")
 else
@@ -77,8 +83,8 @@ field() { grep -o "\"$1\":[^,}\"]*" "$2" | head -1 | cut -d: -f2-; }
 text() { grep -o "\"$1\":\"[^\"]*\"" "$2" | head -1 | cut -d: -f2- | tr -d '"'; }
 runs=()
 rows=()
-for quant in f16 q8_0 q4_0; do
-  for batch in 1 36; do
+for batch in 1 36; do      # batch 1 first: if time runs out, the batch-36 runs are the ones skipped
+  for quant in f16 q8_0 q4_0; do
     name=bench-$quant-b$batch
     left=$((budget - (SECONDS - start)))
     if [ $left -lt 30 ]; then
@@ -98,14 +104,29 @@ for quant in f16 q8_0 q4_0; do
     if [ "$status" = ok ]; then
       runs+=("{\"quant\":\"$quant\",\"batch\":$batch,\"status\":\"ok\",\"report\":$(cat "$out/$name.json")}")
       f=$out/$name.json
-      rows+=("| $quant | $batch | $(printf '%.1f' "$(field prefill_tok_per_s "$f")") | $(printf '%.2f' "$(field decode_tok_per_s_per_seq "$f")") | $(printf '%.2f' "$(field decode_tok_per_s_total "$f")") | $(printf '%.1f' "$(field ceiling_tok_per_s "$f")") | $(awk "BEGIN {printf \"%.1f %%\", 100 * $(field achieved_fraction "$f")}") | $(printf '%.1f' "$(field mert_ms_per_10s_clip "$f")") | $(printf '%.1f' "$(field projector_ms "$f")") | $(awk "BEGIN {printf \"%.2f\", $(field peak_device_bytes "$f") / 1e9}") |")
+      rows+=("| $quant | $batch | $(printf '%.1f' "$(field prefill_tok_per_s "$f")") | $(printf '%.2f' "$(field decode_tok_per_s_per_seq "$f")") | $(printf '%.2f' "$(field decode_tok_per_s_total "$f")") | $(printf '%.1f' "$(field ceiling_tok_per_s "$f")") | $(awk "BEGIN {printf \"%.1f %%\", 100 * $(field achieved_fraction "$f")}") | $(printf '%.1f' "$(field mert_ms_per_10s_clip "$f")") | $(printf '%.1f' "$(field projector_ms "$f")") | $(awk "BEGIN {printf \"%.2f\", $(field peak_device_bytes "$f") / 1e9}") | $(field launches_per_decode_step "$f" | sed 's/null/–/') |")
     else
       rm -f "$out/$name.json"
       runs+=("{\"quant\":\"$quant\",\"batch\":$batch,\"status\":\"$(json_escape "$status")\"}")
-      rows+=("| $quant | $batch | $status | | | | | | | |")
+      rows+=("| $quant | $batch | $status | | | | | | | | |")
     fi
   done
 done
+
+# --- kernel families (BenchmarkDotNet, in-process: the machine has no SDK to build a separate benchmark process) ------
+kernels_bench="skipped: time budget spent"
+left=$((budget + kernel_budget - (SECONDS - start)))
+if [ "$device" != cuda ]; then
+  kernels_bench="skipped: only on cuda (real shapes)"
+elif [ $left -ge 45 ]; then
+  log "kernel families, BenchmarkDotNet (limit ${left}s)"
+  SONICVERSE_BENCH_DEVICES=cuda timeout "$left" "${kernel_bench[@]}" --filter '*MatVecBenchmarks*' '*GemmBenchmarks*' \
+    '*AttentionBenchmarks*' --inProcess --launchCount 1 --warmupCount 2 --iterationCount 5 --iterationTime 100 \
+    --exporters github --artifacts "$out/bdn" > "$out/bdn.log" 2>&1
+  rc=$?
+  kernels_bench=$([ $rc -eq 0 ] && echo "ok: bdn/results/*.md" || echo "stopped (exit $rc): see bdn.log; finished families in bdn/results")
+fi
+log "kernel families: $kernels_bench"
 
 # --- summary -----------------------------------------------------------------------------------------------------
 first_ok=$(ls "$out"/bench-*-b1.json 2>/dev/null | head -1)
@@ -113,8 +134,8 @@ bandwidth=$([ -n "$first_ok" ] && echo "$(awk "BEGIN {printf \"%.0f\", $(field b
 device_text=$([ -n "$first_ok" ] && text device_description "$first_ok" || echo "$device")
 clip=$([ -n "$first_ok" ] && field mert_clip_seconds "$first_ok" || echo 10)
 {
-  printf '{"date":"%s","commit":"%s","gpu":"%s","host":"%s","device":"%s","synthetic":"%s","check_kernels":"%s","seconds":%d,"runs":[' \
-    "$date" "$(json_escape "$commit")" "$(json_escape "$gpu")" "$(json_escape "$host")" "$device" "$preset" "$(json_escape "$kernels")" $((SECONDS - start))
+  printf '{"date":"%s","commit":"%s","gpu":"%s","host":"%s","device":"%s","synthetic":"%s","check_kernels":"%s","kernel_families":"%s","seconds":%d,"runs":[' \
+    "$date" "$(json_escape "$commit")" "$(json_escape "$gpu")" "$(json_escape "$host")" "$device" "$preset" "$(json_escape "$kernels")" "$(json_escape "$kernels_bench")" $((SECONDS - start))
   (IFS=,; printf '%s' "${runs[*]}")
   printf ']}\n'
 } > "$out/summary.json"
@@ -126,10 +147,11 @@ clip=$([ -n "$first_ok" ] && field mert_clip_seconds "$first_ok" || echo 10)
   echo "- device: $device_text; host: $host"
   echo "- memory bandwidth: $bandwidth"
   echo "- check-kernels: $kernels"
+  echo "- kernel families (BenchmarkDotNet): $kernels_bench"
   echo "- model: synthetic $preset, $prompt prompt tokens, $gen generated tokens; MERT timed on a $clip s clip (scaled to 10 s), projector per clip"
   echo
-  echo "| weights | batch | prefill tok/s | decode tok/s per seq | decode tok/s total | ceiling tok/s | of ceiling | MERT ms / 10 s | projector ms | peak GB |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "| weights | batch | prefill tok/s | decode tok/s per seq | decode tok/s total | ceiling tok/s | of ceiling | MERT ms / 10 s | projector ms | peak GB | launches / step |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
   echo "Ceiling = batch × bandwidth ÷ weight bytes read per decode step (all decoder weights but the embedding table; SPEC §11)."

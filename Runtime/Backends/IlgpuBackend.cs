@@ -39,6 +39,7 @@ public sealed class IlgpuBackend : IBackend
         Context? context = null;
         try
         {
+            LetDriverLoadByItsSoname();
             context = Context.Create(b => b.Cuda().EnableAlgorithms());
             var devices = context.GetCudaDevices();
             if (devices.Count == 0)
@@ -57,6 +58,18 @@ public sealed class IlgpuBackend : IBackend
             context?.Dispose();
             return null;
         }
+    }
+
+    static int sonameResolverAdded;
+
+    /// <summary>ILGPU imports the driver as "cuda", which .NET probes as <c>libcuda.so</c>: a file only the driver's
+    /// development package installs. Containers and driver-only installs have just <c>libcuda.so.1</c> (the soname the
+    /// CUDA runtime itself loads), so when the plain name fails, try that one.</summary>
+    static void LetDriverLoadByItsSoname()
+    {
+        if (!OperatingSystem.IsLinux() || Interlocked.Exchange(ref sonameResolverAdded, 1) == 1) return;
+        System.Runtime.Loader.AssemblyLoadContext.Default.ResolvingUnmanagedDll += (_, name) =>
+            name == "cuda" && NativeLibrary.TryLoad("libcuda.so.1", out nint handle) ? handle : 0;
     }
 
     /// <summary>ILGPU's CPU accelerator with a small simulated device (warp 4, 2 warps per group, 1 multiprocessor):

@@ -80,6 +80,9 @@ public sealed record BenchReport
     /// <summary>Total tok/s if every step only streamed the weights at full bandwidth (batch × bandwidth ÷ bytes).</summary>
     public required double CeilingTokPerS { get; init; }
     public required double AchievedFraction { get; init; }
+    /// <summary>Kernel launches and device copies queued per decode step (ILGPU backends; null on cpu). ILGPU has no
+    /// CUDA graphs, so at a few microseconds each they bound small-model and batch-1 speed.</summary>
+    public required double? LaunchesPerDecodeStep { get; init; }
 
     static readonly JsonSerializerOptions Json = new()
     {
@@ -108,6 +111,7 @@ public sealed record BenchReport
         Line("memory bandwidth", $"{F(BandwidthBytesPerS / 1e9)} GB/s ({BandwidthSource})");
         Line("bandwidth ceiling", $"{F(CeilingTokPerS, "F2")} tok/s");
         Line("achieved fraction", $"{F(100 * AchievedFraction)} % of the ceiling");
+        if (LaunchesPerDecodeStep is { } launches) Line("launches per decode step", F(launches, "F0"));
         return s.ToString();
     }
 }

@@ -47,7 +47,7 @@ public static class BenchRunner
         double projectorMs = TimeProjector(models.Projector, hidden, backend);
         log?.Invoke($"projector: {projectorMs:F1} ms");
         int promptTokens = options.PromptTokens.Value, genTokens = options.GenTokens.Value;
-        var (prefill, decode) = TimeDecoder(models.Llm, options.Batch, promptTokens, genTokens, options.Seed);
+        var (prefill, decode, launches) = TimeDecoder(models.Llm, options.Batch, promptTokens, genTokens, options.Seed);
         log?.Invoke($"prefill {prefill:F1} tok/s, decode {decode:F2} tok/s");
 
         double ceilingSteps = bandwidth.BytesPerSecond / models.WeightBytesPerStep;
@@ -77,6 +77,7 @@ public static class BenchRunner
             BandwidthSource = bandwidth.Source,
             CeilingTokPerS = ceilingSteps * options.Batch,
             AchievedFraction = decode / ceilingSteps,
+            LaunchesPerDecodeStep = launches,
         };
     }
 
@@ -107,8 +108,8 @@ public static class BenchRunner
     /// downloading the logits as generation does. Batch 1 runs the one-sequence path (<see cref="MistralModel.Forward"/>);
     /// larger batches prefill in one <see cref="MistralModel.ForwardBatch"/> and step with
     /// <see cref="MistralModel.DecodeBatch"/>, as <c>describe</c> does. Returns (prefill tok/s over all sequences,
-    /// decode tok/s per sequence).</summary>
-    static (double Prefill, double Decode) TimeDecoder(MistralModel llm, int batch, int promptTokens, int genTokens, ulong seed)
+    /// decode tok/s per sequence, device launches per decode step or null where the backend does not count them).</summary>
+    static (double Prefill, double Decode, double? Launches) TimeDecoder(MistralModel llm, int batch, int promptTokens, int genTokens, ulong seed)
     {
         var ids = RandomIds(promptTokens, llm.Config.VocabSize, seed);
         var states = Enumerable.Range(0, batch).Select(_ => llm.CreateState(promptTokens + genTokens)).ToArray();
@@ -123,15 +124,24 @@ public static class BenchRunner
             var clock = Stopwatch.StartNew();
             Prefill(llm, states, ids, prompts, host);
             double prefill = (double)batch * promptTokens / clock.Elapsed.TotalSeconds;
+            long? launchesBefore = LaunchCount(llm.Backend);
             clock.Restart();
             for (int step = 0; step < genTokens; step++) Step(llm, states, host);
-            return (prefill, genTokens / clock.Elapsed.TotalSeconds);
+            double decode = genTokens / clock.Elapsed.TotalSeconds;
+            return (prefill, decode, (double?)(LaunchCount(llm.Backend) - launchesBefore) / genTokens);
         }
         finally
         {
             foreach (var state in states) state.Dispose();
         }
     }
+
+    static long? LaunchCount(IBackend backend) => backend switch
+    {
+        IlgpuBackend ilgpu => ilgpu.LaunchCount,
+        PeakMemoryBackend { Inner: var inner } => LaunchCount(inner),
+        _ => null,
+    };
 
     static void Prefill(MistralModel llm, MistralState[] states, int[] ids, float[][]? prompts, float[] host)
     {

@@ -15,6 +15,9 @@ public class BenchCliTests
 
     static readonly string[] TextFields = ["device", "device_description", "model", "weights", "batch_note", "bandwidth_source"];
 
+    /// <summary>Counted by the ILGPU backends only; null on cpu.</summary>
+    const string LaunchField = "launches_per_decode_step";
+
     [Fact]
     public void SyntheticSmallOnCpuPrintsEveryField()
     {
@@ -30,7 +33,8 @@ public class BenchCliTests
         }
         foreach (string f in TextFields)
             Assert.False(string.IsNullOrWhiteSpace(root.GetProperty(f).GetString()), $"{f} is empty");
-        Assert.Equal(NumberFields.Length + TextFields.Length, root.EnumerateObject().Count());
+        Assert.Equal(JsonValueKind.Null, root.GetProperty(LaunchField).ValueKind);
+        Assert.Equal(NumberFields.Length + TextFields.Length + 1, root.EnumerateObject().Count());
         Assert.Equal("cpu", root.GetProperty("device").GetString());
         Assert.Equal("q4_0", JsonDocument.Parse(CliRunner.Run("bench", "--synthetic", "small", "--device", "cpu", "--json",
             "--quant", "q4_0", "--prompt-tokens", "4", "--gen-tokens", "2", "--clip-seconds", "1").Stdout).RootElement.GetProperty("weights").GetString());
@@ -40,6 +44,21 @@ public class BenchCliTests
             + (long)c.VocabSize * c.HiddenSize;
         long norms = (2L * c.LayerCount + 1) * c.HiddenSize * 4;
         Assert.InRange(root.GetProperty("weight_bytes_per_step").GetInt64(), 2 * matrices + norms, 2 * matrices + norms + 64 * 1024);
+    }
+
+    [Fact]
+    public void OnTheIlgpuCpuAcceleratorLaunchesPerStepAreCounted()
+    {
+        var r = CliRunner.Run("bench", "--synthetic", "small", "--device", "ilgpu-cpu", "--json",
+            "--prompt-tokens", "2", "--gen-tokens", "2", "--clip-seconds", "1");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var root = JsonDocument.Parse(r.Stdout).RootElement;
+        Assert.Equal("ilgpu-cpu", root.GetProperty("device").GetString());
+        foreach (string f in NumberFields)
+            Assert.True(root.GetProperty(f).GetDouble() > 0, $"{f} = {root.GetProperty(f)}");
+        // Every layer launches several kernels per step; the small preset has more than one layer.
+        var c = Runtime.Benchmarking.SyntheticPreset.Get("small").Mistral;
+        Assert.InRange(root.GetProperty(LaunchField).GetDouble(), 5.0 * c.LayerCount, 100.0 * c.LayerCount);
     }
 
     [Fact]
