@@ -4,22 +4,16 @@ namespace SonicVerse.Kernels;
 /// that ILGPU cannot compile).</summary>
 public static class ScalarMath
 {
-    /// <summary>IEEE half bits → float, written out so device code needs no Half type.</summary>
+    /// <summary>IEEE half bits → float, written out so device code needs no Half type, and without branches (a branch per
+    /// weight made the GPU's f16 GEMV instruction-bound): the half's exponent and mantissa placed in a float's low
+    /// exponent bits and scaled by 2¹¹² land exactly on the same value, subnormals included (an IEEE multiply, not
+    /// flushed to zero); an all-ones exponent (inf/NaN) is selected instead.</summary>
     public static float HalfToFloat(ushort bits)
     {
-        int sign = (bits & 0x8000) << 16;
-        int exponent = (bits >> 10) & 0x1F;
-        int mantissa = bits & 0x3FF;
-        if (exponent == 0)
-        {
-            // Subnormal (or zero): mantissa · 2⁻²⁴.
-            float magnitude = mantissa * 5.9604644775390625e-8f;
-            return sign != 0 ? -magnitude : magnitude;
-        }
-        int floatBits = exponent == 31
-            ? sign | 0x7F800000 | (mantissa << 13)
-            : sign | ((exponent + 112) << 23) | (mantissa << 13);
-        return ILGPU.Interop.IntAsFloat((uint)floatBits);
+        uint magnitude = (uint)(bits & 0x7FFF) << 13;
+        uint finite = ILGPU.Interop.FloatAsInt(ILGPU.Interop.IntAsFloat(magnitude) * 5.192296858534828e33f);  // 2^112
+        uint value = (bits & 0x7C00) == 0x7C00 ? magnitude | 0x7F800000u : finite;
+        return ILGPU.Interop.IntAsFloat(value | (uint)(bits & 0x8000) << 16);
     }
 
     /// <summary>bfloat16 is the top half of an IEEE float: widening is exact.</summary>

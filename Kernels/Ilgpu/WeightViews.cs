@@ -63,7 +63,7 @@ public readonly struct WeightViews
         if (Format == (int)WeightFormat.Q8_0)
         {
             long b8 = BlockOffset(row, block, WeightFormats.Q8BlockBytes);
-            return ScalarMath.HalfToFloat(Halves[b8 / 2]) * (sbyte)Bytes[b8 + 2 + q];
+            return ScalarMath.HalfToFloat(Halves[b8 / 2]) * SignedByte(Bytes[b8 + 2 + q], 0);
         }
         long b4 = BlockOffset(row, block, WeightFormats.Q4BlockBytes);
         int packed = Bytes[b4 + 2 + (q & 15)];
@@ -72,12 +72,14 @@ public readonly struct WeightViews
     }
 
     /// <summary>Chunk <paramref name="chunk"/> (0 ≤ chunk &lt; <see cref="ChunksPerRow"/>) of row <paramref name="row"/>,
-    /// dequantized in registers. A quantized block of 32 is 4 chunks, so 4 neighbouring lanes share one block's scale.</summary>
-    public Chunk8 Chunk(int row, int chunk)
+    /// dequantized in registers. A quantized block of 32 is 4 chunks, so 4 neighbouring lanes share one block's scale.
+    /// <paramref name="format"/> is <see cref="Format"/> passed in as a kernel's <c>SpecializedValue</c>: ILGPU then
+    /// compiles one kernel per format with the other formats' code removed.</summary>
+    public Chunk8 Chunk(int format, int row, int chunk)
     {
-        if (Format == (int)WeightFormat.Q8_0) return ChunkQ8(row, chunk);
-        if (Format == (int)WeightFormat.Q4_0) return ChunkQ4(row, chunk);
-        if (Vector != 0) return Format == (int)WeightFormat.F32 ? ChunkF32(row, chunk) : ChunkHalves(row, chunk);
+        if (format == (int)WeightFormat.Q8_0) return ChunkQ8(row, chunk);
+        if (format == (int)WeightFormat.Q4_0) return ChunkQ4(row, chunk);
+        if (Vector != 0) return format == (int)WeightFormat.F32 ? ChunkF32(row, chunk) : ChunkHalves(format, row, chunk);
         var c = new Chunk8 { ColA = chunk * 8, ColB = chunk * 8 + 4 };
         c.A0 = Guarded(row, c.ColA);
         c.A1 = Guarded(row, c.ColA + 1);
@@ -104,11 +106,11 @@ public readonly struct WeightViews
         };
     }
 
-    Chunk8 ChunkHalves(int row, int chunk)
+    Chunk8 ChunkHalves(int format, int row, int chunk)
     {
         Quad q = Quads[((long)row * K + chunk * 8) / 8];
         var c = new Chunk8 { ColA = chunk * 8, ColB = chunk * 8 + 4 };
-        if (Format == (int)WeightFormat.F16)
+        if (format == (int)WeightFormat.F16)
         {
             c.A0 = ScalarMath.HalfToFloat((ushort)q.X); c.A1 = ScalarMath.HalfToFloat((ushort)(q.X >> 16));
             c.A2 = ScalarMath.HalfToFloat((ushort)q.Y); c.A3 = ScalarMath.HalfToFloat((ushort)(q.Y >> 16));
@@ -124,6 +126,11 @@ public readonly struct WeightViews
         return c;
     }
 
+    /// <summary>Byte <paramref name="index"/> (0 = lowest) of <paramref name="word"/> as a signed value, by shifts: ILGPU
+    /// 1.5.3 compiles <c>(sbyte)</c> of an int that came from a ushort to an unsigned byte-to-float conversion on CUDA
+    /// (found by check-kernels on an H100: every Q8_0 product was wrong there and right on the CPU accelerator).</summary>
+    static int SignedByte(int word, int index) => (word << (24 - 8 * index)) >> 24;
+
     // Blocks are 34 bytes (2-byte aligned), so the 8 quants of a chunk are read as 4 ushorts.
     Chunk8 ChunkQ8(int row, int chunk)
     {
@@ -134,8 +141,8 @@ public readonly struct WeightViews
         int u0 = Halves[q], u1 = Halves[q + 1], u2 = Halves[q + 2], u3 = Halves[q + 3];
         return new Chunk8
         {
-            A0 = d * (sbyte)u0, A1 = d * (sbyte)(u0 >> 8), A2 = d * (sbyte)u1, A3 = d * (sbyte)(u1 >> 8),
-            B0 = d * (sbyte)u2, B1 = d * (sbyte)(u2 >> 8), B2 = d * (sbyte)u3, B3 = d * (sbyte)(u3 >> 8),
+            A0 = d * SignedByte(u0, 0), A1 = d * SignedByte(u0, 1), A2 = d * SignedByte(u1, 0), A3 = d * SignedByte(u1, 1),
+            B0 = d * SignedByte(u2, 0), B1 = d * SignedByte(u2, 1), B2 = d * SignedByte(u3, 0), B3 = d * SignedByte(u3, 1),
             ColA = chunk * 8, ColB = chunk * 8 + 4,
         };
     }

@@ -206,10 +206,11 @@ public sealed class IlgpuBackend : IBackend
             : $"cuda: {cuda.Name} ({gb:F0} GB)";
     }
 
-    /// <summary>MemoryClockRate is in kHz, MemoryBusWidth in bits (cudaDeviceProp).</summary>
+    /// <summary>ILGPU reports MemoryClockRate in MHz (the driver's kHz divided by 1000: an H100 SXM gives 2619) and
+    /// MemoryBusWidth in bits. Read as kHz, as cudaDeviceProp documents it, the first H100 run reported 3 GB/s.</summary>
     static double? CudaBandwidth(CudaAccelerator cuda)
     {
-        double bandwidth = 2.0 * cuda.MemoryClockRate * 1e3 * cuda.MemoryBusWidth / 8;
+        double bandwidth = 2.0 * cuda.MemoryClockRate * 1e6 * cuda.MemoryBusWidth / 8;
         return bandwidth > 0 ? bandwidth : null;
     }
 }

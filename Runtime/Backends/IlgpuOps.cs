@@ -18,14 +18,17 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     readonly SoftmaxKernels softmax = new(accelerator);
     readonly LayoutKernels layout = new(accelerator);
     readonly ConvKernels conv = new(accelerator);
-    MemoryBuffer1D<float, Stride1D.Dense>? attentionScratch;
+    MemoryBuffer1D<float, Stride1D.Dense>? scratch;
 
     public void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y)
     {
         var (n, k, m, format) = OpChecks.MatMul(x, w, bias, y);
         backend.CountLaunch();
         var yv = F(y);
-        matMul.MatMul(stream, F(x), Weights(w, format, k), bias is null ? yv : F(bias), bias is not null, n, m, yv);
+        var plan = matMul.Plan(n, k, m);
+        var partials = MatMulKernels.ScratchLength(plan) is > 0 and var length ? Scratch(length) : yv;
+        matMul.MatMul(stream, F(x), Weights(w, format, k), bias is null ? yv : F(bias), bias is not null, n, m, yv, plan, partials);
+        if (plan is { Splits: > 1 }) backend.CountLaunch();  // the sum over the splits
     }
 
     public void Add(DeviceTensor a, DeviceTensor b, DeviceTensor y)
@@ -149,8 +152,8 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     public void Dispose()
     {
         rope.Dispose();
-        attentionScratch?.Dispose();
-        attentionScratch = null;
+        scratch?.Dispose();
+        scratch = null;
     }
 
     ArrayView<float> F(DeviceTensor tensor) => backend.Own(tensor).Floats;
@@ -161,16 +164,16 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         return new WeightViews(t.Bytes, t.Halves, t.Bytes.Cast<float>(), format, k);
     }
 
-    /// <summary>A scratch buffer of at least <paramref name="length"/> floats, grown (never shrunk) as needed; safe to
-    /// reuse because every launch is ordered on the one stream.</summary>
+    /// <summary>A scratch buffer of at least <paramref name="length"/> floats (attention's split partials, split-k GEMM
+    /// partials), grown (never shrunk) as needed; safe to share because every launch is ordered on the one stream.</summary>
     ArrayView<float> Scratch(long length)
     {
-        if (attentionScratch is null || attentionScratch.Length < length)
+        if (scratch is null || scratch.Length < length)
         {
             stream.Synchronize();
-            attentionScratch?.Dispose();
-            attentionScratch = accelerator.Allocate1D<float>(Math.Max(length, 1024));
+            scratch?.Dispose();
+            scratch = accelerator.Allocate1D<float>(Math.Max(length, 1024));
         }
-        return attentionScratch.View;
+        return scratch.View;
     }
 }

@@ -39,6 +39,7 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
                 r.Add(MatMul(dtype, n, quant ? 96 : 37, 13, n == 3));
                 r.Add(MatMul(dtype, n, quant ? 256 : 64, 7, false));
             }
+            r.Add(MatMul(dtype, 9, 1024, 16, true));  // few tiles, long k: the GEMM split over k
         }
         foreach (int count in new[] { 3, 37, 1000 }) Elementwise(r, count);
         foreach (var (n, d) in new[] { (1, 3), (3, 37), (2, 4096) }) Norms(r, n, d);

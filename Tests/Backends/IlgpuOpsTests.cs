@@ -67,6 +67,10 @@ public sealed class IlgpuOpsTests(IlgpuFixture fixture)
     [InlineData(DType.BF16, 70, 64, 20)]
     [InlineData(DType.Q8_0, 65, 96, 13)]
     [InlineData(DType.Q4_0, 66, 64, 17)]
+    [InlineData(DType.F32, 9, 1024, 16)]   // the GEMM split over k (few tiles, long rows)
+    [InlineData(DType.F16, 9, 520, 5)]     // ... with a short last split
+    [InlineData(DType.Q8_0, 12, 2048, 7)]
+    [InlineData(DType.Q4_0, 9, 1024, 16)]
     public void MatMul(DType dtype, int n, int k, int m)
     {
         var (bytes, dequantized) = Weights(dtype, m, k, 2);
