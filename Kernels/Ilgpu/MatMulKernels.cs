@@ -38,17 +38,18 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, WeightViews,
         SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, int, int, ArrayView<float>>? gemv;
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, WeightViews, SpecializedValue<int>, ArrayView<float>,
-        SpecializedValue<int>, GemmShape, SpecializedValue<int>, ArrayView<float>>? gemm;
-    Action<AcceleratorStream, Index1D, ArrayView<float>, int, ArrayView<float>, int, int, ArrayView<float>>? sumSplits;
+        SpecializedValue<int>, GemmShape, SpecializedValue<int>, SpecializedValue<int>, ConvShape, ArrayView<float>>? gemm;
+    Action<AcceleratorStream, Index1D, ArrayView<float>, int, ArrayView<float>, int, int, int, ArrayView<float>>? sumSplits;
 
     /// <summary>GEMV threads per group: up to 4 warps (4 weight rows per group).</summary>
     int GemvGroup => Math.Min(RowGroupSize, 4 * Accelerator.WarpSize);
 
     /// <summary>How y = x · Wᵀ of these sizes will run: the GEMV (null shape) or the GEMM's tiling and its split over k.
     /// Splits are whole k-steps, so quantized blocks never straddle two.</summary>
-    public GemmShape? Plan(int n, int k, int m)
+    public GemmShape? Plan(int n, int k, int m) => n <= GemvMaxRows ? null : GemmPlan(n, k, m);
+
+    GemmShape GemmPlan(int n, int k, int m)
     {
-        if (n <= GemvMaxRows) return null;
         int tileK = Accelerator.AcceleratorType == AcceleratorType.CPU ? Math.Min(CpuTileK, (k + 31) / 32 * 32) : GpuTileK;
         var shape = GemmShape.For(RowGroupSize, tileK, n, m);
         long tiles = (long)shape.ColTiles * shape.RowTiles;
@@ -59,8 +60,34 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         return shape with { Splits = (steps + stepsPerSplit - 1) / stepsPerSplit, SplitK = stepsPerSplit * tileK };
     }
 
-    /// <summary>Floats of scratch <see cref="MatMul"/> needs for this plan: the per-split partial products.</summary>
+    /// <summary>Floats of scratch <see cref="MatMul"/> and <see cref="Conv1d"/> need for a plan: the per-split partial
+    /// products.</summary>
     public static long ScratchLength(GemmShape? plan) => plan is { Splits: > 1 } s ? (long)s.Splits * s.N * s.M : 0;
+
+    /// <summary>A convolution's GEMM, per group: rows are output positions, columns output channels, and the reduction
+    /// runs over (input channel, tap) pairs.</summary>
+    public GemmShape ConvPlan(ConvShape c) => GemmPlan(c.OutLength, c.InPerGroup * c.Kernel, c.OutPerGroup);
+
+    /// <summary>1-D convolution (cross-correlation, zero padding) as an implicit GEMM: the GEMM stages x[c, t·stride +
+    /// tap − padding] for the (position, (c, tap)) element of the unfolded input straight from x, so no unfolded copy is
+    /// made, and writes y channels-first. One launch per group (MERT's positional conv has 16). x: [cin, t]; w: [cout,
+    /// cin/groups, k] (F32); bias: [cout] (read only when <paramref name="hasBias"/>); y: [cout, tOut]; scratch: at least
+    /// <see cref="ScratchLength"/> of <see cref="ConvPlan"/> floats.</summary>
+    public void Conv1d(AcceleratorStream stream, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, bool hasBias,
+        ConvShape c, ArrayView<float> y, ArrayView<float> scratch)
+    {
+        int n = c.OutLength, m = c.OutPerGroup, k = c.InPerGroup * c.Kernel;
+        if ((long)n * m == 0) return;
+        var plan = ConvPlan(c);
+        long xPerGroup = (long)c.InPerGroup * c.Length, wPerGroup = (long)m * k, yPerGroup = (long)m * n;
+        for (int g = 0; g < c.Groups; g++)
+        {
+            var wg = w.SubView(g * wPerGroup, wPerGroup);
+            var weights = new WeightViews(wg.Cast<byte>(), wg.Cast<ushort>(), wg, WeightFormat.F32, k);
+            Gemm(stream, x.SubView(g * xPerGroup, xPerGroup), weights, hasBias ? bias.SubView((long)g * m, m) : bias, hasBias,
+                plan, y.SubView(g * yPerGroup, yPerGroup), scratch, c);
+        }
+    }
 
     /// <summary>x: [n, k]; w: [m, k]; bias: [m] (read only when <paramref name="hasBias"/>); y: [n, m]; plan from
     /// <see cref="Plan"/>; scratch: at least <see cref="ScratchLength"/> floats.</summary>
@@ -69,7 +96,7 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
     {
         if ((long)n * m == 0) return;
         if (plan is not { } shape) Gemv(stream, x, w, bias, hasBias, n, m, y);
-        else Gemm(stream, x, w, bias, hasBias, shape, y, scratch);
+        else Gemm(stream, x, w, bias, hasBias, shape, y, scratch, null);
     }
 
     void Gemv(AcceleratorStream stream, ArrayView<float> x, WeightViews w, ArrayView<float> bias, bool hasBias, int n, int m,
@@ -85,30 +112,39 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
             SpecializedValue.New(w.Format), bias, SpecializedValue.New(hasBias ? 1 : 0), n, m, y);
     }
 
+    /// <summary>The GEMM launch, and the sum of its k-splits when there are several. With <paramref name="conv"/>, x is
+    /// a convolution's input read as its unfolded matrix and y is written transposed ([m, n]: channels first).</summary>
     void Gemm(AcceleratorStream stream, ArrayView<float> x, WeightViews w, ArrayView<float> bias, bool hasBias, GemmShape shape,
-        ArrayView<float> y, ArrayView<float> scratch)
+        ArrayView<float> y, ArrayView<float> scratch, ConvShape? conv)
     {
         gemm ??= Accelerator.LoadKernel<ArrayView<float>, WeightViews, SpecializedValue<int>, ArrayView<float>,
-            SpecializedValue<int>, GemmShape, SpecializedValue<int>, ArrayView<float>>(GemmKernel);
+            SpecializedValue<int>, GemmShape, SpecializedValue<int>, SpecializedValue<int>, ConvShape, ArrayView<float>>(GemmKernel);
         var config = new KernelConfig(shape.ColTiles * shape.RowTiles * shape.Splits, RowGroupSize,
             SharedMemoryConfig.RequestDynamic<float>(shape.TileK * (shape.TileRows + 1 + shape.TileCols + 1)));
         bool split = shape.Splits > 1;
+        // Split partials are kept in the GEMM's own [n, m] layout; the sum transposes them for a convolution.
+        int mode = conv is null ? PlainInput : split ? UnfoldedInput : UnfoldedInputTransposedOutput;
         gemm(stream, config, x, w, SpecializedValue.New(w.Format), bias, SpecializedValue.New(hasBias && !split ? 1 : 0), shape,
-            SpecializedValue.New(shape.TileK), split ? scratch : y);
+            SpecializedValue.New(shape.TileK), SpecializedValue.New(mode), conv ?? default, split ? scratch : y);
         if (!split) return;
-        sumSplits ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, ArrayView<float>, int, int,
+        sumSplits ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, ArrayView<float>, int, int, int,
             ArrayView<float>>(SumSplitsKernel);
-        sumSplits(stream, shape.N * shape.M, scratch, shape.Splits, bias, hasBias ? 1 : 0, shape.M, y);
+        sumSplits(stream, shape.N * shape.M, scratch, shape.Splits, bias, hasBias ? 1 : 0, shape.M, conv is null ? 0 : 1, y);
     }
 
-    /// <summary>y[i] = Σ over splits of partial[s, i] (+ bias), in split order: the same sum on every run.</summary>
+    // GemmKernel's modes: x as given, or a convolution's input read as its unfolded matrix (y written [n, m] or [m, n]).
+    const int PlainInput = 0, UnfoldedInput = 1, UnfoldedInputTransposedOutput = 2;
+
+    /// <summary>y[r, c] (or y[c, r] when <paramref name="transposed"/>) = Σ over splits of partial[s, r, c] (+ bias[c]),
+    /// in split order: the same sum on every run.</summary>
     static void SumSplitsKernel(Index1D i, ArrayView<float> partial, int splits, ArrayView<float> bias, int hasBias, int m,
-        ArrayView<float> y)
+        int transposed, ArrayView<float> y)
     {
         long count = y.Length;
-        float sum = hasBias != 0 ? bias[i % m] : 0f;
+        int r = i / m, c = i % m;
+        float sum = hasBias != 0 ? bias[c] : 0f;
         for (int s = 0; s < splits; s++) sum += partial[s * count + i];
-        y[i] = sum;
+        y[transposed != 0 ? (long)c * (count / m) + r : i] = sum;
     }
 
     static void GemvKernel(ArrayView<float> x, ArrayView<Quad> x4, SpecializedValue<int> xVectorValue, WeightViews w,
@@ -164,42 +200,64 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
 
     static float X(ArrayView<float> x, long xRow, int col, int k) => col < k ? x[xRow + col] : 0f;
 
-    /// <summary>One group per (TileRows × TileCols) tile of y and split of k; thread (ty, tx) accumulates the 4×4
-    /// micro-tile at rows 4·ty.., columns 4·tx.. from k-slices of x and of the dequantized weights staged transposed in
-    /// shared memory (row stride tile + 1 so the staging writes of neighbouring lanes fall in different banks). With
-    /// one split the tile goes to y (+ bias); with several, split s writes its partial sums to y[s] ([splits, n, m]).
-    /// tileK is a SpecializedValue so the staging loops' divisions by it compile to shifts.</summary>
+    /// <summary>One group per (TileRows × TileCols) tile of y and split of k. Thread (ty, tx) accumulates an 8×8
+    /// micro-tile in registers — rows ty + ThreadsY·i, columns tx + ThreadsX·j — from k-slices of x and of the
+    /// dequantized weights staged transposed in shared memory: 16 shared loads feed 64 FMAs per k, and a warp's 16
+    /// column loads hit 16 different banks (row stride tile + 1 spreads the staging writes too). With one split the tile
+    /// goes to y (+ bias); with several, split s writes its partial sums to y[s] ([splits, n, m]). tileK is a
+    /// SpecializedValue so the staging loops' divisions by it compile to shifts.</summary>
     static void GemmKernel(ArrayView<float> x, WeightViews w, SpecializedValue<int> formatValue, ArrayView<float> bias,
-        SpecializedValue<int> hasBiasValue, GemmShape s, SpecializedValue<int> tileKValue, ArrayView<float> y)
+        SpecializedValue<int> hasBiasValue, GemmShape s, SpecializedValue<int> tileKValue, SpecializedValue<int> modeValue,
+        ConvShape conv, ArrayView<float> y)
     {
-        int format = formatValue.Value, hasBias = hasBiasValue.Value, tileK = tileKValue.Value;
+        int format = formatValue.Value, hasBias = hasBiasValue.Value, tileK = tileKValue.Value, mode = modeValue.Value;
         var shared = SharedMemory.GetDynamic<float>();
-        int bm = s.TileRows, bn = s.TileCols, xStride = bm + 1, wStride = bn + 1;
+        int bm = s.TileRows, bn = s.TileCols, xStride = bm + 1, wStride = bn + 1, sy = s.ThreadsY, sx = s.ThreadsX;
         var xs = shared.SubView(0, tileK * xStride);
         var ws = shared.SubView(tileK * xStride, tileK * wStride);
         int tiles = s.ColTiles * s.RowTiles, split = Grid.IdxX / tiles, tile = Grid.IdxX % tiles;
         int row0 = tile / s.ColTiles * bm, col0 = tile % s.ColTiles * bn;
-        int t = Group.IdxX, ty = t / s.ThreadsX, tx = t % s.ThreadsX;
+        int t = Group.IdxX, ty = t / sx, tx = t % sx;
         int kBegin = split * s.SplitK, kEnd = Math.Min(w.K, kBegin + s.SplitK);
-        var acc = new Tile4x4();
+        var acc = new Tile8x8();
         for (int k0 = kBegin; k0 < kEnd; k0 += tileK)
         {
-            StageX(x, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
+            if (mode != PlainInput) StageUnfolded(x, conv, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
+            else StageX(x, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
             StageW(w, format, s.M, col0, k0, tileK, ws, wStride, bn);
             Group.Barrier();
             for (int kk = 0; kk < tileK; kk++)
             {
-                int xa = kk * xStride + ty * 4, wb = kk * wStride + tx * 4;
-                acc.Fma(xs[xa], xs[xa + 1], xs[xa + 2], xs[xa + 3], ws[wb], ws[wb + 1], ws[wb + 2], ws[wb + 3]);
+                int xa = kk * xStride + ty, wb = kk * wStride + tx;
+                acc.Fma(xs[xa], xs[xa + sy], xs[xa + 2 * sy], xs[xa + 3 * sy], xs[xa + 4 * sy], xs[xa + 5 * sy],
+                    xs[xa + 6 * sy], xs[xa + 7 * sy],
+                    ws[wb], ws[wb + sx], ws[wb + 2 * sx], ws[wb + 3 * sx], ws[wb + 4 * sx], ws[wb + 5 * sx],
+                    ws[wb + 6 * sx], ws[wb + 7 * sx]);
             }
             Group.Barrier();
         }
-        int r = row0 + ty * 4, c = col0 + tx * 4;
+        int c = col0 + tx;
         var part = y.SubView((long)split * s.N * s.M, (long)s.N * s.M);
-        StoreRow(part, bias, hasBias, s, r, c, acc.R00, acc.R01, acc.R02, acc.R03);
-        StoreRow(part, bias, hasBias, s, r + 1, c, acc.R10, acc.R11, acc.R12, acc.R13);
-        StoreRow(part, bias, hasBias, s, r + 2, c, acc.R20, acc.R21, acc.R22, acc.R23);
-        StoreRow(part, bias, hasBias, s, r + 3, c, acc.R30, acc.R31, acc.R32, acc.R33);
+        if (mode == UnfoldedInputTransposedOutput)
+        {
+            StoreTransposed(part, bias, hasBias, s, row0 + ty, c, acc.R00, acc.R10, acc.R20, acc.R30, acc.R40, acc.R50, acc.R60, acc.R70);
+            StoreTransposed(part, bias, hasBias, s, row0 + ty, c + sx, acc.R01, acc.R11, acc.R21, acc.R31, acc.R41, acc.R51, acc.R61, acc.R71);
+            StoreTransposed(part, bias, hasBias, s, row0 + ty, c + 2 * sx, acc.R02, acc.R12, acc.R22, acc.R32, acc.R42, acc.R52, acc.R62, acc.R72);
+            StoreTransposed(part, bias, hasBias, s, row0 + ty, c + 3 * sx, acc.R03, acc.R13, acc.R23, acc.R33, acc.R43, acc.R53, acc.R63, acc.R73);
+            StoreTransposed(part, bias, hasBias, s, row0 + ty, c + 4 * sx, acc.R04, acc.R14, acc.R24, acc.R34, acc.R44, acc.R54, acc.R64, acc.R74);
+            StoreTransposed(part, bias, hasBias, s, row0 + ty, c + 5 * sx, acc.R05, acc.R15, acc.R25, acc.R35, acc.R45, acc.R55, acc.R65, acc.R75);
+            StoreTransposed(part, bias, hasBias, s, row0 + ty, c + 6 * sx, acc.R06, acc.R16, acc.R26, acc.R36, acc.R46, acc.R56, acc.R66, acc.R76);
+            StoreTransposed(part, bias, hasBias, s, row0 + ty, c + 7 * sx, acc.R07, acc.R17, acc.R27, acc.R37, acc.R47, acc.R57, acc.R67, acc.R77);
+            return;
+        }
+        StoreRow(part, bias, hasBias, s, row0 + ty + 0 * s.ThreadsY, c, acc.R00, acc.R01, acc.R02, acc.R03, acc.R04, acc.R05, acc.R06, acc.R07);
+        StoreRow(part, bias, hasBias, s, row0 + ty + 1 * s.ThreadsY, c, acc.R10, acc.R11, acc.R12, acc.R13, acc.R14, acc.R15, acc.R16, acc.R17);
+        StoreRow(part, bias, hasBias, s, row0 + ty + 2 * s.ThreadsY, c, acc.R20, acc.R21, acc.R22, acc.R23, acc.R24, acc.R25, acc.R26, acc.R27);
+        StoreRow(part, bias, hasBias, s, row0 + ty + 3 * s.ThreadsY, c, acc.R30, acc.R31, acc.R32, acc.R33, acc.R34, acc.R35, acc.R36, acc.R37);
+        StoreRow(part, bias, hasBias, s, row0 + ty + 4 * s.ThreadsY, c, acc.R40, acc.R41, acc.R42, acc.R43, acc.R44, acc.R45, acc.R46, acc.R47);
+        StoreRow(part, bias, hasBias, s, row0 + ty + 5 * s.ThreadsY, c, acc.R50, acc.R51, acc.R52, acc.R53, acc.R54, acc.R55, acc.R56, acc.R57);
+        StoreRow(part, bias, hasBias, s, row0 + ty + 6 * s.ThreadsY, c, acc.R60, acc.R61, acc.R62, acc.R63, acc.R64, acc.R65, acc.R66, acc.R67);
+        StoreRow(part, bias, hasBias, s, row0 + ty + 7 * s.ThreadsY, c, acc.R70, acc.R71, acc.R72, acc.R73, acc.R74, acc.R75, acc.R76, acc.R77);
     }
 
     /// <summary>x[row0.., k0..k0+tileK) into xs[kk, r] (zeros past n or k); consecutive threads read consecutive k.</summary>
@@ -209,6 +267,20 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         {
             int r = i / tileK, kk = i % tileK, gr = row0 + r, gk = k0 + kk;
             xs[kk * xStride + r] = gr < n && gk < k ? x[(long)gr * k + gk] : 0f;
+        }
+    }
+
+    /// <summary>The unfolded convolution input over rows (output positions) row0.. and columns k0..k0+tileK into
+    /// xs[kk, r]: column j is input channel j / kernel at tap j % kernel, so element (t, j) is x[c, t·stride + tap −
+    /// padding], zero outside the input (the padding) and past n or k.</summary>
+    static void StageUnfolded(ArrayView<float> x, ConvShape conv, int k, int n, int row0, int k0, int tileK, ArrayView<float> xs,
+        int xStride, int bm)
+    {
+        for (int i = Group.IdxX; i < bm * tileK; i += Group.DimX)
+        {
+            int r = i / tileK, kk = i % tileK, gr = row0 + r, gk = k0 + kk;
+            int channel = gk / conv.Kernel, pos = gr * conv.Stride + gk % conv.Kernel - conv.Padding;
+            xs[kk * xStride + r] = gr < n && gk < k && pos >= 0 && pos < conv.Length ? x[(long)channel * conv.Length + pos] : 0f;
         }
     }
 
@@ -232,45 +304,87 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         }
     }
 
+    /// <summary>Row r of a thread's micro-tile: columns c, c + ThreadsX, … c + 7·ThreadsX (those below M).</summary>
     static void StoreRow(ArrayView<float> y, ArrayView<float> bias, int hasBias, GemmShape s, int r, int c,
-        float v0, float v1, float v2, float v3)
+        float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7)
     {
         if (r >= s.N) return;
         long o = (long)r * s.M;
-        if (c < s.M) y[o + c] = hasBias != 0 ? v0 + bias[c] : v0;
-        if (c + 1 < s.M) y[o + c + 1] = hasBias != 0 ? v1 + bias[c + 1] : v1;
-        if (c + 2 < s.M) y[o + c + 2] = hasBias != 0 ? v2 + bias[c + 2] : v2;
-        if (c + 3 < s.M) y[o + c + 3] = hasBias != 0 ? v3 + bias[c + 3] : v3;
+        int d = s.ThreadsX;
+        Store(y, bias, hasBias, s.M, o, c, v0);
+        Store(y, bias, hasBias, s.M, o, c + d, v1);
+        Store(y, bias, hasBias, s.M, o, c + 2 * d, v2);
+        Store(y, bias, hasBias, s.M, o, c + 3 * d, v3);
+        Store(y, bias, hasBias, s.M, o, c + 4 * d, v4);
+        Store(y, bias, hasBias, s.M, o, c + 5 * d, v5);
+        Store(y, bias, hasBias, s.M, o, c + 6 * d, v6);
+        Store(y, bias, hasBias, s.M, o, c + 7 * d, v7);
+    }
+
+    /// <summary>Column c of a thread's micro-tile into y[c, r…] (channels first): rows r, r + ThreadsY, … r + 7·ThreadsY.</summary>
+    static void StoreTransposed(ArrayView<float> y, ArrayView<float> bias, int hasBias, GemmShape s, int r, int c,
+        float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7)
+    {
+        if (c >= s.M) return;
+        float b = hasBias != 0 ? bias[c] : 0f;
+        long o = (long)c * s.N;
+        int d = s.ThreadsY;
+        if (r < s.N) y[o + r] = v0 + b;
+        if (r + d < s.N) y[o + r + d] = v1 + b;
+        if (r + 2 * d < s.N) y[o + r + 2 * d] = v2 + b;
+        if (r + 3 * d < s.N) y[o + r + 3 * d] = v3 + b;
+        if (r + 4 * d < s.N) y[o + r + 4 * d] = v4 + b;
+        if (r + 5 * d < s.N) y[o + r + 5 * d] = v5 + b;
+        if (r + 6 * d < s.N) y[o + r + 6 * d] = v6 + b;
+        if (r + 7 * d < s.N) y[o + r + 7 * d] = v7 + b;
+    }
+
+    static void Store(ArrayView<float> y, ArrayView<float> bias, int hasBias, int m, long rowOffset, int c, float v)
+    {
+        if (c < m) y[rowOffset + c] = hasBias != 0 ? v + bias[c] : v;
     }
 }
 
-/// <summary>GEMM tiling for a group of ThreadsX × (group / ThreadsX) threads, each owning a 4×4 micro-tile:
-/// 256 threads → 64×64 tiles; the CPU accelerator's 8 → 8×16. K is cut into Splits ranges of SplitK (a multiple of
-/// TileK), one group per tile and range.</summary>
-public readonly record struct GemmShape(int N, int M, int ThreadsX, int TileRows, int TileCols, int ColTiles, int RowTiles,
-    int TileK, int Splits, int SplitK)
+/// <summary>GEMM tiling for a group of ThreadsX × ThreadsY threads, each owning an 8×8 micro-tile: 256 threads →
+/// 128×128 tiles; the CPU accelerator's 8 → 16×32. K is cut into Splits ranges of SplitK (a multiple of TileK), one
+/// group per tile and range.</summary>
+public readonly record struct GemmShape(int N, int M, int ThreadsX, int ThreadsY, int TileRows, int TileCols, int ColTiles,
+    int RowTiles, int TileK, int Splits, int SplitK)
 {
     public static GemmShape For(int group, int tileK, int n, int m)
     {
         int log = 0;
         while (1 << (log + 1) <= group) log++;
         int threadsX = 1 << ((log + 1) / 2), threadsY = group / threadsX;
-        int rows = threadsY * 4, cols = threadsX * 4;
-        return new GemmShape(n, m, threadsX, rows, cols, (m + cols - 1) / cols, (n + rows - 1) / rows, tileK, 1, int.MaxValue);
+        int rows = threadsY * 8, cols = threadsX * 8;
+        return new GemmShape(n, m, threadsX, threadsY, rows, cols, (m + cols - 1) / cols, (n + rows - 1) / rows, tileK, 1,
+            int.MaxValue);
     }
 }
 
-/// <summary>A 4×4 block of accumulators held in registers.</summary>
-public struct Tile4x4
+/// <summary>An 8×8 block of accumulators held in registers (ILGPU lowers a structure's fields to scalars).</summary>
+public struct Tile8x8
 {
-    public float R00, R01, R02, R03, R10, R11, R12, R13, R20, R21, R22, R23, R30, R31, R32, R33;
+    public float R00, R01, R02, R03, R04, R05, R06, R07;
+    public float R10, R11, R12, R13, R14, R15, R16, R17;
+    public float R20, R21, R22, R23, R24, R25, R26, R27;
+    public float R30, R31, R32, R33, R34, R35, R36, R37;
+    public float R40, R41, R42, R43, R44, R45, R46, R47;
+    public float R50, R51, R52, R53, R54, R55, R56, R57;
+    public float R60, R61, R62, R63, R64, R65, R66, R67;
+    public float R70, R71, R72, R73, R74, R75, R76, R77;
 
     /// <summary>Adds the outer product a ⊗ b.</summary>
-    public void Fma(float a0, float a1, float a2, float a3, float b0, float b1, float b2, float b3)
+    public void Fma(float a0, float a1, float a2, float a3, float a4, float a5, float a6, float a7,
+        float b0, float b1, float b2, float b3, float b4, float b5, float b6, float b7)
     {
-        R00 += a0 * b0; R01 += a0 * b1; R02 += a0 * b2; R03 += a0 * b3;
-        R10 += a1 * b0; R11 += a1 * b1; R12 += a1 * b2; R13 += a1 * b3;
-        R20 += a2 * b0; R21 += a2 * b1; R22 += a2 * b2; R23 += a2 * b3;
-        R30 += a3 * b0; R31 += a3 * b1; R32 += a3 * b2; R33 += a3 * b3;
+        R00 += a0 * b0; R01 += a0 * b1; R02 += a0 * b2; R03 += a0 * b3; R04 += a0 * b4; R05 += a0 * b5; R06 += a0 * b6; R07 += a0 * b7;
+        R10 += a1 * b0; R11 += a1 * b1; R12 += a1 * b2; R13 += a1 * b3; R14 += a1 * b4; R15 += a1 * b5; R16 += a1 * b6; R17 += a1 * b7;
+        R20 += a2 * b0; R21 += a2 * b1; R22 += a2 * b2; R23 += a2 * b3; R24 += a2 * b4; R25 += a2 * b5; R26 += a2 * b6; R27 += a2 * b7;
+        R30 += a3 * b0; R31 += a3 * b1; R32 += a3 * b2; R33 += a3 * b3; R34 += a3 * b4; R35 += a3 * b5; R36 += a3 * b6; R37 += a3 * b7;
+        R40 += a4 * b0; R41 += a4 * b1; R42 += a4 * b2; R43 += a4 * b3; R44 += a4 * b4; R45 += a4 * b5; R46 += a4 * b6; R47 += a4 * b7;
+        R50 += a5 * b0; R51 += a5 * b1; R52 += a5 * b2; R53 += a5 * b3; R54 += a5 * b4; R55 += a5 * b5; R56 += a5 * b6; R57 += a5 * b7;
+        R60 += a6 * b0; R61 += a6 * b1; R62 += a6 * b2; R63 += a6 * b3; R64 += a6 * b4; R65 += a6 * b5; R66 += a6 * b6; R67 += a6 * b7;
+        R70 += a7 * b0; R71 += a7 * b1; R72 += a7 * b2; R73 += a7 * b3; R74 += a7 * b4; R75 += a7 * b5; R76 += a7 * b6; R77 += a7 * b7;
     }
 }

@@ -17,7 +17,6 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     readonly AttentionKernels attention = new(accelerator);
     readonly SoftmaxKernels softmax = new(accelerator);
     readonly LayoutKernels layout = new(accelerator);
-    readonly ConvKernels conv = new(accelerator);
     MemoryBuffer1D<float, Stride1D.Dense>? scratch;
 
     public void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y)
@@ -119,9 +118,11 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     public void Conv1d(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, int stride, int padding, int groups, DeviceTensor y)
     {
         var shape = OpChecks.Conv1d(x, w, bias, stride, padding, groups, y);
-        backend.CountLaunch();
+        var plan = matMul.ConvPlan(shape);
+        for (int i = 0; i < groups * (plan.Splits > 1 ? 2 : 1); i++) backend.CountLaunch();  // a GEMM (+ split sum) per group
         var yv = F(y);
-        conv.Conv1d(stream, F(x), F(w), bias is null ? yv : F(bias), bias is not null, shape, yv);
+        var partials = MatMulKernels.ScratchLength(plan) is > 0 and var length ? Scratch(length) : yv;
+        matMul.Conv1d(stream, F(x), F(w), bias is null ? yv : F(bias), bias is not null, shape, yv, partials);
     }
 
     public void Transpose(DeviceTensor x, DeviceTensor y)

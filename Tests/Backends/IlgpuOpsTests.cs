@@ -85,8 +85,10 @@ public sealed class IlgpuOpsTests(IlgpuFixture fixture)
             b.Ops.MatMul(xt, wt, withBias ? bt : null, y);
             return Download(b, y);
         }
-        Close(RunOn(cpu, true), RunOn(gpu, true), 1e-5, 1e-5, $"MatMul {dtype}");
-        Close(Reference.MatMul(x, dequantized, null, n, k, m), RunOn(gpu, false), 1e-5, 1e-5, $"MatMul {dtype} vs dequantized");
+        // fp32 sums of k terms in another order (lanes, tiles, splits of k) differ by rounding that grows like √k.
+        double tolerance = 1e-5 * Math.Max(1, Math.Sqrt(k / 64.0));
+        Close(RunOn(cpu, true), RunOn(gpu, true), tolerance, 1e-5, $"MatMul {dtype}");
+        Close(Reference.MatMul(x, dequantized, null, n, k, m), RunOn(gpu, false), tolerance, 1e-5, $"MatMul {dtype} vs dequantized");
     }
 
     [Theory]
@@ -191,6 +193,9 @@ public sealed class IlgpuOpsTests(IlgpuFixture fixture)
     [Theory]
     [InlineData(1, 23, 3, 10, 5, 0, 1)]
     [InlineData(4, 13, 4, 5, 1, 2, 2)]
+    [InlineData(32, 200, 40, 3, 2, 0, 1)]   // several GEMM tiles
+    [InlineData(16, 50, 16, 8, 1, 4, 4)]    // grouped, "same" padding with an even kernel (MERT's positional conv)
+    [InlineData(128, 40, 8, 8, 2, 1, 1)]    // few tiles, long reduction: split over k, summed channels first
     public void Conv1d(int cin, int t, int cout, int kernel, int stride, int padding, int groups)
     {
         int tOut = (t + 2 * padding - kernel) / stride + 1;
