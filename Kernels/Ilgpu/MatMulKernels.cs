@@ -35,11 +35,22 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
 
     // The weight format and the flags are SpecializedValues: ILGPU compiles (and caches) one kernel per value, with the
     // branches for the other formats folded away.
+    // Epilogue flags (bias, accumulate) are packed in one value: Bias | Accumulate.
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, WeightViews,
         SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, int, int, ArrayView<float>>? gemv;
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, WeightViews, SpecializedValue<int>, ArrayView<float>,
         SpecializedValue<int>, GemmShape, SpecializedValue<int>, SpecializedValue<int>, ConvShape, ArrayView<float>>? gemm;
     Action<AcceleratorStream, Index1D, ArrayView<float>, int, ArrayView<float>, int, int, int, ArrayView<float>>? sumSplits;
+
+    /// <summary>Epilogue flags: add bias[column]; add the output's previous value (y += x·Wᵀ).</summary>
+    const int Bias = 1, Accumulate = 2;
+
+    /// <summary>The output value after the epilogue: the finished product, + bias, + what y held.</summary>
+    static float Epilogue(int epilogue, float product, ArrayView<float> bias, int column, ArrayView<float> y, long index)
+    {
+        float v = (epilogue & Bias) != 0 ? product + bias[column] : product;
+        return (epilogue & Accumulate) != 0 ? y[index] + v : v;
+    }
 
     /// <summary>GEMV threads per group: up to 4 warps (4 weight rows per group).</summary>
     int GemvGroup => Math.Min(RowGroupSize, 4 * Accelerator.WarpSize);
@@ -84,22 +95,24 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         {
             var wg = w.SubView(g * wPerGroup, wPerGroup);
             var weights = new WeightViews(wg.Cast<byte>(), wg.Cast<ushort>(), wg, WeightFormat.F32, k);
-            Gemm(stream, x.SubView(g * xPerGroup, xPerGroup), weights, hasBias ? bias.SubView((long)g * m, m) : bias, hasBias,
-                plan, y.SubView(g * yPerGroup, yPerGroup), scratch, c);
+            Gemm(stream, x.SubView(g * xPerGroup, xPerGroup), weights, hasBias ? bias.SubView((long)g * m, m) : bias,
+                hasBias ? Bias : 0, plan, y.SubView(g * yPerGroup, yPerGroup), scratch, c);
         }
     }
 
-    /// <summary>x: [n, k]; w: [m, k]; bias: [m] (read only when <paramref name="hasBias"/>); y: [n, m]; plan from
-    /// <see cref="Plan"/>; scratch: at least <see cref="ScratchLength"/> floats.</summary>
+    /// <summary>y = x · Wᵀ (+ bias), or y += x · Wᵀ when <paramref name="accumulate"/>. x: [n, k]; w: [m, k]; bias: [m]
+    /// (read only when <paramref name="hasBias"/>); y: [n, m]; plan from <see cref="Plan"/>; scratch: at least
+    /// <see cref="ScratchLength"/> floats.</summary>
     public void MatMul(AcceleratorStream stream, ArrayView<float> x, WeightViews w, ArrayView<float> bias, bool hasBias,
-        int n, int m, ArrayView<float> y, GemmShape? plan, ArrayView<float> scratch)
+        bool accumulate, int n, int m, ArrayView<float> y, GemmShape? plan, ArrayView<float> scratch)
     {
         if ((long)n * m == 0) return;
-        if (plan is not { } shape) Gemv(stream, x, w, bias, hasBias, n, m, y);
-        else Gemm(stream, x, w, bias, hasBias, shape, y, scratch, null);
+        int epilogue = (hasBias ? Bias : 0) | (accumulate ? Accumulate : 0);
+        if (plan is not { } shape) Gemv(stream, x, w, bias, epilogue, n, m, y);
+        else Gemm(stream, x, w, bias, epilogue, shape, y, scratch, null);
     }
 
-    void Gemv(AcceleratorStream stream, ArrayView<float> x, WeightViews w, ArrayView<float> bias, bool hasBias, int n, int m,
+    void Gemv(AcceleratorStream stream, ArrayView<float> x, WeightViews w, ArrayView<float> bias, int epilogue, int n, int m,
         ArrayView<float> y)
     {
         gemv ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, WeightViews,
@@ -109,12 +122,12 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         var config = new KernelConfig((m + rowsPerGroup - 1) / rowsPerGroup, group,
             SharedMemoryConfig.RequestDynamic<float>(n * group));
         gemv(stream, config, x, vector ? x.Cast<Quad>() : default, SpecializedValue.New(vector ? 1 : 0), w,
-            SpecializedValue.New(w.Format), bias, SpecializedValue.New(hasBias ? 1 : 0), n, m, y);
+            SpecializedValue.New(w.Format), bias, SpecializedValue.New(epilogue), n, m, y);
     }
 
     /// <summary>The GEMM launch, and the sum of its k-splits when there are several. With <paramref name="conv"/>, x is
     /// a convolution's input read as its unfolded matrix and y is written transposed ([m, n]: channels first).</summary>
-    void Gemm(AcceleratorStream stream, ArrayView<float> x, WeightViews w, ArrayView<float> bias, bool hasBias, GemmShape shape,
+    void Gemm(AcceleratorStream stream, ArrayView<float> x, WeightViews w, ArrayView<float> bias, int epilogue, GemmShape shape,
         ArrayView<float> y, ArrayView<float> scratch, ConvShape? conv)
     {
         gemm ??= Accelerator.LoadKernel<ArrayView<float>, WeightViews, SpecializedValue<int>, ArrayView<float>,
@@ -124,12 +137,12 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         bool split = shape.Splits > 1;
         // Split partials are kept in the GEMM's own [n, m] layout; the sum transposes them for a convolution.
         int mode = conv is null ? PlainInput : split ? UnfoldedInput : UnfoldedInputTransposedOutput;
-        gemm(stream, config, x, w, SpecializedValue.New(w.Format), bias, SpecializedValue.New(hasBias && !split ? 1 : 0), shape,
+        gemm(stream, config, x, w, SpecializedValue.New(w.Format), bias, SpecializedValue.New(split ? 0 : epilogue), shape,
             SpecializedValue.New(shape.TileK), SpecializedValue.New(mode), conv ?? default, split ? scratch : y);
         if (!split) return;
         sumSplits ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, ArrayView<float>, int, int, int,
             ArrayView<float>>(SumSplitsKernel);
-        sumSplits(stream, shape.N * shape.M, scratch, shape.Splits, bias, hasBias ? 1 : 0, shape.M, conv is null ? 0 : 1, y);
+        sumSplits(stream, shape.N * shape.M, scratch, shape.Splits, bias, epilogue, shape.M, conv is null ? 0 : 1, y);
     }
 
     // GemmKernel's modes: x as given, or a convolution's input read as its unfolded matrix (y written [n, m] or [m, n]).
@@ -137,21 +150,22 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
 
     /// <summary>y[r, c] (or y[c, r] when <paramref name="transposed"/>) = Σ over splits of partial[s, r, c] (+ bias[c]),
     /// in split order: the same sum on every run.</summary>
-    static void SumSplitsKernel(Index1D i, ArrayView<float> partial, int splits, ArrayView<float> bias, int hasBias, int m,
+    static void SumSplitsKernel(Index1D i, ArrayView<float> partial, int splits, ArrayView<float> bias, int epilogue, int m,
         int transposed, ArrayView<float> y)
     {
         long count = y.Length;
         int r = i / m, c = i % m;
-        float sum = hasBias != 0 ? bias[c] : 0f;
+        float sum = 0f;
         for (int s = 0; s < splits; s++) sum += partial[s * count + i];
-        y[transposed != 0 ? (long)c * (count / m) + r : i] = sum;
+        long index = transposed != 0 ? (long)c * (count / m) + r : i;
+        y[index] = Epilogue(epilogue, sum, bias, c, y, index);
     }
 
     static void GemvKernel(ArrayView<float> x, ArrayView<Quad> x4, SpecializedValue<int> xVectorValue, WeightViews w,
-        SpecializedValue<int> formatValue, ArrayView<float> bias, SpecializedValue<int> hasBiasValue, int n, int m,
+        SpecializedValue<int> formatValue, ArrayView<float> bias, SpecializedValue<int> epilogueValue, int n, int m,
         ArrayView<float> y)
     {
-        int xVector = xVectorValue.Value, format = formatValue.Value, hasBias = hasBiasValue.Value;
+        int xVector = xVectorValue.Value, format = formatValue.Value, epilogue = epilogueValue.Value;
         var acc = SharedMemory.GetDynamic<float>();
         int lane = Warp.LaneIdx, width = Warp.WarpSize, slot = Group.IdxX, stride = Group.DimX;
         int row = Grid.IdxX * (Group.DimX / width) + Warp.WarpIdx;
@@ -179,7 +193,8 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         for (int r = 0; r < n; r++)
         {
             float sum = WarpReduce.Sum(acc[r * stride + slot]);
-            if (lane == 0) y[(long)r * m + row] = hasBias != 0 ? sum + bias[row] : sum;
+            long index = (long)r * m + row;
+            if (lane == 0) y[index] = Epilogue(epilogue, sum, bias, row, y, index);
         }
     }
 
@@ -207,10 +222,10 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
     /// goes to y (+ bias); with several, split s writes its partial sums to y[s] ([splits, n, m]). tileK is a
     /// SpecializedValue so the staging loops' divisions by it compile to shifts.</summary>
     static void GemmKernel(ArrayView<float> x, WeightViews w, SpecializedValue<int> formatValue, ArrayView<float> bias,
-        SpecializedValue<int> hasBiasValue, GemmShape s, SpecializedValue<int> tileKValue, SpecializedValue<int> modeValue,
+        SpecializedValue<int> epilogueValue, GemmShape s, SpecializedValue<int> tileKValue, SpecializedValue<int> modeValue,
         ConvShape conv, ArrayView<float> y)
     {
-        int format = formatValue.Value, hasBias = hasBiasValue.Value, tileK = tileKValue.Value, mode = modeValue.Value;
+        int format = formatValue.Value, epilogue = epilogueValue.Value, tileK = tileKValue.Value, mode = modeValue.Value;
         var shared = SharedMemory.GetDynamic<float>();
         int bm = s.TileRows, bn = s.TileCols, xStride = bm + 1, wStride = bn + 1, sy = s.ThreadsY, sx = s.ThreadsX;
         var xs = shared.SubView(0, tileK * xStride);
@@ -240,24 +255,24 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         var part = y.SubView((long)split * s.N * s.M, (long)s.N * s.M);
         if (mode == UnfoldedInputTransposedOutput)
         {
-            StoreTransposed(part, bias, hasBias, s, row0 + ty, c, acc.R00, acc.R10, acc.R20, acc.R30, acc.R40, acc.R50, acc.R60, acc.R70);
-            StoreTransposed(part, bias, hasBias, s, row0 + ty, c + sx, acc.R01, acc.R11, acc.R21, acc.R31, acc.R41, acc.R51, acc.R61, acc.R71);
-            StoreTransposed(part, bias, hasBias, s, row0 + ty, c + 2 * sx, acc.R02, acc.R12, acc.R22, acc.R32, acc.R42, acc.R52, acc.R62, acc.R72);
-            StoreTransposed(part, bias, hasBias, s, row0 + ty, c + 3 * sx, acc.R03, acc.R13, acc.R23, acc.R33, acc.R43, acc.R53, acc.R63, acc.R73);
-            StoreTransposed(part, bias, hasBias, s, row0 + ty, c + 4 * sx, acc.R04, acc.R14, acc.R24, acc.R34, acc.R44, acc.R54, acc.R64, acc.R74);
-            StoreTransposed(part, bias, hasBias, s, row0 + ty, c + 5 * sx, acc.R05, acc.R15, acc.R25, acc.R35, acc.R45, acc.R55, acc.R65, acc.R75);
-            StoreTransposed(part, bias, hasBias, s, row0 + ty, c + 6 * sx, acc.R06, acc.R16, acc.R26, acc.R36, acc.R46, acc.R56, acc.R66, acc.R76);
-            StoreTransposed(part, bias, hasBias, s, row0 + ty, c + 7 * sx, acc.R07, acc.R17, acc.R27, acc.R37, acc.R47, acc.R57, acc.R67, acc.R77);
+            StoreTransposed(part, bias, epilogue, s, row0 + ty, c, acc.R00, acc.R10, acc.R20, acc.R30, acc.R40, acc.R50, acc.R60, acc.R70);
+            StoreTransposed(part, bias, epilogue, s, row0 + ty, c + sx, acc.R01, acc.R11, acc.R21, acc.R31, acc.R41, acc.R51, acc.R61, acc.R71);
+            StoreTransposed(part, bias, epilogue, s, row0 + ty, c + 2 * sx, acc.R02, acc.R12, acc.R22, acc.R32, acc.R42, acc.R52, acc.R62, acc.R72);
+            StoreTransposed(part, bias, epilogue, s, row0 + ty, c + 3 * sx, acc.R03, acc.R13, acc.R23, acc.R33, acc.R43, acc.R53, acc.R63, acc.R73);
+            StoreTransposed(part, bias, epilogue, s, row0 + ty, c + 4 * sx, acc.R04, acc.R14, acc.R24, acc.R34, acc.R44, acc.R54, acc.R64, acc.R74);
+            StoreTransposed(part, bias, epilogue, s, row0 + ty, c + 5 * sx, acc.R05, acc.R15, acc.R25, acc.R35, acc.R45, acc.R55, acc.R65, acc.R75);
+            StoreTransposed(part, bias, epilogue, s, row0 + ty, c + 6 * sx, acc.R06, acc.R16, acc.R26, acc.R36, acc.R46, acc.R56, acc.R66, acc.R76);
+            StoreTransposed(part, bias, epilogue, s, row0 + ty, c + 7 * sx, acc.R07, acc.R17, acc.R27, acc.R37, acc.R47, acc.R57, acc.R67, acc.R77);
             return;
         }
-        StoreRow(part, bias, hasBias, s, row0 + ty + 0 * s.ThreadsY, c, acc.R00, acc.R01, acc.R02, acc.R03, acc.R04, acc.R05, acc.R06, acc.R07);
-        StoreRow(part, bias, hasBias, s, row0 + ty + 1 * s.ThreadsY, c, acc.R10, acc.R11, acc.R12, acc.R13, acc.R14, acc.R15, acc.R16, acc.R17);
-        StoreRow(part, bias, hasBias, s, row0 + ty + 2 * s.ThreadsY, c, acc.R20, acc.R21, acc.R22, acc.R23, acc.R24, acc.R25, acc.R26, acc.R27);
-        StoreRow(part, bias, hasBias, s, row0 + ty + 3 * s.ThreadsY, c, acc.R30, acc.R31, acc.R32, acc.R33, acc.R34, acc.R35, acc.R36, acc.R37);
-        StoreRow(part, bias, hasBias, s, row0 + ty + 4 * s.ThreadsY, c, acc.R40, acc.R41, acc.R42, acc.R43, acc.R44, acc.R45, acc.R46, acc.R47);
-        StoreRow(part, bias, hasBias, s, row0 + ty + 5 * s.ThreadsY, c, acc.R50, acc.R51, acc.R52, acc.R53, acc.R54, acc.R55, acc.R56, acc.R57);
-        StoreRow(part, bias, hasBias, s, row0 + ty + 6 * s.ThreadsY, c, acc.R60, acc.R61, acc.R62, acc.R63, acc.R64, acc.R65, acc.R66, acc.R67);
-        StoreRow(part, bias, hasBias, s, row0 + ty + 7 * s.ThreadsY, c, acc.R70, acc.R71, acc.R72, acc.R73, acc.R74, acc.R75, acc.R76, acc.R77);
+        StoreRow(part, bias, epilogue, s, row0 + ty + 0 * s.ThreadsY, c, acc.R00, acc.R01, acc.R02, acc.R03, acc.R04, acc.R05, acc.R06, acc.R07);
+        StoreRow(part, bias, epilogue, s, row0 + ty + 1 * s.ThreadsY, c, acc.R10, acc.R11, acc.R12, acc.R13, acc.R14, acc.R15, acc.R16, acc.R17);
+        StoreRow(part, bias, epilogue, s, row0 + ty + 2 * s.ThreadsY, c, acc.R20, acc.R21, acc.R22, acc.R23, acc.R24, acc.R25, acc.R26, acc.R27);
+        StoreRow(part, bias, epilogue, s, row0 + ty + 3 * s.ThreadsY, c, acc.R30, acc.R31, acc.R32, acc.R33, acc.R34, acc.R35, acc.R36, acc.R37);
+        StoreRow(part, bias, epilogue, s, row0 + ty + 4 * s.ThreadsY, c, acc.R40, acc.R41, acc.R42, acc.R43, acc.R44, acc.R45, acc.R46, acc.R47);
+        StoreRow(part, bias, epilogue, s, row0 + ty + 5 * s.ThreadsY, c, acc.R50, acc.R51, acc.R52, acc.R53, acc.R54, acc.R55, acc.R56, acc.R57);
+        StoreRow(part, bias, epilogue, s, row0 + ty + 6 * s.ThreadsY, c, acc.R60, acc.R61, acc.R62, acc.R63, acc.R64, acc.R65, acc.R66, acc.R67);
+        StoreRow(part, bias, epilogue, s, row0 + ty + 7 * s.ThreadsY, c, acc.R70, acc.R71, acc.R72, acc.R73, acc.R74, acc.R75, acc.R76, acc.R77);
     }
 
     /// <summary>x[row0.., k0..k0+tileK) into xs[kk, r] (zeros past n or k); consecutive threads read consecutive k.</summary>
@@ -305,43 +320,47 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
     }
 
     /// <summary>Row r of a thread's micro-tile: columns c, c + ThreadsX, … c + 7·ThreadsX (those below M).</summary>
-    static void StoreRow(ArrayView<float> y, ArrayView<float> bias, int hasBias, GemmShape s, int r, int c,
+    static void StoreRow(ArrayView<float> y, ArrayView<float> bias, int epilogue, GemmShape s, int r, int c,
         float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7)
     {
         if (r >= s.N) return;
         long o = (long)r * s.M;
         int d = s.ThreadsX;
-        Store(y, bias, hasBias, s.M, o, c, v0);
-        Store(y, bias, hasBias, s.M, o, c + d, v1);
-        Store(y, bias, hasBias, s.M, o, c + 2 * d, v2);
-        Store(y, bias, hasBias, s.M, o, c + 3 * d, v3);
-        Store(y, bias, hasBias, s.M, o, c + 4 * d, v4);
-        Store(y, bias, hasBias, s.M, o, c + 5 * d, v5);
-        Store(y, bias, hasBias, s.M, o, c + 6 * d, v6);
-        Store(y, bias, hasBias, s.M, o, c + 7 * d, v7);
+        Store(y, bias, epilogue, s.M, o, c, v0);
+        Store(y, bias, epilogue, s.M, o, c + d, v1);
+        Store(y, bias, epilogue, s.M, o, c + 2 * d, v2);
+        Store(y, bias, epilogue, s.M, o, c + 3 * d, v3);
+        Store(y, bias, epilogue, s.M, o, c + 4 * d, v4);
+        Store(y, bias, epilogue, s.M, o, c + 5 * d, v5);
+        Store(y, bias, epilogue, s.M, o, c + 6 * d, v6);
+        Store(y, bias, epilogue, s.M, o, c + 7 * d, v7);
     }
 
     /// <summary>Column c of a thread's micro-tile into y[c, r…] (channels first): rows r, r + ThreadsY, … r + 7·ThreadsY.</summary>
-    static void StoreTransposed(ArrayView<float> y, ArrayView<float> bias, int hasBias, GemmShape s, int r, int c,
+    static void StoreTransposed(ArrayView<float> y, ArrayView<float> bias, int epilogue, GemmShape s, int r, int c,
         float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7)
     {
         if (c >= s.M) return;
-        float b = hasBias != 0 ? bias[c] : 0f;
         long o = (long)c * s.N;
         int d = s.ThreadsY;
-        if (r < s.N) y[o + r] = v0 + b;
-        if (r + d < s.N) y[o + r + d] = v1 + b;
-        if (r + 2 * d < s.N) y[o + r + 2 * d] = v2 + b;
-        if (r + 3 * d < s.N) y[o + r + 3 * d] = v3 + b;
-        if (r + 4 * d < s.N) y[o + r + 4 * d] = v4 + b;
-        if (r + 5 * d < s.N) y[o + r + 5 * d] = v5 + b;
-        if (r + 6 * d < s.N) y[o + r + 6 * d] = v6 + b;
-        if (r + 7 * d < s.N) y[o + r + 7 * d] = v7 + b;
+        StoreAt(y, bias, epilogue, s.N, o, r, c, v0);
+        StoreAt(y, bias, epilogue, s.N, o, r + d, c, v1);
+        StoreAt(y, bias, epilogue, s.N, o, r + 2 * d, c, v2);
+        StoreAt(y, bias, epilogue, s.N, o, r + 3 * d, c, v3);
+        StoreAt(y, bias, epilogue, s.N, o, r + 4 * d, c, v4);
+        StoreAt(y, bias, epilogue, s.N, o, r + 5 * d, c, v5);
+        StoreAt(y, bias, epilogue, s.N, o, r + 6 * d, c, v6);
+        StoreAt(y, bias, epilogue, s.N, o, r + 7 * d, c, v7);
     }
 
-    static void Store(ArrayView<float> y, ArrayView<float> bias, int hasBias, int m, long rowOffset, int c, float v)
+    static void StoreAt(ArrayView<float> y, ArrayView<float> bias, int epilogue, int n, long columnOffset, int r, int c, float v)
     {
-        if (c < m) y[rowOffset + c] = hasBias != 0 ? v + bias[c] : v;
+        if (r < n) y[columnOffset + r] = Epilogue(epilogue, v, bias, c, y, columnOffset + r);
+    }
+
+    static void Store(ArrayView<float> y, ArrayView<float> bias, int epilogue, int m, long rowOffset, int c, float v)
+    {
+        if (c < m) y[rowOffset + c] = Epilogue(epilogue, v, bias, c, y, rowOffset + c);
     }
 }
 

@@ -107,6 +107,27 @@ public sealed class CpuBackend : IBackend, IOps
             MatMulKernels.MatMul(Floats(x), Own(w).Bytes, format, b, n, k, m, Floats(y));
     }
 
+    public void MatMulAccumulate(DeviceTensor x, DeviceTensor w, DeviceTensor y)
+    {
+        var (n, k, m, format) = OpChecks.MatMul(x, w, null, y);
+        // The product into a pooled temporary, then one SIMD add: no launch to save on the CPU.
+        var product = System.Buffers.ArrayPool<float>.Shared.Rent(n * m);
+        try
+        {
+            var temporary = new ArraySegment<float>(product, 0, n * m);
+            if (format == WeightFormat.F32)
+                MatMulKernels.MatMul(Floats(x), Floats(w), ReadOnlyMemory<float>.Empty, n, k, m, temporary);
+            else
+                MatMulKernels.MatMul(Floats(x), Own(w).Bytes, format, ReadOnlyMemory<float>.Empty, n, k, m, temporary);
+            var yv = Floats(y).AsSpan();
+            System.Numerics.Tensors.TensorPrimitives.Add(yv, temporary, yv);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<float>.Shared.Return(product);
+        }
+    }
+
     public void Add(DeviceTensor a, DeviceTensor b, DeviceTensor y)
     {
         OpChecks.SameShape(nameof(Add), a, b, y);

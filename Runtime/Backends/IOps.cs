@@ -17,6 +17,11 @@ public interface IOps
     /// quantized blocks along k); bias: [m] F32 or null; y: [n, m].</summary>
     void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y);
 
+    /// <summary>y += x · Wᵀ, shapes as <see cref="MatMul"/> (no bias): a residual add fused into the product it follows,
+    /// one launch and one pass over y fewer. Each output is the finished product added to y, so the result is the same as
+    /// MatMul into a temporary and then <see cref="Add"/>.</summary>
+    void MatMulAccumulate(DeviceTensor x, DeviceTensor w, DeviceTensor y);
+
     /// <summary>y = a + b, same shapes (y may alias a or b).</summary>
     void Add(DeviceTensor a, DeviceTensor b, DeviceTensor y);
 

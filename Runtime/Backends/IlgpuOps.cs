@@ -19,14 +19,19 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     readonly LayoutKernels layout = new(accelerator);
     MemoryBuffer1D<float, Stride1D.Dense>? scratch;
 
-    public void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y)
+    public void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y) => MatMul(x, w, bias, y, false);
+
+    public void MatMulAccumulate(DeviceTensor x, DeviceTensor w, DeviceTensor y) => MatMul(x, w, null, y, true);
+
+    void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y, bool accumulate)
     {
         var (n, k, m, format) = OpChecks.MatMul(x, w, bias, y);
         backend.CountLaunch();
         var yv = F(y);
         var plan = matMul.Plan(n, k, m);
         var partials = MatMulKernels.ScratchLength(plan) is > 0 and var length ? Scratch(length) : yv;
-        matMul.MatMul(stream, F(x), Weights(w, format, k), bias is null ? yv : F(bias), bias is not null, n, m, yv, plan, partials);
+        matMul.MatMul(stream, F(x), Weights(w, format, k), bias is null ? yv : F(bias), bias is not null, accumulate, n, m, yv,
+            plan, partials);
         if (plan is { Splits: > 1 }) backend.CountLaunch();  // the sum over the splits
     }
 

@@ -40,6 +40,7 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
                 r.Add(MatMul(dtype, n, quant ? 256 : 64, 7, false));
             }
             r.Add(MatMul(dtype, 9, 1024, 16, true));  // few tiles, long k: the GEMM split over k
+            foreach (int n in new[] { 1, 9, 70 }) r.Add(MatMulAccumulate(dtype, n, 1024, 24));
         }
         foreach (int count in new[] { 3, 37, 1000 }) Elementwise(r, count);
         foreach (var (n, d) in new[] { (1, 3), (3, 37), (2, 4096) }) Norms(r, n, d);
@@ -80,6 +81,23 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         {
             DeviceTensor[] t = [be.Upload(x, n, k), be.Upload(w, dtype, m, k), be.Upload(b, m)];
             return Owning(be, t, y => be.Ops.MatMul(t[0], t[1], bias ? t[2] : null, y));
+        });
+    }
+
+    /// <summary>y = residual, then y += x·Wᵀ (the GEMV, split GEMM and plain GEMM epilogues).</summary>
+    KernelCheckResult MatMulAccumulate(DType dtype, int n, int k, int m)
+    {
+        var w = WeightBytes(dtype, m, k);
+        var x = Floats(n * k);
+        var residual = Floats(n * m);
+        return Compare($"MatMulAccumulate {dtype}", $"n={n} k={k} m={m}", 1e-4, 1e-3, [n, m], be =>
+        {
+            DeviceTensor[] t = [be.Upload(x, n, k), be.Upload(w, dtype, m, k), be.Upload(residual, n, m)];
+            return Owning(be, t, y =>
+            {
+                be.Ops.Copy(t[2], 0, (long)n * m, y, 0);
+                be.Ops.MatMulAccumulate(t[0], t[1], y);
+            });
         });
     }
 

@@ -50,6 +50,30 @@ public sealed class CpuOpsTests : IDisposable
     }
 
     [Theory]
+    [InlineData(DType.F32, 1, 64, 9)]
+    [InlineData(DType.Q4_0, 5, 256, 70)]
+    [InlineData(DType.BF16, 13, 96, 17)]
+    public void MatMulAccumulateIsMatMulThenAddBitForBit(DType dtype, int n, int k, int m)
+    {
+        var x = Random(n * k, 1);
+        var (bytes, _) = Weights(dtype, m, k, 2);
+        var residual = Random(n * m, 3);
+        using var xt = Up(x, n, k);
+        using var wt = cpu.Upload(bytes, dtype, m, k);
+        using var product = cpu.Allocate(DType.F32, n, m);
+        using var separate = Up(residual, n, m);
+        using var fused = Up(residual, n, m);
+        cpu.Ops.MatMul(xt, wt, null, product);
+        cpu.Ops.Add(separate, product, separate);
+        cpu.Ops.MatMulAccumulate(xt, wt, fused);
+        var (a, b) = (new float[n * m], new float[n * m]);
+        cpu.Download(separate, a);
+        cpu.Download(fused, b);
+        Assert.Equal(a, b);
+        Assert.NotEqual(residual, b);
+    }
+
+    [Theory]
     [InlineData(1, 7)]
     [InlineData(3, 1000)]
     [InlineData(2, 40000)]

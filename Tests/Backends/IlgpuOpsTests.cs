@@ -92,6 +92,27 @@ public sealed class IlgpuOpsTests(IlgpuFixture fixture)
     }
 
     [Theory]
+    [InlineData(DType.F16, 1, 256, 13)]     // GEMV
+    [InlineData(DType.Q4_0, 70, 64, 17)]    // GEMM
+    [InlineData(DType.Q8_0, 9, 1024, 16)]   // GEMM split over k
+    public void MatMulAccumulate(DType dtype, int n, int k, int m)
+    {
+        var (bytes, _) = Weights(dtype, m, k, 2);
+        var x = Random(n * k, 1);
+        var residual = Random(n * m, 3);
+        float[] RunOn(IBackend b)
+        {
+            using var xt = b.Upload(x, n, k);
+            using var wt = b.Upload(bytes, dtype, m, k);
+            using var y = b.Upload(residual, n, m);
+            b.Ops.MatMulAccumulate(xt, wt, y);
+            return Download(b, y);
+        }
+        double tolerance = 1e-5 * Math.Max(1, Math.Sqrt(k / 64.0));
+        Close(RunOn(cpu), RunOn(gpu), tolerance, 1e-5, $"MatMulAccumulate {dtype}");
+    }
+
+    [Theory]
     [InlineData(3)]
     [InlineData(37)]
     public void Elementwise(int count)

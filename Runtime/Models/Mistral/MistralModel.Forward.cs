@@ -20,6 +20,9 @@ public sealed partial class MistralModel
         bool lora = segments[0].State.UseLora;
         var trace = segments.Count == 1 ? segments[0].State : null;
         var (queries, attended) = SegmentViews(s, segments);
+        // One sequence: k and v are projected straight into its cache rows (no copies); several: into the batch's
+        // k, v rows, then each sequence's rows are copied into its own cache.
+        bool direct = segments.Count == 1 && segments[0].Count == s.X.Dim(0);
         TraceHidden(trace, 0, s.X);
         for (int l = 0; l < _blocks.Length; l++)
         {
@@ -27,24 +30,23 @@ public sealed partial class MistralModel
 
             // Attention: q, k, v of the normed stream; RoPE on q and k (each row at its own position);
             // k, v appended to each sequence's cache.
+            var (keys, keysFlat, values) = direct ? CacheRows(segments[0], l) : (s.K, s.KFlat, s.V);
             ops.RmsNorm(s.X, b.AttnNorm, c.RmsNormEps, s.Normed);
             b.Q.Apply(ops, s.Normed, lora, s, s.QFlat);
-            b.K.Apply(ops, s.Normed, lora, s, s.KFlat);
-            b.V.Apply(ops, s.Normed, lora, s, s.V);
+            b.K.Apply(ops, s.Normed, lora, s, keysFlat);
+            b.V.Apply(ops, s.Normed, lora, s, values);
             ops.Rope(s.Positions, c.RopeTheta, RopeLayout, s.Q);
-            ops.Rope(s.Positions, c.RopeTheta, RopeLayout, s.K);
+            ops.Rope(s.Positions, c.RopeTheta, RopeLayout, keys);
             for (int i = 0; i < segments.Count; i++)
-                Attend(s, segments[i], l, queries[i], attended[i]);
-            b.O.Apply(ops, s.Attended, lora, s, s.Projected);
-            ops.Add(s.X, s.Projected, s.X);
+                Attend(s, segments[i], l, queries[i], attended[i], copyKv: !direct);
+            b.O.ApplyAdd(ops, s.Attended, lora, s, s.Projected, s.X);
 
             // MLP: down(silu(gate(x)) · up(x)) of the normed stream.
             ops.RmsNorm(s.X, b.MlpNorm, c.RmsNormEps, s.Normed);
             b.Gate.Apply(ops, s.Normed, lora, s, s.Gate);
             b.Up.Apply(ops, s.Normed, lora, s, s.Up);
             ops.SiluMul(s.Gate, s.Up, s.Gate);
-            b.Down.Apply(ops, s.Gate, lora, s, s.Projected);
-            ops.Add(s.X, s.Projected, s.X);
+            b.Down.ApplyAdd(ops, s.Gate, lora, s, s.Projected, s.X);
 
             if (l < _blocks.Length - 1) TraceHidden(trace, l + 1, s.X);
         }
@@ -61,15 +63,28 @@ public sealed partial class MistralModel
         return logits;
     }
 
-    /// <summary>One sequence's k, v rows into its cache at its position, then its queries against that cache.</summary>
-    void Attend(MistralScratch s, MistralSegment seg, int layer, DeviceTensor q, DeviceTensor y)
+    /// <summary>The sequence's next cache rows of a layer: keys [n, kvHeads, d] and as [n, kvWidth], values [n, kvWidth].</summary>
+    (DeviceTensor Keys, DeviceTensor KeysFlat, DeviceTensor Values) CacheRows(MistralSegment seg, int layer)
+    {
+        var state = seg.State;
+        var keys = state.KeyCache[layer].Rows(state.Position, seg.Count);
+        return (keys, keys.View(seg.Count, Config.KvWidth),
+            state.ValueCache[layer].Rows(state.Position, seg.Count).View(seg.Count, Config.KvWidth));
+    }
+
+    /// <summary>One sequence's k, v rows into its cache at its position (unless already projected there), then its
+    /// queries against that cache.</summary>
+    void Attend(MistralScratch s, MistralSegment seg, int layer, DeviceTensor q, DeviceTensor y, bool copyKv)
     {
         var ops = Backend.Ops;
         var c = Config;
         var state = seg.State;
-        long rows = (long)seg.Count * c.KvWidth, from = (long)seg.Row * c.KvWidth, to = (long)state.Position * c.KvWidth;
-        ops.Copy(s.K, from, rows, state.KeyCache[layer], to);
-        ops.Copy(s.V, from, rows, state.ValueCache[layer], to);
+        if (copyKv)
+        {
+            long rows = (long)seg.Count * c.KvWidth, from = (long)seg.Row * c.KvWidth, to = (long)state.Position * c.KvWidth;
+            ops.Copy(s.K, from, rows, state.KeyCache[layer], to);
+            ops.Copy(s.V, from, rows, state.ValueCache[layer], to);
+        }
         ops.Attention(q, state.KeyCache[layer], state.ValueCache[layer], state.Position + seg.Count, state.Position,
             c.SlidingWindow ?? 0, 1f / MathF.Sqrt(c.HeadDim), y);
     }

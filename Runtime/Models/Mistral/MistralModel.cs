@@ -26,6 +26,19 @@ sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTenso
     public DeviceTensor? LoraA { get; } = loraA;        // [rank, in] F32
     public DeviceTensor? LoraB { get; } = loraB;        // [out, rank] F32
 
+    /// <summary>residual += this(x). Without the adapter's side path that is one fused product
+    /// (<see cref="IOps.MatMulAccumulate"/>); with it, the layer's full output goes to <paramref name="output"/> first,
+    /// so base + adapter are summed before the residual add, in HF's order.</summary>
+    public void ApplyAdd(IOps ops, DeviceTensor x, bool useLora, MistralScratch scratch, DeviceTensor output, DeviceTensor residual)
+    {
+        if (useLora && LoraA is not null)
+        {
+            Apply(ops, x, useLora, scratch, output);
+            ops.Add(residual, output, residual);
+        }
+        else ops.MatMulAccumulate(x, Weight, residual);
+    }
+
     public void Apply(IOps ops, DeviceTensor x, bool useLora, MistralScratch scratch, DeviceTensor y)
     {
         ops.MatMul(x, Weight, null, y);
