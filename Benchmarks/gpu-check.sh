@@ -76,6 +76,17 @@ else
 fi
 log "check-kernels: $kernels"
 
+# --- launch cost: the small preset's decode step is a few hundred tiny kernels, so its time per launch bounds what
+# one launch costs (ILGPU has no CUDA graphs) ---------------------------------------------------------------------
+launch_cost="not measured"
+if [ "$preset" = mistral-7b ]; then
+  timeout 60 "${cli[@]}" bench --synthetic small --device "$device" --json > "$out/bench-small.json" 2> "$out/bench-small.log" \
+    && launch_cost=$(awk -v t="$(grep -o '"decode_tok_per_s_per_seq":[^,}]*' "$out/bench-small.json" | cut -d: -f2)" \
+         -v l="$(grep -o '"launches_per_decode_step":[^,}]*' "$out/bench-small.json" | cut -d: -f2)" \
+         'BEGIN { if (t > 0 && l > 0) printf "%.1f µs per launch (small preset: %.0f launches per step, %.0f steps/s)", 1e6 / t / l, l, t; else print "unknown" }')
+fi
+log "launch cost: $launch_cost"
+
 # --- bench runs --------------------------------------------------------------------------------------------------
 json_escape() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\n'; }
 # Fields of a bench report (one-line JSON): numbers, and strings (which may hold commas).
@@ -134,8 +145,8 @@ bandwidth=$([ -n "$first_ok" ] && echo "$(awk "BEGIN {printf \"%.0f\", $(field b
 device_text=$([ -n "$first_ok" ] && text device_description "$first_ok" || echo "$device")
 clip=$([ -n "$first_ok" ] && field mert_clip_seconds "$first_ok" || echo 10)
 {
-  printf '{"date":"%s","commit":"%s","gpu":"%s","host":"%s","device":"%s","synthetic":"%s","check_kernels":"%s","kernel_families":"%s","seconds":%d,"runs":[' \
-    "$date" "$(json_escape "$commit")" "$(json_escape "$gpu")" "$(json_escape "$host")" "$device" "$preset" "$(json_escape "$kernels")" "$(json_escape "$kernels_bench")" $((SECONDS - start))
+  printf '{"date":"%s","commit":"%s","gpu":"%s","host":"%s","device":"%s","synthetic":"%s","check_kernels":"%s","kernel_families":"%s","launch_cost":"%s","seconds":%d,"runs":[' \
+    "$date" "$(json_escape "$commit")" "$(json_escape "$gpu")" "$(json_escape "$host")" "$device" "$preset" "$(json_escape "$kernels")" "$(json_escape "$kernels_bench")" "$(json_escape "$launch_cost")" $((SECONDS - start))
   (IFS=,; printf '%s' "${runs[*]}")
   printf ']}\n'
 } > "$out/summary.json"
@@ -148,6 +159,7 @@ clip=$([ -n "$first_ok" ] && field mert_clip_seconds "$first_ok" || echo 10)
   echo "- memory bandwidth: $bandwidth"
   echo "- check-kernels: $kernels"
   echo "- kernel families (BenchmarkDotNet): $kernels_bench"
+  echo "- launch cost (upper bound): $launch_cost"
   echo "- model: synthetic $preset, $prompt prompt tokens, $gen generated tokens; MERT timed on a $clip s clip (scaled to 10 s), projector per clip"
   echo
   echo "| weights | batch | prefill tok/s | decode tok/s per seq | decode tok/s total | ceiling tok/s | of ceiling | MERT ms / 10 s | projector ms | peak GB | launches / step |"

@@ -365,16 +365,21 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
 }
 
 /// <summary>GEMM tiling for a group of ThreadsX × ThreadsY threads, each owning an 8×8 micro-tile: 256 threads →
-/// 128×128 tiles; the CPU accelerator's 8 → 16×32. K is cut into Splits ranges of SplitK (a multiple of TileK), one
+/// 128×128 tiles, or 64×256 when x has at most 64 rows (a batched decode step: half the rows of a 128-row tile would be
+/// padding); the CPU accelerator's 8 → 16×32 or 8×64. K is cut into Splits ranges of SplitK (a multiple of TileK), one
 /// group per tile and range.</summary>
 public readonly record struct GemmShape(int N, int M, int ThreadsX, int ThreadsY, int TileRows, int TileCols, int ColTiles,
     int RowTiles, int TileK, int Splits, int SplitK)
 {
+    /// <summary>Widest tile: 256 columns keep a 32-deep k-step of both staged tiles under 48 KB of shared memory.</summary>
+    const int MaxThreadsX = 32;
+
     public static GemmShape For(int group, int tileK, int n, int m)
     {
         int log = 0;
         while (1 << (log + 1) <= group) log++;
         int threadsX = 1 << ((log + 1) / 2), threadsY = group / threadsX;
+        if (threadsY > 1 && n <= 4 * threadsY && threadsX < MaxThreadsX) (threadsX, threadsY) = (threadsX * 2, threadsY / 2);
         int rows = threadsY * 8, cols = threadsX * 8;
         return new GemmShape(n, m, threadsX, threadsY, rows, cols, (m + cols - 1) / cols, (n + rows - 1) / rows, tileK, 1,
             int.MaxValue);

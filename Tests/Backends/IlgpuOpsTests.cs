@@ -217,6 +217,7 @@ public sealed class IlgpuOpsTests(IlgpuFixture fixture)
     [InlineData(32, 200, 40, 3, 2, 0, 1)]   // several GEMM tiles
     [InlineData(16, 50, 16, 8, 1, 4, 4)]    // grouped, "same" padding with an even kernel (MERT's positional conv)
     [InlineData(128, 40, 8, 8, 2, 1, 1)]    // few tiles, long reduction: split over k, summed channels first
+    [InlineData(8, 10, 70, 3, 2, 0, 1)]     // 4 output positions: the wide, short GEMM tile
     public void Conv1d(int cin, int t, int cout, int kernel, int stride, int padding, int groups)
     {
         int tOut = (t + 2 * padding - kernel) / stride + 1;
