@@ -10,7 +10,7 @@ public static class BenchVerb
 {
     public static int Run(IEnumerable<string> argv)
     {
-        var args = new Args(argv, "json");
+        var args = new Args(argv, "json", "profile");
         var options = new BenchOptions
         {
             Device = DeviceKinds.Parse(args.Get("device")),
@@ -22,6 +22,7 @@ public static class BenchVerb
             GenTokens = OptionalInt(args, "gen-tokens"),
             ClipSeconds = args.Has("clip-seconds") ? args.GetFloat("clip-seconds", 10) : null,
             Seed = (ulong)args.GetInt("seed", 1),
+            Profile = args.Has("profile"),
         };
         bool json = args.Has("json");
         args.RejectUnknown("bench");

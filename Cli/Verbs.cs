@@ -27,9 +27,10 @@ public static class Verbs
                                        dump every intermediate (audio.samples, mert.*, projector.*, llm.*) as fp32
                                        safetensors, to compare a stage against a reference run
           bench --synthetic mistral-7b|small | --model DIR  [--quant f16|q8_0|q4_0] [--batch N]
-                [--prompt-tokens 128] [--gen-tokens 32] [--clip-seconds 10] [--seed S] [--json]
+                [--prompt-tokens 128] [--gen-tokens 32] [--clip-seconds 10] [--seed S] [--json] [--profile]
                                        MERT ms per 10 s clip, projector ms, prefill and decode tok/s, peak device
-                                       memory, and decode as a fraction of the memory-bandwidth ceiling
+                                       memory, and decode as a fraction of the memory-bandwidth ceiling;
+                                       --profile logs each stage's time per op (a device wait around every op)
 
           check-kernels [--device cuda|ilgpu-cpu] [--small|--full] [--json]
                                        every op on the ILGPU device against the cpu backend (edge shapes, and on

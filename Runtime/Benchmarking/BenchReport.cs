@@ -27,6 +27,8 @@ public sealed record BenchOptions
     /// scaled linearly to 10 s.</summary>
     public double? ClipSeconds { get; init; }
     public ulong Seed { get; init; } = 1;
+    /// <summary>Time every op of each timed stage (with a device wait around each) and log the breakdown.</summary>
+    public bool Profile { get; init; }
 
     public void Validate()
     {

@@ -29,7 +29,8 @@ public static class BenchRunner
             GenTokens = options.GenTokens ?? 32,
             ClipSeconds = options.ClipSeconds ?? preset?.ClipSeconds ?? 10,
         };
-        using var backend = new PeakMemoryBackend(Backend.Create(options.Device, log));
+        var profile = options.Profile ? new OpProfile() : null;
+        using var backend = new PeakMemoryBackend(Backend.Create(options.Device, log), profile);
         log?.Invoke(preset is null
             ? $"loading {options.Model}"
             : $"generating synthetic {preset.Name} weights ({options.Quant ?? DType.F16}) tensor by tensor, seed {options.Seed}");
@@ -42,12 +43,20 @@ public static class BenchRunner
 
         var bandwidth = MemoryBandwidth.Of(backend);
         double clipSeconds = options.ClipSeconds.Value;
-        var (hidden, mertMs) = TimeMert(models.Mert, clipSeconds, options.Seed);
+        void Profiled(string stage)
+        {
+            if (profile is null) return;
+            log?.Invoke(profile.Table(stage));
+            profile.Clear();
+        }
+        var (hidden, mertMs) = TimeMert(models.Mert, clipSeconds, options.Seed, profile);
         log?.Invoke($"MERT: {mertMs:F1} ms for a {clipSeconds:F1} s clip");
-        double projectorMs = TimeProjector(models.Projector, hidden, backend);
+        Profiled($"MERT, one {clipSeconds:F1} s clip");
+        double projectorMs = TimeProjector(models.Projector, hidden, backend, profile);
         log?.Invoke($"projector: {projectorMs:F1} ms");
+        Profiled($"projector, {ProjectorRepeats} clips");
         int promptTokens = options.PromptTokens.Value, genTokens = options.GenTokens.Value;
-        var (prefill, decode, launches) = TimeDecoder(models.Llm, options.Batch, promptTokens, genTokens, options.Seed);
+        var (prefill, decode, launches) = TimeDecoder(models.Llm, options.Batch, promptTokens, genTokens, options.Seed, profile, Profiled);
         log?.Invoke($"prefill {prefill:F1} tok/s, decode {decode:F2} tok/s");
 
         double ceilingSteps = bandwidth.BytesPerSecond / models.WeightBytesPerStep;
@@ -82,23 +91,25 @@ public static class BenchRunner
     }
 
     /// <summary>Encodes seeded noise: a short clip to warm up, then the timed 10 s clip. Returns its hidden states.</summary>
-    static (MertHiddenStates Hidden, double Ms) TimeMert(MertModel mert, double clipSeconds, ulong seed)
+    static (MertHiddenStates Hidden, double Ms) TimeMert(MertModel mert, double clipSeconds, ulong seed, OpProfile? profile)
     {
         int rate = mert.Config.SampleRate;
         var clip = Noise((int)(clipSeconds * rate), seed);
         mert.EncodeAudio(clip.AsSpan(0, (int)(WarmupClipSeconds * rate)));
+        profile?.Clear();
         var clock = Stopwatch.StartNew();
         var hidden = mert.EncodeAudio(clip);
         return (hidden, clock.Elapsed.TotalMilliseconds);
     }
 
     /// <summary>The mean of a few runs on the clip's canvas after one warm-up run.</summary>
-    static double TimeProjector(ProjectorModel projector, MertHiddenStates hidden, IBackend backend)
+    static double TimeProjector(ProjectorModel projector, MertHiddenStates hidden, IBackend backend, OpProfile? profile)
     {
         var c = projector.Config;
         float[] canvas = ProjectorModel.PlaceOnCanvas(hidden.States, hidden.Frames, hidden.Width, c.CanvasFrames);
         using var input = backend.Upload(canvas, hidden.Count, c.CanvasFrames, hidden.Width);
         projector.Project(input);
+        profile?.Clear();
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < ProjectorRepeats; i++) projector.Project(input);
         return clock.Elapsed.TotalMilliseconds / ProjectorRepeats;
@@ -109,7 +120,8 @@ public static class BenchRunner
     /// larger batches prefill in one <see cref="MistralModel.ForwardBatch"/> and step with
     /// <see cref="MistralModel.DecodeBatch"/>, as <c>describe</c> does. Returns (prefill tok/s over all sequences,
     /// decode tok/s per sequence, device launches per decode step or null where the backend does not count them).</summary>
-    static (double Prefill, double Decode, double? Launches) TimeDecoder(MistralModel llm, int batch, int promptTokens, int genTokens, ulong seed)
+    static (double Prefill, double Decode, double? Launches) TimeDecoder(MistralModel llm, int batch, int promptTokens, int genTokens,
+        ulong seed, OpProfile? profile, Action<string> profiled)
     {
         var ids = RandomIds(promptTokens, llm.Config.VocabSize, seed);
         var states = Enumerable.Range(0, batch).Select(_ => llm.CreateState(promptTokens + genTokens)).ToArray();
@@ -121,13 +133,16 @@ public static class BenchRunner
             Step(llm, states, host);
             foreach (var state in states) state.Reset();
 
+            profile?.Clear();
             var clock = Stopwatch.StartNew();
             Prefill(llm, states, ids, prompts, host);
             double prefill = (double)batch * promptTokens / clock.Elapsed.TotalSeconds;
+            profiled($"prefill, {batch} × {promptTokens} tokens");
             long? launchesBefore = LaunchCount(llm.Backend);
             clock.Restart();
             for (int step = 0; step < genTokens; step++) Step(llm, states, host);
             double decode = genTokens / clock.Elapsed.TotalSeconds;
+            profiled($"decode, {genTokens} steps of {batch} sequence(s)");
             return (prefill, decode, (double?)(LaunchCount(llm.Backend) - launchesBefore) / genTokens);
         }
         finally
