@@ -1,5 +1,4 @@
 using ILGPU;
-using ILGPU.Algorithms;
 using ILGPU.Runtime;
 
 namespace SonicVerse.Kernels.Ilgpu;
@@ -47,8 +46,8 @@ public sealed class RopeKernels(Accelerator accelerator) : KernelFamily(accelera
         int rowHead = index / half;
         int i = rowHead / heads;
         float angle = positions[i] * invFreq[j];
-        float cos = (float)XMath.Cos((double)angle);
-        float sin = (float)XMath.Sin((double)angle);
+        var sc = ScalarMath.SinCosOf(angle);
+        float cos = (float)sc.Cos, sin = (float)sc.Sin;
         long head = (long)rowHead * headDim;
         long a = head + (interleaved != 0 ? 2 * j : j);
         long b = head + (interleaved != 0 ? 2 * j + 1 : j + half);

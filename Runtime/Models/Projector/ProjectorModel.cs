@@ -77,13 +77,11 @@ public sealed class ProjectorModel : IDisposable
             Upload(backend, w.Sub("1").Get("weight", width, input)), UploadF32(backend, w.Sub("1").Get("bias", width)),
             Upload(backend, w.Sub("3").Get("weight", width, width)), UploadF32(backend, w.Sub("3").Get("bias", width)));
 
-        /// <summary>x: [1, input] → y: [1, width].</summary>
-        public void Forward(IOps ops, TensorScope scope, DeviceTensor x, DeviceTensor y)
+        /// <summary>geluX: GELU(x) [1, input] (the first GELU, computed once for all the MLPs that share x);
+        /// hidden: scratch [1, width]; y: [1, width].</summary>
+        public void Forward(IOps ops, DeviceTensor geluX, DeviceTensor hidden, DeviceTensor y)
         {
-            var gx = scope.F32(x.Shape);
-            ops.Gelu(x, gx);
-            var hidden = scope.F32(1, w1.Dim(0));
-            ops.MatMul(gx, w1, b1, hidden);
+            ops.MatMul(geluX, w1, b1, hidden);
             ops.Gelu(hidden, hidden);
             ops.MatMul(hidden, w2, b2, y);
         }
@@ -205,8 +203,11 @@ public sealed class ProjectorModel : IDisposable
         ops.Transpose(timeMean, timeMeanT);
         var pooled = scope.F32(1, c.InputWidth);
         ops.MatMul(_layerWeights, timeMeanT, null, pooled);   // [1, layers] · [width, layers]ᵀ
+        var mlpHidden = scope.F32(1, c.TokenWidth);
+        var geluPooled = scope.F32(1, c.InputWidth);
+        ops.Gelu(pooled, geluPooled);
         for (int j = 0; j < _contentMlps.Length; j++)
-            _contentMlps[j].Forward(ops, scope, pooled, tokens.Rows(j, 1));
+            _contentMlps[j].Forward(ops, geluPooled, mlpHidden, tokens.Rows(j, 1));
 
         // Shared backbone per layer and frame, then the time SUM (padding frames contribute ReLU(bias)) and the layer mean.
         var frames = hidden.View(c.Layers * c.CanvasFrames, c.InputWidth);
@@ -229,8 +230,10 @@ public sealed class ProjectorModel : IDisposable
             var headLogits = scope.F32(1, head.Config.Classes);
             ops.MatMul(hiddenHead, head.OutW, head.OutB, headLogits);
             // SPEC §4: no sigmoid before the token MLPs.
+            var geluLogits = scope.F32(1, head.Config.Classes);
+            ops.Gelu(headLogits, geluLogits);
             foreach (var mlp in head.Tokens)
-                mlp.Forward(ops, scope, headLogits, tokens.Rows(next++, 1));
+                mlp.Forward(ops, geluLogits, mlpHidden, tokens.Rows(next++, 1));
             var hostLogits = new float[head.Config.Classes];
             _backend.Download(headLogits, hostLogits);
             logits[head.Config.Name] = hostLogits;
