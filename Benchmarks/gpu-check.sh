@@ -8,12 +8,13 @@
 #
 # usage: Benchmarks/gpu-check.sh [--device cuda|cpu|ilgpu-cpu] [--synthetic mistral-7b|small]
 #                                [--archive FILE.tar.xz] [--out DIR] [--prompt-tokens P] [--gen-tokens G]
+#                                [--time-budget SECONDS] [--kernel-families "MatVec Gemm Attention"]
 # Dry run on a machine without a GPU: Benchmarks/gpu-check.sh --device cpu --synthetic small
 # Without the archive it falls back to `dotnet Cli/bin/Release/net10.0/sonicverse.dll` when that exists.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 device=cuda preset=mistral-7b archive=$root/out/gpu/sonicverse-linux-x64.tar.xz
-out=${OUT:-$root/out/gpu-results} prompt=128 gen=32
+out=${OUT:-$root/out/gpu-results} prompt=128 gen=32 total=430 families="MatVec Gemm Attention"
 while [ $# -gt 0 ]; do
   case $1 in
     --device) device=$2; shift 2 ;;
@@ -22,11 +23,15 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --prompt-tokens) prompt=$2; shift 2 ;;
     --gen-tokens) gen=$2; shift 2 ;;
+    --time-budget) total=$2; shift 2 ;;
+    --kernel-families) families=$2; shift 2 ;;
     *) echo "gpu-check: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-budget=330        # seconds for all bench runs, leaving room in the 8-minute slot for unpacking and check-kernels
-kernel_budget=100 # seconds for the BenchmarkDotNet kernel families, when the bench runs left that much
+# Seconds for the bench runs and the kernel families together (the default leaves room in the 8-minute slot for
+# unpacking and check-kernels); the families get what the bench runs leave, at least kernel_budget.
+kernel_budget=$(( total / 4 ))
+budget=$(( total - kernel_budget ))
 run_limit=150     # seconds for one bench run
 start=$SECONDS
 mkdir -p "$out"
@@ -131,8 +136,10 @@ if [ "$device" != cuda ]; then
   kernels_bench="skipped: only on cuda (real shapes)"
 elif [ $left -ge 45 ]; then
   log "kernel families, BenchmarkDotNet (limit ${left}s)"
-  SONICVERSE_BENCH_DEVICES=cuda timeout "$left" "${kernel_bench[@]}" --filter '*MatVecBenchmarks*' '*GemmBenchmarks*' \
-    '*AttentionBenchmarks*' --inProcess --launchCount 1 --warmupCount 2 --iterationCount 5 --iterationTime 100 \
+  filters=()
+  for family in $families; do filters+=("*${family}Benchmarks*"); done
+  SONICVERSE_BENCH_DEVICES=cuda timeout "$left" "${kernel_bench[@]}" --filter "${filters[@]}" \
+    --inProcess --launchCount 1 --warmupCount 2 --iterationCount 5 --iterationTime 100 \
     --exporters github --artifacts "$out/bdn" > "$out/bdn.log" 2>&1
   rc=$?
   kernels_bench=$([ $rc -eq 0 ] && echo "ok: bdn/results/*.md" || echo "stopped (exit $rc): see bdn.log; finished families in bdn/results")
