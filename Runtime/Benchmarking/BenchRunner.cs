@@ -49,10 +49,10 @@ public static class BenchRunner
             log?.Invoke(profile.Table(stage));
             profile.Clear();
         }
-        var (hidden, mertMs) = TimeMert(models.Mert, clipSeconds, options.Seed, profile);
+        using var canvas = TimeMert(models.Mert, models.Projector.Config.CanvasFrames, clipSeconds, options.Seed, profile, out double mertMs);
         log?.Invoke($"MERT: {mertMs:F1} ms for a {clipSeconds:F1} s clip");
         Profiled($"MERT, one {clipSeconds:F1} s clip");
-        double projectorMs = TimeProjector(models.Projector, hidden, backend, profile);
+        double projectorMs = TimeProjector(models.Projector, canvas, profile);
         log?.Invoke($"projector: {projectorMs:F1} ms");
         Profiled($"projector, {ProjectorRepeats} clips");
         int promptTokens = options.PromptTokens.Value, genTokens = options.GenTokens.Value;
@@ -90,28 +90,27 @@ public static class BenchRunner
         };
     }
 
-    /// <summary>Encodes seeded noise: a short clip to warm up, then the timed 10 s clip. Returns its hidden states.</summary>
-    static (MertHiddenStates Hidden, double Ms) TimeMert(MertModel mert, double clipSeconds, ulong seed, OpProfile? profile)
+    /// <summary>Encodes seeded noise onto the projector's canvas as a caption does: a short clip to warm up, then the
+    /// timed clip (the encoder waits for the device before returning). Returns the canvas.</summary>
+    static DeviceTensor TimeMert(MertModel mert, int canvasFrames, double clipSeconds, ulong seed, OpProfile? profile, out double ms)
     {
         int rate = mert.Config.SampleRate;
         var clip = Noise((int)(clipSeconds * rate), seed);
-        mert.EncodeAudio(clip.AsSpan(0, (int)(WarmupClipSeconds * rate)));
+        mert.EncodeAudioToCanvas(clip.AsSpan(0, (int)(WarmupClipSeconds * rate)), canvasFrames).Dispose();
         profile?.Clear();
         var clock = Stopwatch.StartNew();
-        var hidden = mert.EncodeAudio(clip);
-        return (hidden, clock.Elapsed.TotalMilliseconds);
+        var canvas = mert.EncodeAudioToCanvas(clip, canvasFrames);
+        ms = clock.Elapsed.TotalMilliseconds;
+        return canvas;
     }
 
     /// <summary>The mean of a few runs on the clip's canvas after one warm-up run.</summary>
-    static double TimeProjector(ProjectorModel projector, MertHiddenStates hidden, IBackend backend, OpProfile? profile)
+    static double TimeProjector(ProjectorModel projector, DeviceTensor canvas, OpProfile? profile)
     {
-        var c = projector.Config;
-        float[] canvas = ProjectorModel.PlaceOnCanvas(hidden.States, hidden.Frames, hidden.Width, c.CanvasFrames);
-        using var input = backend.Upload(canvas, hidden.Count, c.CanvasFrames, hidden.Width);
-        projector.Project(input);
+        projector.Project(canvas);
         profile?.Clear();
         var clock = Stopwatch.StartNew();
-        for (int i = 0; i < ProjectorRepeats; i++) projector.Project(input);
+        for (int i = 0; i < ProjectorRepeats; i++) projector.Project(canvas);
         return clock.Elapsed.TotalMilliseconds / ProjectorRepeats;
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using SonicVerse.Runtime.Audio;
 using SonicVerse.Runtime.Generation;
+using SonicVerse.Runtime.Models.Projector;
 using SonicVerse.Runtime.Text;
 
 namespace SonicVerse.Runtime.Pipeline;
@@ -109,9 +110,12 @@ public sealed class LongFormDescriber(SonicVerseCaptioner captioner)
     PreparedChunk Prepare(AudioChunk chunk, PromptIds prompt, IDictionary<string, double> seconds)
     {
         var clock = Stopwatch.StartNew();
-        var hidden = Captioner.EncodeAudio(chunk.Samples);
-        Add(seconds, "mert", clock);
-        var projection = Captioner.Project(hidden);
+        ProjectorOutput projection;
+        using (var canvas = Captioner.EncodeAudioToCanvas(chunk.Samples))
+        {
+            Add(seconds, "mert", clock);
+            projection = Captioner.Project(canvas);
+        }
         float[] embeddings = Captioner.SpliceEmbeddings(prompt, projection);
         Add(seconds, "projector", clock);
         double rate = Captioner.SampleRate;

@@ -94,13 +94,24 @@ public sealed class SonicVerseCaptioner : IDisposable
     /// <summary>Stage 2: MERT hidden states of a clip (samples at <see cref="SampleRate"/>, before normalization).</summary>
     public MertHiddenStates EncodeAudio(ReadOnlySpan<float> samples, ITraceSink? trace = null) => Mert.EncodeAudio(samples, trace);
 
+    /// <summary>Stage 2 as the pipeline runs it: the hidden states placed on the projector's canvas without leaving the
+    /// device ([layers, canvasFrames, width]; the caller disposes it).</summary>
+    public DeviceTensor EncodeAudioToCanvas(ReadOnlySpan<float> samples, ITraceSink? trace = null) =>
+        Mert.EncodeAudioToCanvas(samples, Projector.Config.CanvasFrames, trace);
+
     /// <summary>Stage 3: pad/trim to the canvas and project: 60 tokens plus the feature heads' logits.</summary>
     public ProjectorOutput Project(MertHiddenStates hidden, ITraceSink? trace = null)
     {
         var c = Projector.Config;
         float[] canvas = ProjectorModel.PlaceOnCanvas(hidden.States, hidden.Frames, hidden.Width, c.CanvasFrames);
         using var input = Backend.Upload(canvas, hidden.Count, c.CanvasFrames, hidden.Width);
-        var output = Projector.Project(input);
+        return Project(input, trace);
+    }
+
+    /// <summary>Stage 3 on a canvas already on the device (<see cref="EncodeAudioToCanvas"/>).</summary>
+    public ProjectorOutput Project(DeviceTensor canvas, ITraceSink? trace = null)
+    {
+        var output = Projector.Project(canvas);
         if (trace is not null) output.Record(trace);
         return output;
     }
@@ -191,10 +202,12 @@ public sealed class SonicVerseCaptioner : IDisposable
             if (clips[i].Length > MaxClipSamples)
                 throw new InputException($"clip {i}: {clips[i].Length} samples are more than one clip of {MaxClipSamples}");
             seconds[i] = new Dictionary<string, double>();
-            var hiddenStates = EncodeAudio(clips[i]);
-            seconds[i]["mert"] = Lap(clock);
-            projections[i] = Project(hiddenStates);
-            seconds[i]["projector"] = Lap(clock);
+            using (var canvas = EncodeAudioToCanvas(clips[i]))
+            {
+                seconds[i]["mert"] = Lap(clock);
+                projections[i] = Project(canvas);
+                seconds[i]["projector"] = Lap(clock);
+            }
             embeddings[i] = SpliceEmbeddings(prompt, projections[i]);
         }
         var ids = clips.Select(_ => new List<int>()).ToArray();
@@ -229,10 +242,13 @@ public sealed class SonicVerseCaptioner : IDisposable
         if (AudioLoader.IsSilent(samples)) warn?.Invoke($"{path}: the audio is silent; the caption will not mean much");
         seconds["decode_audio"] = Lap(clock);
 
-        var hidden = EncodeAudio(samples, trace);
-        seconds["mert"] = Lap(clock);
-        var projection = Project(hidden, trace);
-        seconds["projector"] = Lap(clock);
+        ProjectorOutput projection;
+        using (var canvas = EncodeAudioToCanvas(samples, trace))
+        {
+            seconds["mert"] = Lap(clock);
+            projection = Project(canvas, trace);
+            seconds["projector"] = Lap(clock);
+        }
         var embeddings = SpliceEmbeddings(EncodePrompt(userText), projection);
 
         var ids = new List<int>();

@@ -41,6 +41,25 @@ public class MertParityTests(ITestOutputHelper output)
             AssertClose(ilgpu[i], cpu[i].Select(v => (double)v).ToArray(), $"hidden state {i}");
     }
 
+    /// <summary>The pipeline's device path (hidden states copied onto the projector's canvas) is the host path's
+    /// PlaceOnCanvas, bit for bit, when the clip is cut (100 of 112 frames) and when it is padded (150).</summary>
+    [Theory]
+    [InlineData(100)]
+    [InlineData(150)]
+    public void CanvasOnTheDeviceIsTheHostCanvas(int canvasFrames)
+    {
+        using var backend = Backend.Create(DeviceKind.Cpu);
+        using var model = MertModel.Load(MertKit.ModelDir(MertKit.PostLn), backend);
+        float[] samples = MertKit.InputValues();
+        var host = model.EncodeAudio(samples);
+        float[] expected = Runtime.Models.Projector.ProjectorModel.PlaceOnCanvas(host.States, host.Frames, host.Width, canvasFrames);
+        using var canvas = model.EncodeAudioToCanvas(samples, canvasFrames);
+        Assert.Equal([host.Count, canvasFrames, host.Width], canvas.Shape);
+        var actual = new float[canvas.ElementCount];
+        backend.Download(canvas, actual);
+        Assert.Equal(expected, actual);
+    }
+
     void EncodeAndCompare(DeviceKind device, string variant, string weightFile)
     {
         using var backend = Backend.Create(device);

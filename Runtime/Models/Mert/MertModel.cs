@@ -95,6 +95,50 @@ public sealed class MertModel : IDisposable
     /// A clip shorter than one receptive field (400 samples for MERT-v1) is an <see cref="InputException"/>.</summary>
     public MertHiddenStates Encode(ReadOnlySpan<float> samples, ITraceSink? trace = null)
     {
+        var states = new float[Config.HiddenStateCount][];
+        int frames = 0;
+        Run(samples, trace, (index, hidden) =>
+        {
+            states[index] = Collect(hidden, index, trace);
+            frames = hidden.Dim(0);
+        });
+        return new MertHiddenStates(frames, Config.HiddenSize, states);
+    }
+
+    /// <summary>
+    /// <see cref="EncodeAudio"/> for the projector, without leaving the device: the L+1 hidden states are copied
+    /// straight onto a zeroed canvas [L+1, canvasFrames, hidden] (zero-padded or cut to canvasFrames frames, as
+    /// <c>ProjectorModel.PlaceOnCanvas</c> does on the host). Downloading the 13 states of a 10 s clip to the host and
+    /// uploading the canvas again took 29 ms of an H100's 64 ms per clip. The caller owns the returned tensor; the
+    /// device has finished with it when this returns (so stage timings stay honest).
+    /// </summary>
+    public DeviceTensor EncodeAudioToCanvas(ReadOnlySpan<float> samples, int canvasFrames, ITraceSink? trace = null)
+    {
+        var samplesReady = Config.Preprocessor.Apply(samples.ToArray());
+        var canvas = _backend.Allocate(DType.F32, Config.HiddenStateCount, canvasFrames, Config.HiddenSize);
+        try
+        {
+            long plane = (long)canvasFrames * Config.HiddenSize;
+            Run(samplesReady, trace, (index, hidden) =>
+            {
+                long kept = (long)Math.Min(hidden.Dim(0), canvasFrames) * Config.HiddenSize;
+                _backend.Ops.Copy(hidden, 0, kept, canvas, index * plane);
+                if (trace?.Wants($"mert.hidden_states.{index}") == true) Collect(hidden, index, trace);
+            });
+            _backend.Synchronize();
+            return canvas;
+        }
+        catch
+        {
+            canvas.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The encoder; <paramref name="onHiddenState"/> sees each of the L+1 hidden states ([T, H], valid only
+    /// during the call) in order.</summary>
+    void Run(ReadOnlySpan<float> samples, ITraceSink? trace, Action<int, DeviceTensor> onHiddenState)
+    {
         int frames = Config.FrameCount(samples.Length);
         if (frames < 1)
             throw new InputException(
@@ -107,7 +151,7 @@ public sealed class MertModel : IDisposable
         var features = FeatureEncoder(input, scope, trace);  // [C, T]
         var hidden = FeatureProjection(features, scope, trace);  // [T, H]
         AddPositionalEmbedding(hidden, scope, trace);
-        return Transformer(hidden, scope, trace);
+        Transformer(hidden, scope, onHiddenState);
     }
 
     /// <summary>7 conv layers on the waveform. x: [1, N] → [C, T].</summary>
@@ -184,23 +228,21 @@ public sealed class MertModel : IDisposable
     /// <summary>The transformer stack. Post-LN (HubertEncoder): h = LN(x + pos) is state 0, each layer's output
     /// is state i. Pre-LN (HubertEncoderStableLayerNorm): state 0 is x + pos unnormalized, states 1..L−1 are raw layer
     /// outputs, and encoder.layer_norm applies only to the last one.</summary>
-    MertHiddenStates Transformer(DeviceTensor hidden, TensorScope scope, ITraceSink? trace)
+    void Transformer(DeviceTensor hidden, TensorScope scope, Action<int, DeviceTensor> onHiddenState)
     {
         var ops = _backend.Ops;
         bool preLn = Config.DoStableLayerNorm;
-        var states = new float[Config.HiddenStateCount][];
         var buffers = new LayerBuffers(scope, hidden.Dim(0), Config);
         if (!preLn) ops.LayerNorm(hidden, _encoderNorm.Weight, _encoderNorm.Bias, Config.LayerNormEps, hidden);
-        states[0] = Collect(hidden, 0, trace);
+        onHiddenState(0, hidden);
         for (int i = 0; i < _layers.Length; i++)
         {
             if (preLn) PreLnLayer(_layers[i], hidden, buffers);
             else PostLnLayer(_layers[i], hidden, buffers);
             if (preLn && i == _layers.Length - 1)
                 ops.LayerNorm(hidden, _encoderNorm.Weight, _encoderNorm.Bias, Config.LayerNormEps, hidden);
-            states[i + 1] = Collect(hidden, i + 1, trace);
+            onHiddenState(i + 1, hidden);
         }
-        return new MertHiddenStates(hidden.Dim(0), hidden.Dim(1), states);
     }
 
     /// <summary>HubertEncoderLayer: h = LN1(h + Attn(h)); h = LN2(h + FFN(h)). h: [T, H] in place.</summary>
