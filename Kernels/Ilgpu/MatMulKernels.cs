@@ -42,6 +42,8 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, WeightViews, SpecializedValue<int>, ArrayView<float>,
         SpecializedValue<int>, GemmShape, SpecializedValue<int>, SpecializedValue<int>, ConvShape, ArrayView<float>>? gemm;
     Action<AcceleratorStream, Index1D, ArrayView<float>, int, ArrayView<float>, int, int, int, ArrayView<float>>? sumSplits;
+    Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>, int,
+        SharedWeights, ArrayView<float>, ArrayView<float>, ArrayView<float>>? gemvShared;
 
     /// <summary>Epilogue flags: add bias[column]; add the output's previous value (y += x·Wᵀ).</summary>
     const int Bias = 1, Accumulate = 2;
@@ -113,6 +115,25 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         else Gemm(stream, x, w, bias, epilogue, shape, y, scratch, null);
     }
 
+    /// <summary>y0 = x·W0ᵀ, y1 = x·W1ᵀ (, y2 = x·W2ᵀ) in one GEMV launch: the weights' rows are numbered one after
+    /// the other and each warp finds its matrix. For n ≤ <see cref="GemvMaxRows"/> rows of x; all weights of one format
+    /// and k. Pass m2 = 0 for two weights.</summary>
+    public void GemvShared(AcceleratorStream stream, ArrayView<float> x, int n, SharedWeights w, ArrayView<float> y0,
+        ArrayView<float> y1, ArrayView<float> y2)
+    {
+        if (n > GemvMaxRows) throw new ArgumentException($"GemvShared: {n} rows of x, at most {GemvMaxRows}");
+        int m = w.M0 + w.M1 + w.M2;
+        if ((long)n * m == 0) return;
+        gemvShared ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>, int,
+            SharedWeights, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GemvSharedKernel);
+        int group = GemvGroup, rowsPerGroup = group / Accelerator.WarpSize;
+        bool vector = w.W0.K % 8 == 0 && WeightViews.Aligned16(x) && x.Length >= 4;
+        var config = new KernelConfig((m + rowsPerGroup - 1) / rowsPerGroup, group,
+            SharedMemoryConfig.RequestDynamic<float>(n * group));
+        gemvShared(stream, config, x, vector ? x.Cast<Quad>() : default, SpecializedValue.New(vector ? 1 : 0),
+            SpecializedValue.New(w.W0.Format), n, w, y0, y1, y2);
+    }
+
     void Gemv(AcceleratorStream stream, ArrayView<float> x, WeightViews w, ArrayView<float> bias, int epilogue, int n, int m,
         ArrayView<float> y)
     {
@@ -166,11 +187,29 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         SpecializedValue<int> formatValue, ArrayView<float> bias, SpecializedValue<int> epilogueValue, int n, int m,
         ArrayView<float> y)
     {
-        int xVector = xVectorValue.Value, format = formatValue.Value, epilogue = epilogueValue.Value;
+        int row = Grid.IdxX * (Group.DimX / Warp.WarpSize) + Warp.WarpIdx;
+        if (row >= m) return;
+        GemvRow(x, x4, xVectorValue.Value, w, formatValue.Value, bias, epilogueValue.Value, n, m, row, y);
+    }
+
+    /// <summary>The rows of the two or three matrices one after the other; each warp takes its matrix's row.</summary>
+    static void GemvSharedKernel(ArrayView<float> x, ArrayView<Quad> x4, SpecializedValue<int> xVectorValue,
+        SpecializedValue<int> formatValue, int n, SharedWeights w, ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2)
+    {
+        int row = Grid.IdxX * (Group.DimX / Warp.WarpSize) + Warp.WarpIdx;
+        int xVector = xVectorValue.Value, format = formatValue.Value;
+        if (row < w.M0) GemvRow(x, x4, xVector, w.W0, format, y0, 0, n, w.M0, row, y0);
+        else if (row < w.M0 + w.M1) GemvRow(x, x4, xVector, w.W1, format, y1, 0, n, w.M1, row - w.M0, y1);
+        else if (row < w.M0 + w.M1 + w.M2) GemvRow(x, x4, xVector, w.W2, format, y2, 0, n, w.M2, row - w.M0 - w.M1, y2);
+    }
+
+    /// <summary>One warp: y[r, row] for the n rows r of x. Each lane sums its chunks into its slot of shared memory (one
+    /// per row of x), then a shuffle reduction finishes each output.</summary>
+    static void GemvRow(ArrayView<float> x, ArrayView<Quad> x4, int xVector, WeightViews w, int format, ArrayView<float> bias,
+        int epilogue, int n, int m, int row, ArrayView<float> y)
+    {
         var acc = SharedMemory.GetDynamic<float>();
         int lane = Warp.LaneIdx, width = Warp.WarpSize, slot = Group.IdxX, stride = Group.DimX;
-        int row = Grid.IdxX * (Group.DimX / width) + Warp.WarpIdx;
-        if (row >= m) return;
         for (int r = 0; r < n; r++) acc[r * stride + slot] = 0f;
         int chunks = w.ChunksPerRow, c = lane;
         for (; c + (Unroll - 1) * width < chunks; c += Unroll * width)
@@ -364,6 +403,10 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         if (c < m) y[rowOffset + c] = Epilogue(epilogue, v, bias, c, y, rowOffset + c);
     }
 }
+
+/// <summary>Two or three weight matrices read against one x by <see cref="MatMulKernels.GemvShared"/> (M2 = 0 for
+/// two): W0 [M0, k], W1 [M1, k], W2 [M2, k], one format.</summary>
+public readonly record struct SharedWeights(WeightViews W0, int M0, WeightViews W1, int M1, WeightViews W2, int M2);
 
 /// <summary>GEMM tiling for a group of ThreadsX × ThreadsY threads, each owning an 8×8 micro-tile: 256 threads →
 /// 128×128 tiles, or 64×256 when x has at most 64 rows (a batched decode step: half the rows of a 128-row tile would be

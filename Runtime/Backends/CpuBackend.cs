@@ -107,6 +107,12 @@ public sealed class CpuBackend : IBackend, IOps
             MatMulKernels.MatMul(Floats(x), Own(w).Bytes, format, b, n, k, m, Floats(y));
     }
 
+    public void MatMulShared(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)
+    {
+        OpChecks.MatMulShared(x, weights, ys);
+        for (int i = 0; i < weights.Length; i++) MatMul(x, weights[i], null, ys[i]);
+    }
+
     public void MatMulAccumulate(DeviceTensor x, DeviceTensor w, DeviceTensor y)
     {
         var (n, k, m, format) = OpChecks.MatMul(x, w, null, y);

@@ -22,6 +22,11 @@ public interface IOps
     /// MatMul into a temporary and then <see cref="Add"/>.</summary>
     void MatMulAccumulate(DeviceTensor x, DeviceTensor w, DeviceTensor y);
 
+    /// <summary>ys[i] = x · weights[i]ᵀ for two or three weights of one dtype that read the same x (q, k, v; gate, up):
+    /// one launch instead of one each on a GPU for decode-sized x. Shapes as <see cref="MatMul"/>, no bias; the results
+    /// are those of separate MatMul calls.</summary>
+    void MatMulShared(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys);
+
     /// <summary>y = a + b, same shapes (y may alias a or b).</summary>
     void Add(DeviceTensor a, DeviceTensor b, DeviceTensor y);
 

@@ -23,6 +23,22 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
 
     public void MatMulAccumulate(DeviceTensor x, DeviceTensor w, DeviceTensor y) => MatMul(x, w, null, y, true);
 
+    public void MatMulShared(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)
+    {
+        var (n, k, format) = OpChecks.MatMulShared(x, weights, ys);
+        if (matMul.Plan(n, k, ys[0].Dim(1)) is not null)
+        {
+            // Prefill-sized x: each product is a GEMM with tiles enough of its own.
+            for (int i = 0; i < weights.Length; i++) MatMul(x, weights[i], null, ys[i], false);
+            return;
+        }
+        backend.CountLaunch();
+        var last = ys[^1];
+        var w = new SharedWeights(Weights(weights[0], format, k), ys[0].Dim(1), Weights(weights[1], format, k), ys[1].Dim(1),
+            Weights(weights[^1], format, k), weights.Length == 3 ? last.Dim(1) : 0);
+        matMul.GemvShared(stream, F(x), n, w, F(ys[0]), F(ys[1]), F(last));
+    }
+
     void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y, bool accumulate)
     {
         var (n, k, m, format) = OpChecks.MatMul(x, w, bias, y);

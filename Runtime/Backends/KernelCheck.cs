@@ -41,6 +41,8 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
             }
             r.Add(MatMul(dtype, 9, 1024, 16, true));  // few tiles, long k: the GEMM split over k
             foreach (int n in new[] { 1, 9, 70 }) r.Add(MatMulAccumulate(dtype, n, 1024, 24));
+            r.Add(MatMulShared(dtype, 1, 3));
+            r.Add(MatMulShared(dtype, 5, 2));
         }
         foreach (int count in new[] { 3, 37, 1000 }) Elementwise(r, count);
         foreach (var (n, d) in new[] { (1, 3), (3, 37), (2, 4096) }) Norms(r, n, d);
@@ -81,6 +83,38 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         {
             DeviceTensor[] t = [be.Upload(x, n, k), be.Upload(w, dtype, m, k), be.Upload(b, m)];
             return Owning(be, t, y => be.Ops.MatMul(t[0], t[1], bias ? t[2] : null, y));
+        });
+    }
+
+    /// <summary>Two or three products over one x (one GEMV launch); the outputs are compared side by side.</summary>
+    KernelCheckResult MatMulShared(DType dtype, int n, int count)
+    {
+        const int k = 512;
+        int[] ms = [40, 9, 24];
+        var weights = Enumerable.Range(0, count).Select(i => WeightBytes(dtype, ms[i], k)).ToArray();
+        var x = Floats(n * k);
+        int total = ms.Take(count).Sum();
+        return Compare($"MatMulShared {dtype}", $"n={n} k={k} m={string.Join("+", ms.Take(count))}", 1e-4, 1e-3, [n, total], be =>
+        {
+            var w = weights.Select((bytes, i) => be.Upload(bytes, dtype, ms[i], k)).ToArray();
+            DeviceTensor[] t = [be.Upload(x, n, k), .. w];
+            return Owning(be, t, y =>
+            {
+                // Each product into its own tensor, then side by side into y ([n, m0 + m1 (+ m2)]).
+                var parts = Enumerable.Range(0, count).Select(i => be.Allocate(DType.F32, n, ms[i])).ToArray();
+                be.Ops.MatMulShared(t[0], w, parts);
+                var host = new float[n * total];
+                int offset = 0;
+                for (int i = 0; i < count; i++)
+                {
+                    var part = new float[n * ms[i]];
+                    be.Download(parts[i], part);
+                    for (int r = 0; r < n; r++) part.AsSpan(r * ms[i], ms[i]).CopyTo(host.AsSpan(r * total + offset));
+                    offset += ms[i];
+                    parts[i].Dispose();
+                }
+                be.Write(host, y);
+            });
         });
     }
 

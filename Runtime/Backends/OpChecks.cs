@@ -33,6 +33,23 @@ public static class OpChecks
         return (n, k, m, format);
     }
 
+    /// <summary>MatMulShared: 2 or 3 weights of one dtype over one x, each checked as a MatMul. Returns (n, k, format).</summary>
+    public static (int N, int K, WeightFormat Format) MatMulShared(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights,
+        ReadOnlySpan<DeviceTensor> ys)
+    {
+        const string op = nameof(IOps.MatMulShared);
+        if (weights.Length != ys.Length || weights.Length is < 2 or > 3)
+            throw new ArgumentException($"{op}: expected 2 or 3 weights and as many outputs, got {weights.Length} and {ys.Length}");
+        var (n, k, _, format) = MatMul(x, weights[0], null, ys[0]);
+        for (int i = 1; i < weights.Length; i++)
+        {
+            if (weights[i].DType != weights[0].DType) throw Fail(op, "the weights' dtypes differ", weights[0], weights[i]);
+            MatMul(x, weights[i], null, ys[i]);
+            for (int j = 0; j < i; j++) NoAlias(op, ys[i], ys[j]);
+        }
+        return (n, k, format);
+    }
+
     public static void SameShape(string op, params ReadOnlySpan<DeviceTensor> tensors)
     {
         F32(op, tensors);

@@ -58,6 +58,11 @@ sealed class ProfilingOps(IBackend backend, IOps inner, OpProfile profile) : IOp
         T(MatMulName("MatMul", x, w), () => inner.MatMul(x, w, bias, y));
     public void MatMulAccumulate(DeviceTensor x, DeviceTensor w, DeviceTensor y) =>
         T(MatMulName("MatMulAcc", x, w), () => inner.MatMulAccumulate(x, w, y));
+    public void MatMulShared(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)
+    {
+        DeviceTensor[] w = weights.ToArray(), y = ys.ToArray();
+        T(MatMulName("MatMulShared", x, w[0]), () => inner.MatMulShared(x, w, y));
+    }
     public void Add(DeviceTensor a, DeviceTensor b, DeviceTensor y) => T("Add", () => inner.Add(a, b, y));
     public void Scale(DeviceTensor x, float s, DeviceTensor y) => T("Scale", () => inner.Scale(x, s, y));
     public void RmsNorm(DeviceTensor x, DeviceTensor w, float eps, DeviceTensor y) => T("RmsNorm", () => inner.RmsNorm(x, w, eps, y));

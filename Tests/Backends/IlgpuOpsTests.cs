@@ -91,6 +91,45 @@ public sealed class IlgpuOpsTests(IlgpuFixture fixture)
         Close(Reference.MatMul(x, dequantized, null, n, k, m), RunOn(gpu, false), tolerance, 1e-5, $"MatMul {dtype} vs dequantized");
     }
 
+    /// <summary>q, k, v-like products over one x in one launch (and the per-product GEMMs for a long x).</summary>
+    [Theory]
+    [InlineData(DType.Q4_0, 1, 3)]
+    [InlineData(DType.F16, 3, 2)]
+    [InlineData(DType.Q8_0, 8, 3)]
+    [InlineData(DType.BF16, 20, 2)]
+    public void MatMulShared(DType dtype, int n, int count)
+    {
+        const int k = 256;
+        int[] ms = [16, 5, 9];
+        var weights = Enumerable.Range(0, count).Select(i => Weights(dtype, ms[i], k, 10 + i).Bytes).ToArray();
+        var x = Random(n * k, 1);
+        float[][] RunOn(IBackend b)
+        {
+            using var xt = b.Upload(x, n, k);
+            var wt = weights.Select((w, i) => b.Upload(w, dtype, ms[i], k)).ToArray();
+            var yt = Enumerable.Range(0, count).Select(i => b.Allocate(DType.F32, n, ms[i])).ToArray();
+            b.Ops.MatMulShared(xt, wt, yt);
+            var result = yt.Select(y => Download(b, y)).ToArray();
+            foreach (var t in wt.Concat(yt)) t.Dispose();
+            return result;
+        }
+        var (expected, actual) = (RunOn(cpu), RunOn(gpu));
+        for (int i = 0; i < count; i++) Close(expected[i], actual[i], 2e-5, 1e-5, $"MatMulShared {dtype} product {i}");
+    }
+
+    [Fact]
+    public void MatMulSharedRefusesMixedDtypes()
+    {
+        using var x = cpu.Allocate(DType.F32, 1, 64);
+        using var a = cpu.Upload(Weights(DType.Q4_0, 4, 64, 1).Bytes, DType.Q4_0, 4, 64);
+        using var b = cpu.Upload(Weights(DType.Q8_0, 4, 64, 2).Bytes, DType.Q8_0, 4, 64);
+        using var ya = cpu.Allocate(DType.F32, 1, 4);
+        using var yb = cpu.Allocate(DType.F32, 1, 4);
+        var e = Assert.Throws<ArgumentException>(() => cpu.Ops.MatMulShared(x, [a, b], [ya, yb]));
+        Assert.Contains("dtypes differ", e.Message);
+        Assert.Throws<ArgumentException>(() => cpu.Ops.MatMulShared(x, [a], [ya]));
+    }
+
     [Theory]
     [InlineData(DType.F16, 1, 256, 13)]     // GEMV
     [InlineData(DType.Q4_0, 70, 64, 17)]    // GEMM

@@ -32,9 +32,7 @@ public sealed partial class MistralModel
             // k, v appended to each sequence's cache.
             var (keys, keysFlat, values) = direct ? CacheRows(segments[0], l) : (s.K, s.KFlat, s.V);
             ops.RmsNorm(s.X, b.AttnNorm, c.RmsNormEps, s.Normed);
-            b.Q.Apply(ops, s.Normed, lora, s, s.QFlat);
-            b.K.Apply(ops, s.Normed, lora, s, keysFlat);
-            b.V.Apply(ops, s.Normed, lora, s, values);
+            MistralLinear.ApplyShared(ops, s.Normed, lora, s, [b.Q, b.K, b.V], [s.QFlat, keysFlat, values]);
             ops.Rope(s.Positions, c.RopeTheta, RopeLayout, s.Q);
             ops.Rope(s.Positions, c.RopeTheta, RopeLayout, keys);
             for (int i = 0; i < segments.Count; i++)
@@ -43,8 +41,7 @@ public sealed partial class MistralModel
 
             // MLP: down(silu(gate(x)) · up(x)) of the normed stream.
             ops.RmsNorm(s.X, b.MlpNorm, c.RmsNormEps, s.Normed);
-            b.Gate.Apply(ops, s.Normed, lora, s, s.Gate);
-            b.Up.Apply(ops, s.Normed, lora, s, s.Up);
+            MistralLinear.ApplyShared(ops, s.Normed, lora, s, [b.Gate, b.Up], [s.Gate, s.Up]);
             ops.SiluMul(s.Gate, s.Up, s.Gate);
             b.Down.ApplyAdd(ops, s.Gate, lora, s, s.Projected, s.X);
 

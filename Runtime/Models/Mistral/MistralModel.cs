@@ -26,6 +26,20 @@ sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTenso
     public DeviceTensor? LoraA { get; } = loraA;        // [rank, in] F32
     public DeviceTensor? LoraB { get; } = loraB;        // [out, rank] F32
 
+    /// <summary>ys[i] = layers[i](x) for layers that read the same x (q, k, v; gate, up): one shared product when no
+    /// adapter side path runs and the weights share a dtype, else each layer on its own.</summary>
+    public static void ApplyShared(IOps ops, DeviceTensor x, bool useLora, MistralScratch scratch, MistralLinear[] layers,
+        DeviceTensor[] ys)
+    {
+        bool plain = layers.All(l => l.Weight.DType == layers[0].Weight.DType && !(useLora && l.LoraA is not null));
+        if (plain)
+        {
+            ops.MatMulShared(x, layers.Select(l => l.Weight).ToArray(), ys);
+            return;
+        }
+        for (int i = 0; i < layers.Length; i++) layers[i].Apply(ops, x, useLora, scratch, ys[i]);
+    }
+
     /// <summary>residual += this(x). Without the adapter's side path that is one fused product
     /// (<see cref="IOps.MatMulAccumulate"/>); with it, the layer's full output goes to <paramref name="output"/> first,
     /// so base + adapter are summed before the residual add, in HF's order.</summary>
