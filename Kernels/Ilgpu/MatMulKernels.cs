@@ -16,16 +16,16 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
 {
     /// <summary>Rows of x up to which the GEMV runs. Each of its lanes re-reads x for every row it multiplies, so it is
     /// bound by L1 traffic (2 × 16 bytes of x per 8 weights and row) long before memory: on an H100, 36 rows took
-    /// 345 ms per Mistral-7B step against 34 ms for one. The GEMM reuses each x value for 4 weight rows from registers
-    /// and still reads every weight once per 64 rows of x.</summary>
+    /// 345 ms per Mistral-7B step against 34 ms for one. The GEMM reuses each x value for 8 weight rows from registers
+    /// and still reads every weight once per 64 rows of x (its short, wide tile).</summary>
     public const int GemvMaxRows = 8;
 
     /// <summary>Enough groups in flight per multiprocessor to hide global-memory latency behind other groups' math
-    /// (one 64×64 tile group is 8 warps: alone on a multiprocessor it waits on every k-step's loads).</summary>
+    /// (one tile group is 8 warps: alone on a multiprocessor it waits on every k-step's loads).</summary>
     const int GroupsPerMultiprocessor = 4;
 
-    /// <summary>k-step of the GEMM on a GPU: one quantized block (a staged tile never splits a block), 16.6 KB of shared
-    /// memory for 64×64 tiles. The CPU accelerator takes up to 512 (still whole blocks): each of its barriers is a
+    /// <summary>k-step of the GEMM on a GPU: one quantized block (a staged tile never splits a block), 33 KB of shared
+    /// memory for 128×128 tiles, 41 KB for 64×256. The CPU accelerator takes up to 512 (still whole blocks): each of its barriers is a
     /// rendezvous of OS threads, so fewer, deeper k-steps are what make it bearable there.</summary>
     const int GpuTileK = 32, CpuTileK = 512;
 
@@ -34,9 +34,8 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
     /// bf16 101 µs; 8 → 92, 150, 136 µs (more registers, fewer warps resident). So 4.</summary>
     const int Unroll = 4;
 
-    // The weight format and the flags are SpecializedValues: ILGPU compiles (and caches) one kernel per value, with the
-    // branches for the other formats folded away.
-    // Epilogue flags (bias, accumulate) are packed in one value: Bias | Accumulate.
+    // The weight format, the epilogue flags (Bias | Accumulate) and the GEMM's tile depth and input mode are
+    // SpecializedValues: ILGPU compiles (and caches) one kernel per value, with the other values' branches folded away.
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, WeightViews,
         SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, int, int, ArrayView<float>>? gemv;
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, WeightViews, SpecializedValue<int>, ArrayView<float>,
