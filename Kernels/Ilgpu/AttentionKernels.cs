@@ -26,7 +26,7 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
     const int MinSplitKeys = 4 * MaxTileKeys;
 
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, AttentionPlan,
-        ArrayView<float>, ArrayView<float>>? attention;
+        ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, SpecializedValue<int>>? attention;
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, AttentionShape, AttentionPlan, ArrayView<float>>? combine;
 
     /// <summary>The launch plan of one call (host side; cheap).</summary>
@@ -58,22 +58,55 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
         ArrayView<float> scratch, AttentionShape shape, ArrayView<float> y)
     {
         if (shape.Queries * shape.QueryHeads == 0) return;
-        attention ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, AttentionPlan,
-            ArrayView<float>, ArrayView<float>>(AttentionKernel);
         var p = Plan(shape);
-        int d = shape.HeadDim;
-        int sharedFloats = 2 * p.TileKeys * d + 2 * p.Warps * d + 2 * p.Warps;
-        var config = new KernelConfig(shape.KvHeads * p.GroupsPerKv * p.Splits, RowGroupSize,
-            SharedMemoryConfig.RequestDynamic<float>(sharedFloats));
-        attention(stream, config, q, k, v, shape, p, scratch, y);
+        Launch(stream, shape.KvHeads * p.GroupsPerKv * p.Splits, q, k, v, shape, p, scratch, y, default, default, batched: false);
         if (p.Splits == 1) return;
         combine ??= Accelerator.LoadKernel<ArrayView<float>, AttentionShape, AttentionPlan, ArrayView<float>>(CombineKernel);
         combine(stream, RowGroups(shape.Queries * shape.QueryHeads), scratch, shape, p, y);
     }
 
-    static void AttentionKernel(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, AttentionShape s, AttentionPlan p,
-        ArrayView<float> partials, ArrayView<float> y)
+    /// <summary>One decode query per sequence against its own rows of a shared cache, all sequences in one launch:
+    /// q: [n, hq, d]; k, v: [rows, hkv, d]; cacheStarts, keyCounts: [n]; y: [n, hq·d]. <paramref name="perSequence"/> is
+    /// the shape of one sequence (one query; its key count is read on the device). Not split over keys: n × hkv groups
+    /// already fill the device for the batch sizes this is for.</summary>
+    public void AttentionDecodeBatch(AcceleratorStream stream, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
+        ArrayView<int> cacheStarts, ArrayView<int> keyCounts, AttentionShape perSequence, int n, ArrayView<float> y)
     {
+        if (n * perSequence.QueryHeads == 0) return;
+        var p = Plan(perSequence with { Queries = 1, KeyCount = 1 }) with { Splits = 1, SplitLength = int.MaxValue / 2 };
+        Launch(stream, n * perSequence.KvHeads * p.GroupsPerKv, q, k, v, perSequence, p, y, y, cacheStarts, keyCounts, batched: true);
+    }
+
+    void Launch(AcceleratorStream stream, int groups, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, AttentionShape shape,
+        AttentionPlan p, ArrayView<float> partials, ArrayView<float> y, ArrayView<int> cacheStarts, ArrayView<int> keyCounts,
+        bool batched)
+    {
+        attention ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape, AttentionPlan,
+            ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, SpecializedValue<int>>(AttentionKernel);
+        int d = shape.HeadDim;
+        int sharedFloats = 2 * p.TileKeys * d + 2 * p.Warps * d + 2 * p.Warps;
+        var config = new KernelConfig(groups, RowGroupSize, SharedMemoryConfig.RequestDynamic<float>(sharedFloats));
+        attention(stream, config, q, k, v, shape, p, partials, y, cacheStarts, keyCounts, SpecializedValue.New(batched ? 1 : 0));
+    }
+
+    /// <summary>Flash-decoding: one group per (kv head, group of items, split of the keys); batched, the groups of
+    /// sequence i come i-th and see only its query, output and cache rows.</summary>
+    static void AttentionKernel(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, AttentionShape s, AttentionPlan p,
+        ArrayView<float> partials, ArrayView<float> y, ArrayView<int> cacheStarts, ArrayView<int> keyCounts,
+        SpecializedValue<int> batched)
+    {
+        int block = Grid.IdxX;
+        if (batched.Value != 0)
+        {
+            int perSequence = s.KvHeads * p.GroupsPerKv, sequence = block / perSequence, keys = keyCounts[sequence];
+            block %= perSequence;
+            long queryValues = (long)s.QueryHeads * s.HeadDim, kvRow = (long)s.KvHeads * s.HeadDim;
+            q = q.SubView(sequence * queryValues, queryValues);
+            y = y.SubView(sequence * queryValues, queryValues);
+            k = k.SubView(cacheStarts[sequence] * kvRow, keys * kvRow);
+            v = v.SubView(cacheStarts[sequence] * kvRow, keys * kvRow);
+            s = new AttentionShape(1, s.QueryHeads, s.KvHeads, s.HeadDim, keys, keys - 1, s.SlidingWindow, s.Scale);
+        }
         int d = s.HeadDim, ratio = s.QueryHeads / s.KvHeads, kvStride = s.KvHeads * d;
         var shared = SharedMemory.GetDynamic<float>();
         var ks = shared.SubView(0, p.TileKeys * d);
@@ -81,7 +114,7 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
         var acc = shared.SubView(2 * p.TileKeys * d, p.Warps * d);
         var stats = shared.SubView(2 * p.TileKeys * d + p.Warps * d, 2 * p.Warps);
 
-        int split = Grid.IdxX % p.Splits, groupInHead = Grid.IdxX / p.Splits;
+        int split = block % p.Splits, groupInHead = block / p.Splits;
         int kvHead = groupInHead / p.GroupsPerKv, firstItem = groupInHead % p.GroupsPerKv * p.ItemsPerGroup;
         int lastItem = Math.Min(firstItem + p.ItemsPerGroup, p.ItemsPerKv) - 1;
         int warp = Warp.WarpIdx, lane = Warp.LaneIdx;

@@ -3,12 +3,24 @@ using ILGPU.Runtime;
 
 namespace SonicVerse.Kernels.Ilgpu;
 
-/// <summary>Data movement: transpose, sum over the middle axis, row gather (embedding); one thread per output element.</summary>
+/// <summary>Data movement: transpose, sum over the middle axis, row gather (embedding), row scatter; one thread per
+/// output element.</summary>
 public sealed class LayoutKernels(Accelerator accelerator) : KernelFamily(accelerator)
 {
     Action<AcceleratorStream, Index1D, ArrayView<float>, int, int, ArrayView<float>>? transpose;
     Action<AcceleratorStream, Index1D, ArrayView<float>, int, int, ArrayView<float>>? sumMiddle;
     Action<AcceleratorStream, Index1D, WeightViews, ArrayView<int>, int, ArrayView<float>>? embedding;
+    Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, int, ArrayView<float>>? scatterRows;
+
+    /// <summary>dst[rows[i]] = src[i]; src: [n, w]; rows: [n]; dst: [R, w] (rows distinct and inside dst).</summary>
+    public void ScatterRows(AcceleratorStream stream, ArrayView<float> src, ArrayView<int> rows, int n, int w, ArrayView<float> dst)
+    {
+        scatterRows ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, int, ArrayView<float>>(ScatterRowsKernel);
+        if ((long)n * w > 0) scatterRows(stream, n * w, src, rows, w, dst);
+    }
+
+    static void ScatterRowsKernel(Index1D index, ArrayView<float> src, ArrayView<int> rows, int w, ArrayView<float> dst) =>
+        dst[(long)rows[index / w] * w + index % w] = src[index];
 
     /// <summary>x: [a, b]; y: [b, a].</summary>
     public void Transpose(AcceleratorStream stream, ArrayView<float> x, int a, int b, ArrayView<float> y)

@@ -196,6 +196,32 @@ public sealed class CpuBackend : IBackend, IOps
         AttentionKernels.Attention(Floats(q), Floats(k), Floats(v), shape, Floats(y));
     }
 
+    public void AttentionDecodeBatch(DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor cacheStarts,
+        DeviceTensor keyCounts, int slidingWindow, float scale, DeviceTensor y)
+    {
+        var shape = OpChecks.AttentionDecodeBatch(q, k, v, cacheStarts, keyCounts, slidingWindow, scale, y);
+        var (starts, counts) = (Own(cacheStarts).Ints, Own(keyCounts).Ints);
+        int n = q.Dim(0), perQuery = shape.QueryHeads * shape.HeadDim, kvRow = shape.KvHeads * shape.HeadDim;
+        for (int i = 0; i < n; i++)
+        {
+            int start = starts[i], keys = counts[i];
+            if (start < 0 || keys < 1 || (long)start + keys > k.Dim(0))
+                throw new ArgumentException($"AttentionDecodeBatch: sequence {i} has keys [{start}, {(long)start + keys}) outside the {k.Dim(0)} cache rows");
+            AttentionKernels.Attention(Floats(q).AsMemory(i * perQuery, perQuery), Floats(k).AsMemory(start * kvRow, keys * kvRow),
+                Floats(v).AsMemory(start * kvRow, keys * kvRow), shape with { KeyCount = keys, FirstQueryPosition = keys - 1 },
+                Floats(y).AsMemory(i * perQuery, perQuery));
+        }
+    }
+
+    public void ScatterRows(DeviceTensor src, DeviceTensor rows, DeviceTensor dst)
+    {
+        var (n, w) = OpChecks.ScatterRows(src, rows, dst);
+        var targets = Own(rows).Ints;
+        if (targets.AsSpan(0, n).ToArray().Distinct().Count() != n || targets.AsSpan(0, n).ToArray().Any(r => (uint)r >= (uint)dst.Dim(0)))
+            throw new ArgumentException($"ScatterRows: rows [{string.Join(", ", targets.AsSpan(0, n).ToArray())}] are not distinct rows of {dst}");
+        for (int i = 0; i < n; i++) Floats(src).AsSpan(i * w, w).CopyTo(Floats(dst).AsSpan(targets[i] * w, w));
+    }
+
     public void LogSoftmax(DeviceTensor x, DeviceTensor y)
     {
         var (n, v) = OpChecks.LogSoftmax(x, y);

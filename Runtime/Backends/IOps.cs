@@ -65,6 +65,18 @@ public interface IOps
     void Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int keyCount, int firstQueryPosition,
         int slidingWindow, float scale, DeviceTensor y);
 
+    /// <summary>One decode query per sequence, each against its own rows of a cache shared by the batch (a batched
+    /// decode step in one launch instead of one per sequence). q: [n, hq, d]; k, v: [rows, hkv, d]; cacheStarts: [n] I32,
+    /// the first cache row of sequence i; keyCounts: [n] I32, its keys (its query is at position keyCounts[i] − 1,
+    /// causal, with the sliding window as in <see cref="Attention"/>); y: [n, hq·d]. The counts must keep each sequence
+    /// inside the cache (checked on the cpu backend, not on a GPU).</summary>
+    void AttentionDecodeBatch(DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor cacheStarts, DeviceTensor keyCounts,
+        int slidingWindow, float scale, DeviceTensor y);
+
+    /// <summary>dst[rows[i]] = src[i]: each row of src to its row of dst (rows distinct, inside dst; checked on the cpu
+    /// backend). src: [n, w] F32; rows: [n] I32; dst: [R, w] F32 — e.g. each sequence's new k row into the shared cache.</summary>
+    void ScatterRows(DeviceTensor src, DeviceTensor rows, DeviceTensor dst);
+
     /// <summary>Row-wise log-softmax. x: [n, v]; y: [n, v] (y may alias x).</summary>
     void LogSoftmax(DeviceTensor x, DeviceTensor y);
 

@@ -122,6 +122,22 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         attention.Attention(stream, F(q), F(k), F(v), Scratch(attention.ScratchLength(shape)), shape, F(y));
     }
 
+    public void AttentionDecodeBatch(DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor cacheStarts,
+        DeviceTensor keyCounts, int slidingWindow, float scale, DeviceTensor y)
+    {
+        var shape = OpChecks.AttentionDecodeBatch(q, k, v, cacheStarts, keyCounts, slidingWindow, scale, y);
+        backend.CountLaunch();
+        attention.AttentionDecodeBatch(stream, F(q), F(k), F(v), backend.Own(cacheStarts).Ints, backend.Own(keyCounts).Ints, shape,
+            q.Dim(0), F(y));
+    }
+
+    public void ScatterRows(DeviceTensor src, DeviceTensor rows, DeviceTensor dst)
+    {
+        var (n, w) = OpChecks.ScatterRows(src, rows, dst);
+        backend.CountLaunch();
+        layout.ScatterRows(stream, F(src), backend.Own(rows).Ints, n, w, F(dst));
+    }
+
     public void LogSoftmax(DeviceTensor x, DeviceTensor y)
     {
         var (n, v) = OpChecks.LogSoftmax(x, y);

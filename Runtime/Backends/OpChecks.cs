@@ -108,6 +108,36 @@ public static class OpChecks
         return new AttentionShape(nq, hq, hkv, d, keyCount, firstQueryPosition, slidingWindow, scale);
     }
 
+    /// <summary>AttentionDecodeBatch: q [n, hq, d], k = v [rows, hkv, d], cacheStarts and keyCounts [n] I32, y [n, hq·d].
+    /// Returns the shape of one sequence (1 query; KeyCount and FirstQueryPosition are per sequence, set to −1 here).</summary>
+    public static AttentionShape AttentionDecodeBatch(DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor cacheStarts,
+        DeviceTensor keyCounts, int slidingWindow, float scale, DeviceTensor y)
+    {
+        const string op = nameof(IOps.AttentionDecodeBatch);
+        F32(op, q, k, v, y);
+        Rank(op, 3, q, k, v);
+        int n = q.Dim(0), hq = q.Dim(1), d = q.Dim(2), hkv = k.Dim(1);
+        bool shapesOk = k.Shape.AsSpan().SequenceEqual(v.Shape) && k.Dim(2) == d && hkv > 0 && hq % hkv == 0
+            && y.Rank == 2 && y.Dim(0) == n && y.Dim(1) == hq * d;
+        if (!shapesOk) throw Fail(op, "expected q [n, hq, d], k = v [rows, hkv, d] with hkv | hq, y [n, hq·d]", q, k, v, y);
+        foreach (var t in new[] { cacheStarts, keyCounts })
+            if (t.DType != DType.I32 || t.Rank != 1 || t.Dim(0) != n) throw Fail(op, $"expected [{n}] I32 cache starts and key counts", t);
+        NoAlias(op, y, q, k, v);
+        return new AttentionShape(1, hq, hkv, d, -1, -1, slidingWindow, scale);
+    }
+
+    /// <summary>ScatterRows: src [n, w] F32, rows [n] I32, dst [R, w] F32. Returns (n, w).</summary>
+    public static (int N, int W) ScatterRows(DeviceTensor src, DeviceTensor rows, DeviceTensor dst)
+    {
+        const string op = nameof(IOps.ScatterRows);
+        F32(op, src, dst);
+        Rank(op, 2, src, dst);
+        if (rows.DType != DType.I32 || rows.Rank != 1 || rows.Dim(0) != src.Dim(0) || dst.Dim(1) != src.Dim(1))
+            throw Fail(op, "expected src [n, w], rows [n] I32, dst [R, w]", src, rows, dst);
+        NoAlias(op, dst, src);
+        return (src.Dim(0), src.Dim(1));
+    }
+
     /// <summary>x: [n, v]. Returns (n, v).</summary>
     public static (int N, int V) LogSoftmax(DeviceTensor x, DeviceTensor y)
     {

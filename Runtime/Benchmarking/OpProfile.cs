@@ -79,6 +79,10 @@ sealed class ProfilingOps(IBackend backend, IOps inner, OpProfile profile) : IOp
         float scale, DeviceTensor y) =>
         T(q.Dim(0) == 1 ? "Attention decode" : "Attention prefill",
             () => inner.Attention(q, k, v, keyCount, firstQueryPosition, slidingWindow, scale, y));
+    public void AttentionDecodeBatch(DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor cacheStarts,
+        DeviceTensor keyCounts, int slidingWindow, float scale, DeviceTensor y) =>
+        T("Attention decode batch", () => inner.AttentionDecodeBatch(q, k, v, cacheStarts, keyCounts, slidingWindow, scale, y));
+    public void ScatterRows(DeviceTensor src, DeviceTensor rows, DeviceTensor dst) => T("ScatterRows", () => inner.ScatterRows(src, rows, dst));
     public void LogSoftmax(DeviceTensor x, DeviceTensor y) => T("LogSoftmax", () => inner.LogSoftmax(x, y));
     public void Embedding(DeviceTensor table, DeviceTensor ids, DeviceTensor y) => T("Embedding", () => inner.Embedding(table, ids, y));
     public void Conv1d(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, int stride, int padding, int groups, DeviceTensor y) =>

@@ -219,6 +219,62 @@ public sealed class IlgpuOpsTests(IlgpuFixture fixture)
             (o, t, y) => o.Attention(t[0], t[1], t[2], keyCount, first, window, 0.3f, y), 1e-6, 1e-5);
     }
 
+    /// <summary>Three sequences' decode queries against their own rows of one shared cache, in one launch: against the
+    /// cpu op and against the test's own attention per sequence.</summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(4)]
+    public void AttentionDecodeBatch(int window)
+    {
+        const int n = 3, hq = 8, hkv = 2, d = 8, capacity = 40;
+        int[] starts = [0, 40, 80], counts = [5, 37, 1];
+        var q = Random(n * hq * d, 12);
+        var k = Random(n * capacity * hkv * d, 13);
+        var v = Random(n * capacity * hkv * d, 14);
+        float[] RunOn(IBackend b)
+        {
+            using var qt = b.Upload(q, n, hq, d);
+            using var kt = b.Upload(k, n * capacity, hkv, d);
+            using var vt = b.Upload(v, n * capacity, hkv, d);
+            using var st = b.Upload(starts, n);
+            using var ct = b.Upload(counts, n);
+            using var y = b.Allocate(DType.F32, n, hq * d);
+            b.Ops.AttentionDecodeBatch(qt, kt, vt, st, ct, window, 0.3f, y);
+            return Download(b, y);
+        }
+        var expected = new float[n * hq * d];
+        int kvRow = hkv * d;
+        for (int i = 0; i < n; i++)
+            Reference.Attention(q[(i * hq * d)..((i + 1) * hq * d)], k[(starts[i] * kvRow)..((starts[i] + counts[i]) * kvRow)],
+                    v[(starts[i] * kvRow)..((starts[i] + counts[i]) * kvRow)], 1, hq, hkv, d, counts[i], counts[i] - 1, window, 0.3f)
+                .CopyTo(expected, i * hq * d);
+        Close(expected, RunOn(cpu), 1e-6, 1e-5, "AttentionDecodeBatch cpu");
+        Close(expected, RunOn(gpu), 1e-6, 1e-5, "AttentionDecodeBatch ilgpu");
+    }
+
+    [Fact]
+    public void ScatterRows()
+    {
+        var src = Random(3 * 5, 20);
+        int[] rows = [6, 0, 3];
+        float[] RunOn(IBackend b)
+        {
+            using var st = b.Upload(src, 3, 5);
+            using var rt = b.Upload(rows, 3);
+            using var dst = b.Allocate(DType.F32, 7, 5);
+            b.Ops.ScatterRows(st, rt, dst);
+            return Download(b, dst);
+        }
+        var expected = new float[7 * 5];
+        for (int i = 0; i < 3; i++) src.AsSpan(i * 5, 5).CopyTo(expected.AsSpan(rows[i] * 5));
+        Assert.Equal(expected, RunOn(cpu));
+        Assert.Equal(expected, RunOn(gpu));
+        using var s = cpu.Upload(src, 3, 5);
+        using var repeated = cpu.Upload(new[] { 1, 1, 2 }, 3);
+        using var d = cpu.Allocate(DType.F32, 7, 5);
+        Assert.Throws<ArgumentException>(() => cpu.Ops.ScatterRows(s, repeated, d));
+    }
+
     [Theory]
     [InlineData(1, 3)]
     [InlineData(2, 37)]
