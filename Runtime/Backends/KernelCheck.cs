@@ -51,6 +51,9 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         foreach (var a in new[] { (2, 4, 2, 5, 7, -1, 0), (3, 2, 1, 13, 9, 6, 0), (4, 4, 2, 8, 11, 7, 3), (1, 2, 1, 13, 300, 299, 0),
                      (1, 1, 1, 8, 260, 259, 100), (1, 1, 1, 5, 200, -1, 0), (9, 2, 1, 6, 40, 31, 0), (7, 2, 1, 3, 50, 43, 5) })
             r.Add(Attention(a.Item1, a.Item2, a.Item3, a.Item4, a.Item5, a.Item6, a.Item7));
+        r.Add(AttentionDecodeBatch(3, 4, 2, 8, 40, 0));
+        r.Add(AttentionDecodeBatch(5, 8, 2, 8, 50, 6));
+        r.Add(ScatterRows(5, 24, 12));
         r.Add(LogSoftmax(2, 37));
         foreach (var dtype in WeightTypes) r.Add(Embedding(dtype, 5, 64));
         r.Add(Conv1d(4, 23, 4, 5, 2, 2, 2));
@@ -70,6 +73,8 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         r.Add(Attention(1, 32, 8, 128, 4096, 4095, 0));
         r.Add(Attention(500, 12, 12, 64, 500, -1, 0));
         r.Add(Attention(512, 32, 8, 128, 512, 0, 0));
+        r.Add(AttentionDecodeBatch(36, 32, 8, 128, 512, 0));
+        r.Add(ScatterRows(36, 1024, 36 * 512));
         r.Add(LogSoftmax(1, 32000));
         Norms(r, 36, 4096);
     }
@@ -185,6 +190,36 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         return Compare("Attention", $"nq={nq} hq={hq} hkv={hkv} d={d} keys={keyCount} first={first} window={window}", 1e-5, 1e-4,
             [nq, hq * d], be => Bind(be, [(q, [nq, hq, d]), (k, [capacity, hkv, d]), (v, [capacity, hkv, d])],
                 (o, t, y) => o.Attention(t[0], t[1], t[2], keyCount, first, window, scale, y)));
+    }
+
+    /// <summary>n sequences' decode queries against their own rows (key counts 1, 2, … up to the capacity, cycling) of
+    /// one shared cache, and the k rows' scatter into it.</summary>
+    KernelCheckResult AttentionDecodeBatch(int n, int hq, int hkv, int d, int capacity, int window)
+    {
+        var q = Floats(n * hq * d);
+        var k = Floats(n * capacity * hkv * d);
+        var v = Floats(n * capacity * hkv * d);
+        int[] starts = Enumerable.Range(0, n).Select(i => i * capacity).ToArray();
+        int[] counts = Enumerable.Range(0, n).Select(i => 1 + i * 37 % capacity).ToArray();
+        float scale = 1f / MathF.Sqrt(d);
+        return Compare("AttentionDecodeBatch", $"n={n} hq={hq} hkv={hkv} d={d} capacity={capacity} window={window}", 1e-5, 1e-4,
+            [n, hq * d], be =>
+            {
+                DeviceTensor[] t = [be.Upload(q, n, hq, d), be.Upload(k, n * capacity, hkv, d), be.Upload(v, n * capacity, hkv, d),
+                    be.Upload(starts, n), be.Upload(counts, n)];
+                return Owning(be, t, y => be.Ops.AttentionDecodeBatch(t[0], t[1], t[2], t[3], t[4], window, scale, y));
+            });
+    }
+
+    KernelCheckResult ScatterRows(int n, int width, int rows)
+    {
+        var src = Floats(n * width);
+        int[] targets = Enumerable.Range(0, n).Select(i => (i * 7 + 3) % rows).ToArray();  // distinct while rows ≥ n and gcd(7, rows) = 1
+        return Compare("ScatterRows", $"n={n} w={width} rows={rows}", 0, 0, [rows, width], be =>
+        {
+            DeviceTensor[] t = [be.Upload(src, n, width), be.Upload(targets, n)];
+            return Owning(be, t, y => be.Ops.ScatterRows(t[0], t[1], y));
+        });
     }
 
     KernelCheckResult LogSoftmax(int n, int v)

@@ -123,7 +123,7 @@ public static class BenchRunner
         ulong seed, OpProfile? profile, Action<string> profiled)
     {
         var ids = RandomIds(promptTokens, llm.Config.VocabSize, seed);
-        var states = Enumerable.Range(0, batch).Select(_ => llm.CreateState(promptTokens + genTokens)).ToArray();
+        var states = llm.CreateStates(batch, promptTokens + genTokens);
         try
         {
             var prompts = batch == 1 ? null : Enumerable.Repeat(EmbedOnHost(llm, ids), batch).ToArray();

@@ -164,20 +164,17 @@ public sealed class SonicVerseCaptioner : IDisposable
     {
         if (embeddings.Count == 0) yield break;
         int hidden = Llm.Config.HiddenSize;
-        var states = new List<MistralState>();
+        // One cache pool for the batch: each decode step then scatters k, v and attends for all sequences at once.
+        int capacity = Math.Min(Llm.Config.MaxPositions, embeddings.Max(e => e.Length / hidden) + options.MaxNewTokens);
+        var states = Llm.CreateStates(embeddings.Count, capacity);
         try
         {
-            foreach (var e in embeddings)
-            {
-                var state = Llm.CreateState(Math.Min(Llm.Config.MaxPositions, e.Length / hidden + options.MaxNewTokens));
-                states.Add(state);
-                state.UseLora = useLora;
-            }
+            foreach (var state in states) state.UseLora = useLora;
             var clock = Stopwatch.StartNew();
             var logits = Llm.ForwardBatch(states, embeddings);
             Backend.Synchronize();
             prefillSeconds?.Invoke(clock.Elapsed.TotalSeconds);
-            var perSequence = Enumerable.Range(0, states.Count).Select(i => options with { Seed = options.Seed + i }).ToArray();
+            var perSequence = Enumerable.Range(0, states.Length).Select(i => options with { Seed = options.Seed + i }).ToArray();
             foreach (var token in TokenGenerator.GenerateBatch(Llm, states, logits, perSequence)) yield return token;
         }
         finally

@@ -77,22 +77,37 @@ public class BatchedDecodingTests
         var references = References("hf_f32");
         using var backend = Backend.Create(DeviceKind.IlgpuCpu);
         using var model = Load("hf", backend);
-        var batched = RunBatch(model, references, references.Select(_ => Options(2)).ToArray());
+        var batched = RunBatch(model, references, references.Select(_ => Options(2)).ToArray(), pooled: true);
         for (int i = 0; i < references.Length; i++) Assert.Equal(references[i].Generated.Take(2), batched[i]);
+    }
+
+    /// <summary>The pooled batch (one cache buffer, a scatter and one attention launch per layer and step) gives every
+    /// sequence the reference's ids, as the separate-state batch does.</summary>
+    [Fact]
+    public void PooledBatchGivesTheReferenceIds()
+    {
+        var references = References("hf_f32");
+        using var backend = Backend.Create(DeviceKind.Cpu);
+        using var model = Load("hf", backend);
+        var pooled = RunBatch(model, references, references.Select(_ => Options(12)).ToArray(), pooled: true);
+        for (int i = 0; i < references.Length; i++) Assert.Equal(references[i].Generated.Take(12), pooled[i]);
     }
 
     /// <summary>cpu only: on ilgpu-cpu the batched path is checked by <see cref="IlgpuCpuBatchOfTwoStepsGivesTheReferenceIds"/>
     /// (each 32000-row lm_head product takes ~9 s on the simulated GPU).</summary>
     [Theory]
-    [InlineData(DeviceKind.Cpu)]
-    public void BatchStepLogitsMatchSingleSequenceSteps(DeviceKind device)
+    [InlineData(DeviceKind.Cpu, false)]
+    [InlineData(DeviceKind.Cpu, true)]
+    public void BatchStepLogitsMatchSingleSequenceSteps(DeviceKind device, bool pooled)
     {
         var references = References("hf_f32");
         using var backend = Backend.Create(device);
         using var model = Load("hf", backend);
         int vocab = model.Config.VocabSize;
         var singles = new List<MistralState>();
-        var batch = new List<MistralState>();
+        var batch = pooled
+            ? model.CreateStates(references.Length, references.Max(r => r.PromptIds.Length) + 2).ToList()
+            : new List<MistralState>();
         try
         {
             var expected = new float[references.Length][];
@@ -102,9 +117,8 @@ public class BatchedDecodingTests
                 singles.Add(single);
                 model.Forward(r.PromptIds, single);
                 expected[singles.Count - 1] = Download(backend, model.Forward([r.Generated[0]], single), 0, vocab);
-                var member = model.CreateState(r.PromptIds.Length + 2);
-                batch.Add(member);
-                model.Forward(r.PromptIds, member);
+                if (!pooled) batch.Add(model.CreateState(r.PromptIds.Length + 2));
+                model.Forward(r.PromptIds, batch[singles.Count - 1]);
             }
             var logits = model.DecodeBatch(batch, references.Select(r => r.Generated[0]).ToArray());
             Assert.Equal([references.Length, vocab], logits.Shape);
@@ -167,16 +181,21 @@ public class BatchedDecodingTests
         return host;
     }
 
-    static List<int>[] RunBatch(MistralModel model, ReferenceRun[] references, GenerationOptions[] options)
+    static List<int>[] RunBatch(MistralModel model, ReferenceRun[] references, GenerationOptions[] options, bool pooled = false)
     {
         var ids = references.Select(_ => new List<int>()).ToArray();
-        foreach (var t in RunBatchTokens(model, references, options)) ids[t.Sequence].Add(t.Token.Id);
+        foreach (var t in RunBatchTokens(model, references, options, pooled)) ids[t.Sequence].Add(t.Token.Id);
         return ids;
     }
 
-    static List<BatchToken> RunBatchTokens(MistralModel model, ReferenceRun[] references, GenerationOptions[] options)
+    /// <summary>Separate states (copies and one attention per sequence each step) or, <paramref name="pooled"/>, states
+    /// sharing one cache pool (one scatter and one attention launch per layer and step).</summary>
+    static List<BatchToken> RunBatchTokens(MistralModel model, ReferenceRun[] references, GenerationOptions[] options,
+        bool pooled = false)
     {
-        var states = references.Select((r, i) => model.CreateState(r.PromptIds.Length + options[i].MaxNewTokens)).ToArray();
+        var states = pooled
+            ? model.CreateStates(references.Length, references.Select((r, i) => r.PromptIds.Length + options[i].MaxNewTokens).Max())
+            : references.Select((r, i) => model.CreateState(r.PromptIds.Length + options[i].MaxNewTokens)).ToArray();
         try
         {
             return TokenGenerator.GenerateBatch(model, states, references.Select(r => (IReadOnlyList<int>)r.PromptIds).ToArray(), options)

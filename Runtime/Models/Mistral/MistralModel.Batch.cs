@@ -69,6 +69,19 @@ public sealed partial class MistralModel
         foreach (var seg in segments)
             for (int j = 0; j < seg.Count; j++) positions[seg.Row + j] = seg.State.Position + j;
         Backend.Write(positions, s.Positions);
+        if (IsPooledDecodeStep(segments))
+        {
+            int capacity = states[0].Capacity;
+            Backend.Write(segments.Select(g => g.State.PoolIndex * capacity + g.State.Position).ToArray(), s.CacheRows);
+            Backend.Write(segments.Select(g => g.State.PoolIndex * capacity).ToArray(), s.CacheStarts);
+            Backend.Write(segments.Select(g => g.State.Position + 1).ToArray(), s.KeyCounts);
+        }
         return (s, segments);
     }
+
+    /// <summary>Several sequences of one cache pool, one new row each: the step <see cref="Run"/> does with one scatter
+    /// and one attention launch per layer.</summary>
+    static bool IsPooledDecodeStep(IReadOnlyList<MistralSegment> segments) =>
+        segments.Count > 1 && segments[0].State.Pool is { } pool
+        && segments.All(g => g.Count == 1 && ReferenceEquals(g.State.Pool, pool));
 }

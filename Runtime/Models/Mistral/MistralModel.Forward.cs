@@ -23,6 +23,7 @@ public sealed partial class MistralModel
         // One sequence: k and v are projected straight into its cache rows (no copies); several: into the batch's
         // k, v rows, then each sequence's rows are copied into its own cache.
         bool direct = segments.Count == 1 && segments[0].Count == s.X.Dim(0);
+        bool pooled = IsPooledDecodeStep(segments);
         TraceHidden(trace, 0, s.X);
         for (int l = 0; l < _blocks.Length; l++)
         {
@@ -35,8 +36,10 @@ public sealed partial class MistralModel
             MistralLinear.ApplyShared(ops, s.Normed, lora, s, [b.Q, b.K, b.V], [s.QFlat, keysFlat, values]);
             ops.Rope(s.Positions, c.RopeTheta, RopeLayout, s.Q);
             ops.Rope(s.Positions, c.RopeTheta, RopeLayout, keys);
-            for (int i = 0; i < segments.Count; i++)
-                Attend(s, segments[i], l, queries[i], attended[i], copyKv: !direct);
+            if (pooled) AttendPooled(s, segments[0].State.Pool!, l);
+            else
+                for (int i = 0; i < segments.Count; i++)
+                    Attend(s, segments[i], l, queries[i], attended[i], copyKv: !direct);
             b.O.ApplyAdd(ops, s.Attended, lora, s, s.Projected, s.X);
 
             // MLP: down(silu(gate(x)) · up(x)) of the normed stream.
@@ -49,15 +52,31 @@ public sealed partial class MistralModel
         }
         TraceFinalNorm(trace, s);
 
-        for (int i = 0; i < segments.Count; i++)
-        {
-            var seg = segments[i];
-            ops.Copy(s.X, (long)(seg.Row + seg.Count - 1) * c.HiddenSize, c.HiddenSize, lastHidden, (long)i * c.HiddenSize);
-        }
+        if (segments.All(g => g.Count == 1))  // a decode step: every row is its sequence's last
+            ops.Copy(s.X, 0, (long)segments.Count * c.HiddenSize, lastHidden, 0);
+        else
+            for (int i = 0; i < segments.Count; i++)
+            {
+                var seg = segments[i];
+                ops.Copy(s.X, (long)(seg.Row + seg.Count - 1) * c.HiddenSize, c.HiddenSize, lastHidden, (long)i * c.HiddenSize);
+            }
         ops.RmsNorm(lastHidden, _finalNorm, c.RmsNormEps, lastHidden);
         ops.MatMul(lastHidden, _lmHead, null, logits);
         foreach (var seg in segments) seg.State.Advance(seg.Count);
         return logits;
+    }
+
+    /// <summary>A pooled decode step's attention for one layer: every sequence's new k, v row into its pool row (one
+    /// scatter each), then every query against its own rows (one launch).</summary>
+    void AttendPooled(MistralScratch s, MistralCachePool pool, int layer)
+    {
+        var ops = Backend.Ops;
+        var c = Config;
+        int rows = pool.Keys[layer].Dim(0);
+        ops.ScatterRows(s.KFlat, s.CacheRows, pool.Keys[layer].View(rows, c.KvWidth));
+        ops.ScatterRows(s.V, s.CacheRows, pool.Values[layer].View(rows, c.KvWidth));
+        ops.AttentionDecodeBatch(s.Q, pool.Keys[layer], pool.Values[layer], s.CacheStarts, s.KeyCounts, c.SlidingWindow ?? 0,
+            1f / MathF.Sqrt(c.HeadDim), s.Attended);
     }
 
     /// <summary>The sequence's next cache rows of a layer: keys [n, kvHeads, d] and as [n, kvWidth], values [n, kvWidth].</summary>

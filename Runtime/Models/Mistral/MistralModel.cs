@@ -135,13 +135,26 @@ public sealed partial class MistralModel : IDisposable
     /// <summary>A fresh sequence state holding up to <paramref name="capacity"/> positions (at most the model's context;
     /// default 4096 or the context if smaller: the F32 cache of 7B takes 256 KB per position). LoRA starts on when a side
     /// path is attached.</summary>
-    public MistralState CreateState(int capacity = 0)
+    public MistralState CreateState(int capacity = 0) => new(Backend, Config, CheckCapacity(ref capacity), HasLoraSidePath);
+
+    /// <summary>States for a batch that will be stepped together (<see cref="DecodeBatch"/>): their KV caches share one
+    /// buffer per layer, so each decode step writes all new k, v rows with one scatter and runs attention for all of
+    /// them in one launch. Each state is used and disposed like one from <see cref="CreateState"/>.</summary>
+    public MistralState[] CreateStates(int count, int capacity = 0)
+    {
+        if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), "at least one sequence");
+        CheckCapacity(ref capacity);
+        var pool = new MistralCachePool(Backend, Config, count, capacity);
+        return Enumerable.Range(0, count).Select(i => new MistralState(Backend, Config, capacity, HasLoraSidePath, pool, i)).ToArray();
+    }
+
+    int CheckCapacity(ref int capacity)
     {
         int max = Config.MaxPositions;
         if (capacity <= 0) capacity = Math.Min(max, 4096);
         if (capacity > max)
             throw new InputException($"a sequence of {capacity} positions is longer than the model's context of {max}");
-        return new MistralState(Backend, Config, capacity, HasLoraSidePath);
+        return capacity;
     }
 
     /// <summary>Token embeddings [n, hidden] F32 (the caller owns the tensor), e.g. to splice projector vectors in.</summary>

@@ -15,22 +15,33 @@ public sealed class MistralState : IDisposable
     MistralScratch? _scratch;
     MistralScratch? _batchScratch;
 
-    internal MistralState(IBackend backend, MistralConfig config, int capacity, bool useLora)
+    internal MistralState(IBackend backend, MistralConfig config, int capacity, bool useLora, MistralCachePool? pool = null,
+        int poolIndex = 0)
     {
         _backend = backend;
         _config = config;
         Capacity = capacity;
         UseLora = useLora;
+        Pool = pool;
+        PoolIndex = poolIndex;
         KeyCache = new DeviceTensor[config.LayerCount];
         ValueCache = new DeviceTensor[config.LayerCount];
         for (int i = 0; i < config.LayerCount; i++)
         {
-            KeyCache[i] = backend.Allocate(DType.F32, capacity, config.KvHeadCount, config.HeadDim);
-            ValueCache[i] = backend.Allocate(DType.F32, capacity, config.KvHeadCount, config.HeadDim);
+            KeyCache[i] = pool?.Keys[i].Rows(poolIndex * capacity, capacity)
+                          ?? backend.Allocate(DType.F32, capacity, config.KvHeadCount, config.HeadDim);
+            ValueCache[i] = pool?.Values[i].Rows(poolIndex * capacity, capacity)
+                            ?? backend.Allocate(DType.F32, capacity, config.KvHeadCount, config.HeadDim);
         }
         LastHidden = backend.Allocate(DType.F32, 1, config.HiddenSize);
         Logits = backend.Allocate(DType.F32, 1, config.VocabSize);
     }
+
+    /// <summary>The shared cache this sequence's rows live in (<see cref="MistralModel.CreateStates"/>), or null.</summary>
+    internal MistralCachePool? Pool { get; }
+
+    /// <summary>This sequence's slot in <see cref="Pool"/>: its cache rows start at PoolIndex × Capacity.</summary>
+    internal int PoolIndex { get; }
 
     /// <summary>Positions the KV cache holds; a sequence can never be longer.</summary>
     public int Capacity { get; }
@@ -88,12 +99,63 @@ public sealed class MistralState : IDisposable
 
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         _batchScratch?.Dispose();
         foreach (var t in KeyCache) t.Dispose();
         foreach (var t in ValueCache) t.Dispose();
         LastHidden.Dispose();
         Logits.Dispose();
         _scratch?.Dispose();
+        Pool?.Release();
+    }
+
+    bool _disposed;
+}
+
+/// <summary>
+/// The KV caches of a batch of sequences in one buffer per layer ([count × capacity, kvHeads, headDim]; sequence i owns
+/// rows [i·capacity, (i + 1)·capacity)), so a batched decode step writes every sequence's new k and v with one scatter
+/// and attends all of them in one launch. Freed when the last of its states is disposed.
+/// </summary>
+sealed class MistralCachePool
+{
+    int _live;
+
+    public MistralCachePool(IBackend backend, MistralConfig config, int count, int capacity)
+    {
+        Keys = new DeviceTensor[config.LayerCount];
+        Values = new DeviceTensor[config.LayerCount];
+        try
+        {
+            for (int i = 0; i < config.LayerCount; i++)
+            {
+                Keys[i] = backend.Allocate(DType.F32, count * capacity, config.KvHeadCount, config.HeadDim);
+                Values[i] = backend.Allocate(DType.F32, count * capacity, config.KvHeadCount, config.HeadDim);
+            }
+        }
+        catch
+        {
+            Free();
+            throw;
+        }
+        _live = count;
+        Capacity = capacity;
+    }
+
+    public DeviceTensor[] Keys { get; }
+    public DeviceTensor[] Values { get; }
+    public int Capacity { get; }
+
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _live) == 0) Free();
+    }
+
+    void Free()
+    {
+        foreach (var t in Keys) t?.Dispose();
+        foreach (var t in Values) t?.Dispose();
     }
 }
 
@@ -120,6 +182,9 @@ sealed class MistralScratch : IDisposable
         }
         Ids = New(DType.I32, tokens);
         Positions = New(DType.I32, tokens);
+        CacheRows = New(DType.I32, tokens);
+        CacheStarts = New(DType.I32, tokens);
+        KeyCounts = New(DType.I32, tokens);
         X = New(DType.F32, tokens, c.HiddenSize);
         Normed = New(DType.F32, tokens, c.HiddenSize);
         QFlat = New(DType.F32, tokens, c.QueryWidth);
@@ -138,6 +203,11 @@ sealed class MistralScratch : IDisposable
     public int LoraRank { get; }
     public DeviceTensor Ids { get; }          // [n] I32
     public DeviceTensor Positions { get; }    // [n] I32
+    // A pooled batch's decode step (one row per sequence): each row's cache row in the pool, its sequence's first pool
+    // row and its key count.
+    public DeviceTensor CacheRows { get; }    // [n] I32
+    public DeviceTensor CacheStarts { get; }  // [n] I32
+    public DeviceTensor KeyCounts { get; }    // [n] I32
     public DeviceTensor X { get; }            // residual stream [n, hidden]
     public DeviceTensor Normed { get; }       // [n, hidden]
     public DeviceTensor QFlat { get; }        // [n, heads·headDim]
