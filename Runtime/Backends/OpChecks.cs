@@ -94,12 +94,7 @@ public static class OpChecks
         int firstQueryPosition, int slidingWindow, float scale, DeviceTensor y)
     {
         const string op = nameof(IOps.Attention);
-        F32(op, q, k, v, y);
-        Rank(op, 3, q, k, v);
-        int nq = q.Dim(0), hq = q.Dim(1), d = q.Dim(2), hkv = k.Dim(1);
-        bool shapesOk = k.Shape.AsSpan().SequenceEqual(v.Shape) && k.Dim(2) == d && hkv > 0 && hq % hkv == 0
-            && y.Rank == 2 && y.Dim(0) == nq && y.Dim(1) == hq * d;
-        if (!shapesOk) throw Fail(op, "expected q [nq, hq, d], k = v [capacity, hkv, d] with hkv | hq, y [nq, hq·d]", q, k, v, y);
+        var (nq, hq, hkv, d) = AttentionTensors(op, q, k, v, y);
         if (keyCount < 1 || keyCount > k.Dim(0))
             throw Fail(op, $"keyCount {keyCount} outside [1, capacity {k.Dim(0)}]", q, k);
         if (firstQueryPosition >= 0 && firstQueryPosition + nq > keyCount)
@@ -108,18 +103,25 @@ public static class OpChecks
         return new AttentionShape(nq, hq, hkv, d, keyCount, firstQueryPosition, slidingWindow, scale);
     }
 
+    /// <summary>q [nq, hq, d], k = v [rows, hkv, d] with hkv | hq, y [nq, hq·d], all F32. Returns (nq, hq, hkv, d).</summary>
+    static (int Nq, int Hq, int Hkv, int D) AttentionTensors(string op, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor y)
+    {
+        F32(op, q, k, v, y);
+        Rank(op, 3, q, k, v);
+        int nq = q.Dim(0), hq = q.Dim(1), d = q.Dim(2), hkv = k.Dim(1);
+        bool shapesOk = k.Shape.AsSpan().SequenceEqual(v.Shape) && k.Dim(2) == d && hkv > 0 && hq % hkv == 0
+            && y.Rank == 2 && y.Dim(0) == nq && y.Dim(1) == hq * d;
+        if (!shapesOk) throw Fail(op, "expected q [nq, hq, d], k = v [rows, hkv, d] with hkv | hq, y [nq, hq·d]", q, k, v, y);
+        return (nq, hq, hkv, d);
+    }
+
     /// <summary>AttentionDecodeBatch: q [n, hq, d], k = v [rows, hkv, d], cacheStarts and keyCounts [n] I32, y [n, hq·d].
     /// Returns the shape of one sequence (1 query; KeyCount and FirstQueryPosition are per sequence, set to −1 here).</summary>
     public static AttentionShape AttentionDecodeBatch(DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor cacheStarts,
         DeviceTensor keyCounts, int slidingWindow, float scale, DeviceTensor y)
     {
         const string op = nameof(IOps.AttentionDecodeBatch);
-        F32(op, q, k, v, y);
-        Rank(op, 3, q, k, v);
-        int n = q.Dim(0), hq = q.Dim(1), d = q.Dim(2), hkv = k.Dim(1);
-        bool shapesOk = k.Shape.AsSpan().SequenceEqual(v.Shape) && k.Dim(2) == d && hkv > 0 && hq % hkv == 0
-            && y.Rank == 2 && y.Dim(0) == n && y.Dim(1) == hq * d;
-        if (!shapesOk) throw Fail(op, "expected q [n, hq, d], k = v [rows, hkv, d] with hkv | hq, y [n, hq·d]", q, k, v, y);
+        var (n, hq, hkv, d) = AttentionTensors(op, q, k, v, y);
         foreach (var t in new[] { cacheStarts, keyCounts })
             if (t.DType != DType.I32 || t.Rank != 1 || t.Dim(0) != n) throw Fail(op, $"expected [{n}] I32 cache starts and key counts", t);
         NoAlias(op, y, q, k, v);
