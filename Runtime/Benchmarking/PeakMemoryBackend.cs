@@ -6,7 +6,8 @@ namespace SonicVerse.Runtime.Benchmarking;
 /// <summary>
 /// Forwards everything to another backend and records the high-water mark of its <see cref="IBackend.AllocatedBytes"/>.
 /// Memory only grows when a tensor is made, so checking after every Allocate/Upload gives the exact peak. Tensors belong
-/// to the inner backend (ops check ownership against it); disposing this wrapper disposes the inner backend.
+/// to the inner backend (ops check ownership against it); disposing this wrapper disposes the inner backend. With an
+/// <see cref="OpProfile"/> (bench --profile) it also times every op and every allocation, upload and download.
 /// </summary>
 public sealed class PeakMemoryBackend : IBackend
 {
