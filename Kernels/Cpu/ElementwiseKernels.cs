@@ -68,8 +68,9 @@ public static class ElementwiseKernels
         }
     }
 
-    /// <summary>GELU with <see cref="ScalarMath.Erf"/>'s formula evaluated on 8 doubles at a time (same accuracy as the
-    /// scalar path, ~20× faster; MERT's FFN applies it to 2.3 M values per layer).</summary>
+    /// <summary>GELU with <see cref="ScalarMath.Erf"/>'s formula evaluated on 16 floats at a time. In float the formula
+    /// keeps its own accuracy (erfc's fractional error 1.2e-7; the float steps add a few 1e-8 to erf, next to the 0.5·x·…
+    /// it scales) and runs twice the lanes of the double version it replaced: GELU was 7 % of MERT on the cpu.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void GeluSlice(ReadOnlySpan<float> x, Span<float> y)
     {
@@ -78,30 +79,25 @@ public static class ElementwiseKernels
         {
             ref float xr = ref MemoryMarshal.GetReference(x);
             ref float yr = ref MemoryMarshal.GetReference(y);
-            for (; i + 16 <= x.Length; i += 16)
-            {
-                var v = Vector512.LoadUnsafe(ref xr, (nuint)i);
-                var (lo, hi) = Vector512.Widen(v);
-                Vector512.Narrow(Gelu(lo), Gelu(hi)).StoreUnsafe(ref yr, (nuint)i);
-            }
+            for (; i + 16 <= x.Length; i += 16) Gelu(Vector512.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref yr, (nuint)i);
         }
         for (; i < x.Length; i++) y[i] = ScalarMath.Gelu(x[i]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<double> Gelu(Vector512<double> x)
+    static Vector512<float> Gelu(Vector512<float> x)
     {
-        var z = Vector512.Abs(x) * 0.70710678118654752;
-        var t = Vector512<double>.One / (Vector512<double>.One + 0.5 * z);
-        var poly = Vector512.Create(0.17087277);
-        foreach (double c in ErfCoefficients) poly = poly * t + Vector512.Create(c);
-        var erfc = t * Vector512.Exp(t * poly - z * z - Vector512.Create(1.26551223));
-        var erfAbs = Vector512<double>.One - erfc;
-        var erf = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<double>.Zero), -erfAbs, erfAbs);
-        return 0.5 * x * (Vector512<double>.One + erf);
+        var z = Vector512.Abs(x) * 0.70710678f;
+        var t = Vector512<float>.One / (Vector512<float>.One + 0.5f * z);
+        var poly = Vector512.Create(0.17087277f);
+        foreach (float c in ErfCoefficients) poly = poly * t + Vector512.Create(c);
+        var erfc = t * Vector512.Exp(t * poly - z * z - Vector512.Create(1.26551223f));
+        var erfAbs = Vector512<float>.One - erfc;
+        var erf = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<float>.Zero), -erfAbs, erfAbs);
+        return 0.5f * x * (Vector512<float>.One + erf);
     }
 
     /// <summary>Numerical Recipes §6.2 erfc coefficients, highest order first after 0.17087277 (see ScalarMath.Erf).</summary>
-    static ReadOnlySpan<double> ErfCoefficients =>
-        [-0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196, 1.00002368];
+    static ReadOnlySpan<float> ErfCoefficients =>
+        [-0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f, -0.18628806f, 0.09678418f, 0.37409196f, 1.00002368f];
 }
