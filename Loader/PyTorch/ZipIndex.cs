@@ -125,8 +125,18 @@ internal sealed class ZipIndex
             {
                 using var source = new UnmanagedMemoryStream(p, packed.Length);
                 using var inflater = new DeflateStream(source, CompressionMode.Decompress);
-                int read = inflater.ReadAtLeast(result, result.Length, throwOnEndOfStream: false);
-                if (read != result.Length || inflater.ReadByte() != -1)
+                int read;
+                bool trailing;
+                try
+                {
+                    read = inflater.ReadAtLeast(result, result.Length, throwOnEndOfStream: false);
+                    trailing = inflater.ReadByte() != -1;
+                }
+                catch (InvalidDataException e)  // zlib's verdict on a corrupt stream (found by the pytorch fuzz target)
+                {
+                    throw new LoaderException(_file.Path, $"zip member '{entry.Name}' is not valid deflate data ({e.Message})");
+                }
+                if (read != result.Length || trailing)
                     throw new LoaderException(_file.Path, $"zip member '{entry.Name}' does not inflate to its declared {entry.UncompressedSize} bytes");
             }
         }
