@@ -37,8 +37,8 @@ static class RowDots
         WeightFormat.F32 => DotF32(ref x, ref Unsafe.As<byte, float>(ref row), k),
         WeightFormat.BF16 => DotBF16(ref x, ref Unsafe.As<byte, ushort>(ref row), k),
         WeightFormat.F16 => DotF16(ref x, ref Unsafe.As<byte, ushort>(ref row), k),
-        WeightFormat.Q8_0 => DotQ8(ref x, ref row, k / Block),
-        _ => DotQ4(ref x, ref row, k / Block),
+        WeightFormat.Q8_0 => DotQuant<Q8>(ref x, ref row, k / Block),
+        _ => DotQuant<Q4>(ref x, ref row, k / Block),
     };
 
     static float DotPortable(ReadOnlySpan<float> x, ReadOnlySpan<byte> row, WeightFormat format, int k)
@@ -122,10 +122,11 @@ static class RowDots
         return result | Avx512F.ShiftLeftLogical(h & Vector512.Create(0x8000u), 16).AsSingle();
     }
 
-    /// <summary>Σ over blocks of d_b · (q_b · x_b). The f16 scales of 16 blocks are widened together (a scalar Half
-    /// conversion per block cost a third of the loop); two accumulators hide the FMA latency.</summary>
+    /// <summary>Σ over blocks of d_b · (q_b · x_b) for Q8_0 or Q4_0 (<typeparamref name="TBlock"/>, a struct, so the JIT
+    /// compiles one loop per format with its decoding inlined). The f16 scales of 16 blocks are widened together (a
+    /// scalar Half conversion per block cost a third of the loop); two accumulators hide the FMA latency.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static float DotQ8(ref float x, ref byte row, int blocks)
+    static float DotQuant<TBlock>(ref float x, ref byte row, int blocks) where TBlock : struct, IQuantBlock
     {
         var a0 = Vector512<float>.Zero;
         var a1 = Vector512<float>.Zero;
@@ -133,35 +134,14 @@ static class RowDots
         {
             int count = Math.Min(16, blocks - b0);
             Unsafe.SkipInit(out Scales16 scales);
-            BlockScales(ref row, WeightFormats.Q8BlockBytes, b0, count).StoreUnsafe(ref scales[0]);
+            BlockScales(ref row, TBlock.Bytes, b0, count).StoreUnsafe(ref scales[0]);
             int j = 0;
             for (; j + 2 <= count; j += 2)
             {
-                a0 = Q8Block(ref x, ref row, b0 + j, Vector512.Create(scales[j]), a0);
-                a1 = Q8Block(ref x, ref row, b0 + j + 1, Vector512.Create(scales[j + 1]), a1);
+                a0 = QuantBlock<TBlock>(ref x, ref row, b0 + j, Vector512.Create(scales[j]), a0);
+                a1 = QuantBlock<TBlock>(ref x, ref row, b0 + j + 1, Vector512.Create(scales[j + 1]), a1);
             }
-            if (j < count) a0 = Q8Block(ref x, ref row, b0 + j, Vector512.Create(scales[j]), a0);
-        }
-        return Vector512.Sum(a0 + a1);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static float DotQ4(ref float x, ref byte row, int blocks)
-    {
-        var a0 = Vector512<float>.Zero;
-        var a1 = Vector512<float>.Zero;
-        for (int b0 = 0; b0 < blocks; b0 += 16)
-        {
-            int count = Math.Min(16, blocks - b0);
-            Unsafe.SkipInit(out Scales16 scales);
-            BlockScales(ref row, WeightFormats.Q4BlockBytes, b0, count).StoreUnsafe(ref scales[0]);
-            int j = 0;
-            for (; j + 2 <= count; j += 2)
-            {
-                a0 = Q4Block(ref x, ref row, b0 + j, Vector512.Create(scales[j]), a0);
-                a1 = Q4Block(ref x, ref row, b0 + j + 1, Vector512.Create(scales[j + 1]), a1);
-            }
-            if (j < count) a0 = Q4Block(ref x, ref row, b0 + j, Vector512.Create(scales[j]), a0);
+            if (j < count) a0 = QuantBlock<TBlock>(ref x, ref row, b0 + j, Vector512.Create(scales[j]), a0);
         }
         return Vector512.Sum(a0 + a1);
     }
@@ -185,29 +165,53 @@ static class RowDots
     [InlineArray(16)]
     struct Scales16 { float first; }
 
-    /// <summary>Q8_0 block b: f16 scale d, 32 int8 q; returns acc + d·(q[0..16]·x[0..16] + q[16..32]·x[16..32]) lane-wise.</summary>
+    /// <summary>Block b of a quantized row: acc + d·(w[0..16]·x[0..16] + w[16..32]·x[16..32]) lane-wise, the 32 weights
+    /// (before the scale) decoded by <typeparamref name="TBlock"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Q8Block(ref float x, ref byte row, int b, Vector512<float> d, Vector512<float> acc)
+    static Vector512<float> QuantBlock<TBlock>(ref float x, ref byte row, int b, Vector512<float> d, Vector512<float> acc)
+        where TBlock : struct, IQuantBlock
     {
-        ref byte block = ref Unsafe.Add(ref row, b * WeightFormats.Q8BlockBytes);
-        var q = Vector256.LoadUnsafe(ref Unsafe.As<byte, sbyte>(ref Unsafe.Add(ref block, 2)));
-        var lo = Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(q.GetLower()));
-        var hi = Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(q.GetUpper()));
+        var (lo, hi) = TBlock.Decode(ref Unsafe.Add(ref row, b * TBlock.Bytes));
         return Scaled(ref Unsafe.Add(ref x, b * Block), lo, hi, d, acc);
     }
 
-    /// <summary>Q4_0 block b: f16 scale d, 16 bytes; element j is (low nibble of byte j) − 8, element j + 16 the high
-    /// nibble − 8 (ggml dequantize_row_q4_0). A 16-entry permute maps nibble → float(nibble − 8) in one step.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Q4Block(ref float x, ref byte row, int b, Vector512<float> d, Vector512<float> acc)
+    /// <summary>A quantized block format: its size in bytes (an f16 scale first) and its 32 weights before the scale.</summary>
+    interface IQuantBlock
     {
-        ref byte block = ref Unsafe.Add(ref row, b * WeightFormats.Q4BlockBytes);
-        var packed = Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 2));
-        var mask = Vector128.Create((byte)15);
-        var table = Vector512.Create(-8f, -7f, -6f, -5f, -4f, -3f, -2f, -1f, 0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f);
-        var lo = Avx512F.PermuteVar16x32(table, Avx512F.ConvertToVector512Int32(packed & mask));
-        var hi = Avx512F.PermuteVar16x32(table, Avx512F.ConvertToVector512Int32(Vector128.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & mask));
-        return Scaled(ref Unsafe.Add(ref x, b * Block), lo, hi, d, acc);
+        static abstract int Bytes { get; }
+        static abstract (Vector512<float> Lo, Vector512<float> Hi) Decode(ref byte block);
+    }
+
+    /// <summary>Q8_0: f16 scale d, 32 int8 q.</summary>
+    struct Q8 : IQuantBlock
+    {
+        public static int Bytes => WeightFormats.Q8BlockBytes;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static (Vector512<float> Lo, Vector512<float> Hi) Decode(ref byte block)
+        {
+            var q = Vector256.LoadUnsafe(ref Unsafe.As<byte, sbyte>(ref Unsafe.Add(ref block, 2)));
+            return (Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(q.GetLower())),
+                Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(q.GetUpper())));
+        }
+    }
+
+    /// <summary>Q4_0: f16 scale d, 16 bytes; element j is (low nibble of byte j) − 8, element j + 16 the high nibble − 8
+    /// (ggml dequantize_row_q4_0). A 16-entry permute maps nibble → float(nibble − 8) in one step.</summary>
+    struct Q4 : IQuantBlock
+    {
+        public static int Bytes => WeightFormats.Q4BlockBytes;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static (Vector512<float> Lo, Vector512<float> Hi) Decode(ref byte block)
+        {
+            var packed = Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 2));
+            var mask = Vector128.Create((byte)15);
+            var table = Vector512.Create(-8f, -7f, -6f, -5f, -4f, -3f, -2f, -1f, 0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f);
+            return (Avx512F.PermuteVar16x32(table, Avx512F.ConvertToVector512Int32(packed & mask)),
+                Avx512F.PermuteVar16x32(table,
+                    Avx512F.ConvertToVector512Int32(Vector128.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & mask)));
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
