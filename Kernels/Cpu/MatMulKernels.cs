@@ -1,11 +1,13 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace SonicVerse.Kernels.Cpu;
 
 /// <summary>
 /// y = x · Wᵀ (+ bias) for stored weights, parallel over output columns (rows of W), so every weight byte is read once
 /// per call whatever n is. n ≤ <see cref="RowDotRows"/> (decode): each row of W is dequantized in registers and dotted
-/// with each x row (<see cref="RowDots"/>, bandwidth-bound). Larger n (prefill, MERT, projector): W is decoded panel by
+/// with each x row (<see cref="RowDots"/>, bandwidth-bound; for Q4_0 the x rows are first put in the lane order that
+/// loop decodes in, once per call). Larger n (prefill, MERT, projector): W is decoded panel by
 /// panel into an L2-resident [k, 16] block and multiplied by 6-row tiles of x (<see cref="Gemm"/>, compute-bound).
 /// </summary>
 public static class MatMulKernels
@@ -38,6 +40,13 @@ public static class MatMulKernels
         int units = n <= RowDotRows ? m : (m + Gemm.Width - 1) / Gemm.Width;
         j.Chunks = CpuParallel.Chunks(units, (long)n * k * (m / units));
         j.Units = units;
+        j.Quantized = n <= RowDotRows && format.IsBlockQuantized() && Avx512F.IsSupported;
+        j.LaneOrdered = j.Quantized && RowDots.TakesLaneOrder(format);
+        if (j.LaneOrdered)
+        {
+            if (j.LaneOrderedX.Length < n * k) j.LaneOrderedX = new float[n * k];
+            RowDots.ToLaneOrder(x.Span[..(n * k)], j.LaneOrderedX);
+        }
         try { CpuParallel.For(j.Chunks, j); }
         finally { j.Clear(); }
     }
@@ -49,6 +58,8 @@ public static class MatMulKernels
         public Memory<float> Y;
         public WeightFormat Format;
         public int N, K, M, Units, Chunks;
+        public bool Quantized, LaneOrdered;
+        public float[] LaneOrderedX = [];
 
         public override void Run(int chunk)
         {
@@ -61,7 +72,12 @@ public static class MatMulKernels
         void DotRows(ReadOnlySpan<byte> w, int firstRow, int rows)
         {
             for (int i = 0; i < N; i++)
-                RowDots.Rows(X.Span.Slice(i * K, K), w, Format, Bias.Span, K, firstRow, Y.Span.Slice(i * M + firstRow, rows));
+            {
+                var y = Y.Span.Slice(i * M + firstRow, rows);
+                if (Quantized)
+                    RowDots.QuantizedRows(LaneOrdered ? LaneOrderedX.AsSpan(i * K, K) : X.Span.Slice(i * K, K), w, Format, Bias.Span, K, firstRow, y);
+                else RowDots.Rows(X.Span.Slice(i * K, K), w, Format, Bias.Span, K, firstRow, y);
+            }
         }
 
         void Panel(ReadOnlySpan<byte> w, int panel)

@@ -9,8 +9,8 @@ namespace SonicVerse.Kernels.Cpu;
 /// <summary>
 /// y[r] = Σ x[c]·W[r, c] over stored rows, dequantizing in registers (the decode path: n = 1, bandwidth-bound). x stays
 /// fp32 — llama.cpp rounds x to int8 per block for integer dot products, but that moves log-probs by ~0.1 and the
-/// parity tests hold us to the dequantized fp32 reference. With AVX-512 each format has a 16-lane loop; without it
-/// rows are decoded to a stack buffer and dotted.
+/// parity tests hold us to the dequantized fp32 reference. With AVX-512 each format has a 16-lane loop (the quantized
+/// ones over x in lane order, <see cref="QuantizedRows"/>); without it rows are decoded to a stack buffer and dotted.
 /// </summary>
 static class RowDots
 {
@@ -26,7 +26,7 @@ static class RowDots
         for (int r = 0; r < y.Length; r++)
         {
             var row = w.Slice((firstRow + r) * rowBytes, rowBytes);
-            float dot = Avx512F.IsSupported ? Dot512(ref xr, ref MemoryMarshal.GetReference(row), format, k)
+            float dot = Avx512F.IsSupported && !format.IsBlockQuantized() ? Dot512(ref xr, ref MemoryMarshal.GetReference(row), format, k)
                 : DotPortable(x[..k], row, format, k);
             y[r] = dot + (bias.IsEmpty ? 0f : bias[firstRow + r]);
         }
@@ -36,9 +36,7 @@ static class RowDots
     {
         WeightFormat.F32 => DotF32(ref x, ref Unsafe.As<byte, float>(ref row), k),
         WeightFormat.BF16 => DotBF16(ref x, ref Unsafe.As<byte, ushort>(ref row), k),
-        WeightFormat.F16 => DotF16(ref x, ref Unsafe.As<byte, ushort>(ref row), k),
-        WeightFormat.Q8_0 => DotQuant<Q8>(ref x, ref row, k / Block),
-        _ => DotQuant<Q4>(ref x, ref row, k / Block),
+        _ => DotF16(ref x, ref Unsafe.As<byte, ushort>(ref row), k),
     };
 
     static float DotPortable(ReadOnlySpan<float> x, ReadOnlySpan<byte> row, WeightFormat format, int k)
@@ -122,103 +120,184 @@ static class RowDots
         return result | Avx512F.ShiftLeftLogical(h & Vector512.Create(0x8000u), 16).AsSingle();
     }
 
-    /// <summary>Σ over blocks of d_b · (q_b · x_b) for Q8_0 or Q4_0 (<typeparamref name="TBlock"/>, a struct, so the JIT
-    /// compiles one loop per format with its decoding inlined). The f16 scales of 16 blocks are widened together (a
-    /// scalar Half conversion per block cost a third of the loop); two accumulators hide the FMA latency.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static float DotQuant<TBlock>(ref float x, ref byte row, int blocks) where TBlock : struct, IQuantBlock
+    /// <summary>Rewrites x (length a multiple of 16) into the lane order the quantized loops decode weights in: within
+    /// each 16 elements, lane i holds element 4·(i mod 4) + i/4 — a 4×4 transpose. A block's bytes are broadcast to the
+    /// four 128-bit lanes and lane i shifts out byte i/4 of dword i mod 4, so the weights arrive in this order without a
+    /// byte-widening shuffle (which, with the permute that mapped nibbles to floats, held the earlier loop to ~17 G
+    /// weights/s on 2 cores).</summary>
+    public static void ToLaneOrder(ReadOnlySpan<float> x, Span<float> destination)
     {
+        if (x.Length % 16 != 0 || destination.Length < x.Length)
+            throw new ArgumentException($"lane order needs a multiple of 16 elements and room for them, got {x.Length} into {destination.Length}");
+        var order = Vector512.Create(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        for (int c = 0; c < x.Length; c += 16)
+            Vector512.Shuffle(Vector512.Create(x.Slice(c, 16)), order).CopyTo(destination.Slice(c, 16));
+    }
+
+    /// <summary>Whether <see cref="QuantizedRows"/> takes x of <paramref name="format"/> weights in lane order.</summary>
+    public static bool TakesLaneOrder(WeightFormat format) => format == WeightFormat.Q4_0 ? Q4.LaneOrder : Q8.LaneOrder;
+
+    /// <summary>y[r] = x · W[firstRow + r] (+ bias) for Q8_0 or Q4_0 rows, x in lane order (<see cref="ToLaneOrder"/>)
+    /// where <see cref="TakesLaneOrder"/> says so. Needs AVX-512.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void QuantizedRows(ReadOnlySpan<float> x, ReadOnlySpan<byte> w, WeightFormat format,
+        ReadOnlySpan<float> bias, int k, int firstRow, Span<float> y)
+    {
+        int rowBytes = (int)format.RowBytes(k), blocks = k / Block;
+        fixed (byte* weights = w)
+        fixed (float* xs = x)
+        fixed (float* halves = HalfValues)
+        {
+            byte* first = weights + (long)firstRow * rowBytes;
+            int r = 0;
+            for (; r + RowGroup <= y.Length; r += RowGroup)
+            {
+                var dots = format == WeightFormat.Q8_0 ? DotQuant4<Q8>(xs, first + (long)r * rowBytes, rowBytes, blocks, halves)
+                    : DotQuant4<Q4>(xs, first + (long)r * rowBytes, rowBytes, blocks, halves);
+                for (int i = 0; i < RowGroup; i++) y[r + i] = dots[i] + (bias.IsEmpty ? 0f : bias[firstRow + r + i]);
+            }
+            for (; r < y.Length; r++)
+            {
+                byte* row = first + (long)r * rowBytes;
+                float dot = format == WeightFormat.Q8_0 ? DotQuant<Q8>(xs, row, blocks, halves) : DotQuant<Q4>(xs, row, blocks, halves);
+                y[r] = dot + (bias.IsEmpty ? 0f : bias[firstRow + r]);
+            }
+        }
+    }
+
+    /// <summary>Rows dotted together, each x block loaded once for all of them.</summary>
+    const int RowGroup = 4;
+
+    /// <summary>Four consecutive rows' dots (<see cref="DotQuant{TBlock}"/>): x's two vectors a block are loaded once for
+    /// the four rows. x is 16–57 KB at Mistral's shapes, so reloading it for every row competed with the weight stream
+    /// for L1 and load ports: grouping took Q4_0 down_proj from 23 to 33 and Q8_0 from 15 to 27 G weights/s on 2 cores.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe Vector128<float> DotQuant4<TBlock>(float* x, byte* row, int rowBytes, int blocks, float* halves)
+        where TBlock : struct, IQuantBlock<TBlock>
+    {
+        var decoder = TBlock.Create();
         var a0 = Vector512<float>.Zero;
         var a1 = Vector512<float>.Zero;
-        for (int b0 = 0; b0 < blocks; b0 += 16)
+        var a2 = Vector512<float>.Zero;
+        var a3 = Vector512<float>.Zero;
+        for (int b = 0; b < blocks; b++)
         {
-            int count = Math.Min(16, blocks - b0);
-            Unsafe.SkipInit(out Scales16 scales);
-            BlockScales(ref row, TBlock.Bytes, b0, count).StoreUnsafe(ref scales[0]);
-            int j = 0;
-            for (; j + 2 <= count; j += 2)
-            {
-                a0 = QuantBlock<TBlock>(ref x, ref row, b0 + j, Vector512.Create(scales[j]), a0);
-                a1 = QuantBlock<TBlock>(ref x, ref row, b0 + j + 1, Vector512.Create(scales[j + 1]), a1);
-            }
-            if (j < count) a0 = QuantBlock<TBlock>(ref x, ref row, b0 + j, Vector512.Create(scales[j]), a0);
+            float* xb = x + b * Block;
+            var low = Avx512F.LoadVector512(xb);
+            var high = Avx512F.LoadVector512(xb + 16);
+            byte* block = row + b * TBlock.Bytes;
+            a0 = QuantBlock(decoder, block, low, high, halves, a0);
+            a1 = QuantBlock(decoder, block + rowBytes, low, high, halves, a1);
+            a2 = QuantBlock(decoder, block + 2 * rowBytes, low, high, halves, a2);
+            a3 = QuantBlock(decoder, block + 3 * rowBytes, low, high, halves, a3);
         }
+        return Vector128.Create(Vector512.Sum(a0), Vector512.Sum(a1), Vector512.Sum(a2), Vector512.Sum(a3));
+    }
+
+    /// <summary>Every f16 bit pattern's value, so a block's scale is one load: 256 KB, of which a matrix's scales (a few
+    /// binades) touch a few KB. Gathering and widening 16 scales at a time instead was slower here (Q4_0 gate_proj on 2
+    /// cores: 21.9 against 24.7 G weights/s, before rows were grouped).</summary>
+    static readonly float[] HalfValues = BuildHalfValues();
+
+    static float[] BuildHalfValues()
+    {
+        var values = new float[65536];
+        for (int bits = 0; bits < values.Length; bits++) values[bits] = ScalarMath.HalfToFloat((ushort)bits);
+        return values;
+    }
+
+    /// <summary>Σ over blocks of d_b · (q_b · x_b) for Q8_0 or Q4_0 (<typeparamref name="TBlock"/>, a struct, so the JIT
+    /// compiles one loop per format with its decoding inlined; the decoder holds its constant vectors, which the JIT
+    /// otherwise reloads every block); two accumulators hide the FMA latency.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe float DotQuant<TBlock>(float* x, byte* row, int blocks, float* halves) where TBlock : struct, IQuantBlock<TBlock>
+    {
+        var decoder = TBlock.Create();
+        var a0 = Vector512<float>.Zero;
+        var a1 = Vector512<float>.Zero;
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2)
+        {
+            a0 = QuantBlock(decoder, row + b * TBlock.Bytes, Avx512F.LoadVector512(x + b * Block), Avx512F.LoadVector512(x + b * Block + 16), halves, a0);
+            a1 = QuantBlock(decoder, row + (b + 1) * TBlock.Bytes, Avx512F.LoadVector512(x + (b + 1) * Block),
+                Avx512F.LoadVector512(x + (b + 1) * Block + 16), halves, a1);
+        }
+        if (b < blocks)
+            a0 = QuantBlock(decoder, row + b * TBlock.Bytes, Avx512F.LoadVector512(x + b * Block), Avx512F.LoadVector512(x + b * Block + 16), halves, a0);
         return Vector512.Sum(a0 + a1);
     }
 
-    /// <summary>Lane j = f16 scale of block b0 + j (the first two bytes of each block) for j &lt; count, gathered
-    /// (blockBytes is even, so a 2-byte index scale reaches every block) and widened together.</summary>
-    static unsafe Vector512<float> BlockScales(ref byte row, int blockBytes, int b0, int count)
-    {
-        var lane = Vector512<int>.Indices;
-        var index = Vector512.ConditionalSelect(Vector512.LessThan(lane, Vector512.Create(count)),
-            (lane + Vector512.Create(b0)) * Vector512.Create(blockBytes / 2), Vector512<int>.Zero);
-        fixed (byte* p = &row)
-        {
-            var gathered = Vector512.Create(Avx2.GatherVector256((int*)p, index.GetLower(), 2),
-                Avx2.GatherVector256((int*)p, index.GetUpper(), 2));
-            var words = gathered.AsUInt32() & Vector512.Create(0xFFFFu);
-            return HalfToSingle(words);
-        }
-    }
-
-    [InlineArray(16)]
-    struct Scales16 { float first; }
-
-    /// <summary>Block b of a quantized row: acc + d·(w[0..16]·x[0..16] + w[16..32]·x[16..32]) lane-wise, the 32 weights
-    /// (before the scale) decoded by <typeparamref name="TBlock"/>.</summary>
+    /// <summary>acc + d·(w[0..16]·x[0..16] + w[16..32]·x[16..32]) lane-wise for one block, the weights (before the scale)
+    /// decoded by <typeparamref name="TBlock"/> in the order x is in.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> QuantBlock<TBlock>(ref float x, ref byte row, int b, Vector512<float> d, Vector512<float> acc)
-        where TBlock : struct, IQuantBlock
+    static unsafe Vector512<float> QuantBlock<TBlock>(in TBlock decoder, byte* block, Vector512<float> xLow, Vector512<float> xHigh,
+        float* halves, Vector512<float> acc) where TBlock : struct, IQuantBlock<TBlock>
     {
-        var (lo, hi) = TBlock.Decode(ref Unsafe.Add(ref row, b * TBlock.Bytes));
-        return Scaled(ref Unsafe.Add(ref x, b * Block), lo, hi, d, acc);
+        var (lo, hi) = decoder.Decode(block + 2);
+        var t = Avx512F.FusedMultiplyAdd(hi, xHigh, lo * xLow);
+        return Avx512F.FusedMultiplyAdd(t, Vector512.Create(halves[*(ushort*)block]), acc);
     }
+
+    /// <summary>Lane i shifts byte i/4 of dword i mod 4 to the bottom of a broadcast 16-byte group.</summary>
+    static Vector512<uint> ByteShifts => Vector512.Create(0u, 0, 0, 0, 8, 8, 8, 8, 16, 16, 16, 16, 24, 24, 24, 24);
 
     /// <summary>A quantized block format: its size in bytes (an f16 scale first) and its 32 weights before the scale.</summary>
-    interface IQuantBlock
+    interface IQuantBlock<TSelf> where TSelf : struct, IQuantBlock<TSelf>
     {
         static abstract int Bytes { get; }
-        static abstract (Vector512<float> Lo, Vector512<float> Hi) Decode(ref byte block);
+
+        /// <summary>Whether <see cref="Decode"/> gives the weights in lane order (<see cref="ToLaneOrder"/>), else in natural order.</summary>
+        static abstract bool LaneOrder { get; }
+
+        static abstract TSelf Create();
+        unsafe (Vector512<float> Lo, Vector512<float> Hi) Decode(byte* quants);
     }
 
-    /// <summary>Q8_0: f16 scale d, 32 int8 q.</summary>
-    struct Q8 : IQuantBlock
+    /// <summary>Q8_0: f16 scale d, 32 int8 q, widened in natural order (vpmovsxbd; a lane-order decode by shifts was
+    /// slower: 7.5 against 10.5 G weights/s on one core here).</summary>
+    readonly struct Q8 : IQuantBlock<Q8>
     {
         public static int Bytes => WeightFormats.Q8BlockBytes;
+        public static bool LaneOrder => false;
+        public static Q8 Create() => default;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static (Vector512<float> Lo, Vector512<float> Hi) Decode(ref byte block)
-        {
-            var q = Vector256.LoadUnsafe(ref Unsafe.As<byte, sbyte>(ref Unsafe.Add(ref block, 2)));
-            return (Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(q.GetLower())),
-                Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(q.GetUpper())));
-        }
+        public unsafe (Vector512<float> Lo, Vector512<float> Hi) Decode(byte* quants) =>
+            (Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)quants))),
+                Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)quants + 16))));
     }
 
     /// <summary>Q4_0: f16 scale d, 16 bytes; element j is (low nibble of byte j) − 8, element j + 16 the high nibble − 8
-    /// (ggml dequantize_row_q4_0). A 16-entry permute maps nibble → float(nibble − 8) in one step.</summary>
-    struct Q4 : IQuantBlock
+    /// (ggml dequantize_row_q4_0). A nibble or-ed into the mantissa of 2²³ is the float 2²³ + nibble; subtracting
+    /// 2²³ + 8 leaves nibble − 8 exactly (one and-or and one subtract, no conversion).</summary>
+    readonly struct Q4 : IQuantBlock<Q4>
     {
+        const byte AndOr = 0xEA;  // vpternlogd truth table of (a & b) | c
+        readonly Vector512<uint> lowShifts, highShifts, mask, twoTo23;
+        readonly Vector512<float> twoTo23Plus8;
+
+        Q4(Vector512<uint> shifts)
+        {
+            lowShifts = shifts;
+            highShifts = shifts + Vector512.Create(4u);
+            mask = Vector512.Create(15u);
+            twoTo23 = Vector512.Create(0x4B000000u);
+            twoTo23Plus8 = Vector512.Create(8388616f);
+        }
+
         public static int Bytes => WeightFormats.Q4BlockBytes;
+        public static bool LaneOrder => true;
+        public static Q4 Create() => new(ByteShifts);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static (Vector512<float> Lo, Vector512<float> Hi) Decode(ref byte block)
+        public unsafe (Vector512<float> Lo, Vector512<float> Hi) Decode(byte* quants)
         {
-            var packed = Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 2));
-            var mask = Vector128.Create((byte)15);
-            var table = Vector512.Create(-8f, -7f, -6f, -5f, -4f, -3f, -2f, -1f, 0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f);
-            return (Avx512F.PermuteVar16x32(table, Avx512F.ConvertToVector512Int32(packed & mask)),
-                Avx512F.PermuteVar16x32(table,
-                    Avx512F.ConvertToVector512Int32(Vector128.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & mask)));
+            var packed = Avx512F.BroadcastVector128ToVector512((uint*)quants);
+            return (Nibbles(Avx512F.ShiftRightLogicalVariable(packed, lowShifts)), Nibbles(Avx512F.ShiftRightLogicalVariable(packed, highShifts)));
         }
-    }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Scaled(ref float xb, Vector512<float> lo, Vector512<float> hi, Vector512<float> d, Vector512<float> acc)
-    {
-        var t = Avx512F.FusedMultiplyAdd(hi, Vector512.LoadUnsafe(ref xb, 16), lo * Vector512.LoadUnsafe(ref xb));
-        return Avx512F.FusedMultiplyAdd(t, d, acc);
+        /// <summary>(low 4 bits of each lane) − 8 as floats.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        Vector512<float> Nibbles(Vector512<uint> shifted) => Avx512F.TernaryLogic(shifted, mask, twoTo23, AndOr).AsSingle() - twoTo23Plus8;
     }
-
 }

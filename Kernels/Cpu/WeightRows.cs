@@ -23,28 +23,6 @@ public static class WeightRows
         }
     }
 
-    /// <summary>Σ x[c]·W[row, c] for a block-quantized row without materialising it: int8/nibble lanes are widened to
-    /// float and multiplied by x directly, the block scale applied once per block (the n = 1 decode path).</summary>
-    public static float DotQuantized(ReadOnlySpan<float> x, ReadOnlySpan<byte> w, WeightFormat format, int k, int row)
-    {
-        int blockBytes = format == WeightFormat.Q8_0 ? WeightFormats.Q8BlockBytes : WeightFormats.Q4BlockBytes;
-        int blocks = k / WeightFormats.BlockElements;
-        var src = w.Slice(checked(row * blocks * blockBytes), blocks * blockBytes);
-        var acc = Vector256<float>.Zero;
-        for (int b = 0; b < blocks; b++)
-        {
-            var block = src.Slice(b * blockBytes, blockBytes);
-            var (lo, hi) = format == WeightFormat.Q8_0 ? Q8Lanes(block) : Q4Lanes(block);
-            var xb = x.Slice(b * WeightFormats.BlockElements, WeightFormats.BlockElements);
-            var (a, c) = Vector256.Widen(lo);
-            var (e, f) = Vector256.Widen(hi);
-            var sum = Vector256.ConvertToSingle(a) * Vector256.Create(xb) + Vector256.ConvertToSingle(c) * Vector256.Create(xb[8..])
-                + Vector256.ConvertToSingle(e) * Vector256.Create(xb[16..]) + Vector256.ConvertToSingle(f) * Vector256.Create(xb[24..]);
-            acc += sum * Vector256.Create(Scale(block));
-        }
-        return Vector256.Sum(acc);
-    }
-
     static float Scale(ReadOnlySpan<byte> block) => (float)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(block));
 
     static (Vector256<short> Lo, Vector256<short> Hi) Q8Lanes(ReadOnlySpan<byte> block) =>
