@@ -168,8 +168,14 @@ static class RowDots
     /// <summary>Rows dotted together, each x block loaded once for all of them.</summary>
     const int RowGroup = 4;
 
+    /// <summary>How far ahead of each row the loop prefetches (8 KB of Q4_0, 15 KB of Q8_0). The four interleaved row
+    /// streams defeat the hardware prefetcher: without this a matrix read from DRAM ran at half the rate of one in L3
+    /// (Q4_0 lm_head 32000×2048 on 2 cores: 17.6 → 37.7 G weights/s; Q8_0 16.4 → 24.2). Prefetches past the end of the
+    /// matrix are harmless: they never fault.</summary>
+    const int PrefetchBlocks = 448;
+
     /// <summary>Four consecutive rows' dots (<see cref="DotQuant{TBlock}"/>): x's two vectors a block are loaded once for
-    /// the four rows. x is 16–57 KB at Mistral's shapes, so reloading it for every row competed with the weight stream
+    /// the four rows, and the rows are prefetched <see cref="PrefetchBlocks"/> ahead. x is 16–57 KB at Mistral's shapes, so reloading it for every row competed with the weight stream
     /// for L1 and load ports: grouping took Q4_0 down_proj from 23 to 33 and Q8_0 from 15 to 27 G weights/s on 2 cores.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static unsafe Vector128<float> DotQuant4<TBlock>(float* x, byte* row, int rowBytes, int blocks, float* halves)
@@ -186,6 +192,11 @@ static class RowDots
             var low = Avx512F.LoadVector512(xb);
             var high = Avx512F.LoadVector512(xb + 16);
             byte* block = row + b * TBlock.Bytes;
+            byte* ahead = block + PrefetchBlocks * TBlock.Bytes;
+            Sse.Prefetch0(ahead);
+            Sse.Prefetch0(ahead + rowBytes);
+            Sse.Prefetch0(ahead + 2 * rowBytes);
+            Sse.Prefetch0(ahead + 3 * rowBytes);
             a0 = QuantBlock(decoder, block, low, high, halves, a0);
             a1 = QuantBlock(decoder, block + rowBytes, low, high, halves, a1);
             a2 = QuantBlock(decoder, block + 2 * rowBytes, low, high, halves, a2);
@@ -268,21 +279,18 @@ static class RowDots
     }
 
     /// <summary>Q4_0: f16 scale d, 16 bytes; element j is (low nibble of byte j) − 8, element j + 16 the high nibble − 8
-    /// (ggml dequantize_row_q4_0). A nibble or-ed into the mantissa of 2²³ is the float 2²³ + nibble; subtracting
-    /// 2²³ + 8 leaves nibble − 8 exactly (one and-or and one subtract, no conversion).</summary>
+    /// (ggml dequantize_row_q4_0). vpermps reads only the low 4 bits of each index, so the shifted lanes index a
+    /// 16-entry table of nibble − 8 directly (no mask, no conversion).</summary>
     readonly struct Q4 : IQuantBlock<Q4>
     {
-        const byte AndOr = 0xEA;  // vpternlogd truth table of (a & b) | c
-        readonly Vector512<uint> lowShifts, highShifts, mask, twoTo23;
-        readonly Vector512<float> twoTo23Plus8;
+        readonly Vector512<uint> lowShifts, highShifts;
+        readonly Vector512<float> values;
 
         Q4(Vector512<uint> shifts)
         {
             lowShifts = shifts;
             highShifts = shifts + Vector512.Create(4u);
-            mask = Vector512.Create(15u);
-            twoTo23 = Vector512.Create(0x4B000000u);
-            twoTo23Plus8 = Vector512.Create(8388616f);
+            values = Vector512.Create(-8f, -7f, -6f, -5f, -4f, -3f, -2f, -1f, 0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f);
         }
 
         public static int Bytes => WeightFormats.Q4BlockBytes;
@@ -293,11 +301,8 @@ static class RowDots
         public unsafe (Vector512<float> Lo, Vector512<float> Hi) Decode(byte* quants)
         {
             var packed = Avx512F.BroadcastVector128ToVector512((uint*)quants);
-            return (Nibbles(Avx512F.ShiftRightLogicalVariable(packed, lowShifts)), Nibbles(Avx512F.ShiftRightLogicalVariable(packed, highShifts)));
+            return (Avx512F.PermuteVar16x32(values, Avx512F.ShiftRightLogicalVariable(packed, lowShifts).AsInt32()),
+                Avx512F.PermuteVar16x32(values, Avx512F.ShiftRightLogicalVariable(packed, highShifts).AsInt32()));
         }
-
-        /// <summary>(low 4 bits of each lane) − 8 as floats.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        Vector512<float> Nibbles(Vector512<uint> shifted) => Avx512F.TernaryLogic(shifted, mask, twoTo23, AndOr).AsSingle() - twoTo23Plus8;
     }
 }
