@@ -1,4 +1,7 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace SonicVerse.Kernels.Cpu;
 
@@ -18,18 +21,40 @@ public static class NormKernels
         }
     }
 
-    /// <summary>x: [n, d]; w, b: [d]; y: [n, d]. Biased variance from a second pass over x − mean.</summary>
-    public static void LayerNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, float eps,
-        int n, int d, Span<float> y)
+    [ThreadStatic] static LayerNormJob? layerNormJob;
+
+    /// <summary>x: [n, d]; w, b: [d]; y: [n, d]. Biased variance from a second pass over x − mean; parallel over rows.</summary>
+    public static void LayerNorm(ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> b, float eps,
+        int n, int d, Memory<float> y)
     {
-        for (int i = 0; i < n; i++)
+        var job = layerNormJob ??= new LayerNormJob();
+        (job.X, job.W, job.B, job.Y, job.Eps, job.Rows, job.D) = (x, w, b, y, eps, n, d);
+        job.Chunks = CpuParallel.Chunks(n, 4L * d);
+        try { CpuParallel.For(job.Chunks, job); }
+        finally { (job.X, job.W, job.B, job.Y) = (default, default, default, default); }
+    }
+
+    sealed class LayerNormJob : ParallelJob
+    {
+        public ReadOnlyMemory<float> X, W, B;
+        public Memory<float> Y;
+        public float Eps;
+        public int Rows, D, Chunks;
+
+        public override void Run(int chunk)
         {
-            var xi = x.Slice(i * d, d);
-            var yi = y.Slice(i * d, d);
-            var (mean, inv) = Statistics(xi, eps);
-            TensorPrimitives.Subtract(xi, mean, yi);
-            TensorPrimitives.Multiply(yi, inv, yi);
-            TensorPrimitives.FusedMultiplyAdd(yi, w, b, yi);
+            int first = (int)((long)Rows * chunk / Chunks), end = (int)((long)Rows * (chunk + 1) / Chunks);
+            var w = W.Span;
+            var b = B.Span;
+            for (int i = first; i < end; i++)
+            {
+                var xi = X.Span.Slice(i * D, D);
+                var yi = Y.Span.Slice(i * D, D);
+                var (mean, inv) = Statistics(xi, Eps);
+                TensorPrimitives.Subtract(xi, mean, yi);
+                TensorPrimitives.Multiply(yi, inv, yi);
+                TensorPrimitives.FusedMultiplyAdd(yi, w, b, yi);
+            }
         }
     }
 
@@ -47,19 +72,29 @@ public static class NormKernels
             TensorPrimitives.Add(yi, b.Span[ch], yi);
         });
 
-    /// <summary>Mean and 1/sqrt(biased variance + eps), two passes accumulated in double (stable for long rows).</summary>
+    /// <summary>Mean and 1/sqrt(biased variance + eps), two passes accumulated in double (stable for long rows), 8
+    /// doubles at a time (the scalar loops were 5 % of MERT on the cpu: a dependent double add per element).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static (float Mean, float Inv) Statistics(ReadOnlySpan<float> x, float eps)
     {
-        double sum = 0;
-        foreach (float v in x) sum += v;
+        ref float first = ref MemoryMarshal.GetReference(x);
+        int vectorEnd = Vector256.IsHardwareAccelerated ? x.Length & ~7 : 0;
+        var sums = Vector512<double>.Zero;
+        for (int i = 0; i < vectorEnd; i += 8) sums += Vector512.WidenLower(Vector256.LoadUnsafe(ref first, (nuint)i).ToVector512Unsafe());
+        double sum = Vector512.Sum(sums);
+        for (int i = vectorEnd; i < x.Length; i++) sum += x[i];
         double mean = sum / x.Length;
-        double squares = 0;
-        foreach (float v in x)
+
+        var means = Vector512.Create(mean);
+        var squares = Vector512<double>.Zero;
+        for (int i = 0; i < vectorEnd; i += 8)
         {
-            double dv = v - mean;
-            squares += dv * dv;
+            var deviation = Vector512.WidenLower(Vector256.LoadUnsafe(ref first, (nuint)i).ToVector512Unsafe()) - means;
+            squares += deviation * deviation;
         }
-        double variance = squares / x.Length;
+        double squareSum = Vector512.Sum(squares);
+        for (int i = vectorEnd; i < x.Length; i++) squareSum += (x[i] - mean) * (x[i] - mean);
+        double variance = squareSum / x.Length;
         return ((float)mean, (float)(1.0 / Math.Sqrt(variance + eps)));
     }
 }

@@ -119,6 +119,7 @@ public sealed class CpuOpsTests : IDisposable
     [InlineData(1, 5)]
     [InlineData(3, 768)]
     [InlineData(2, 4099)]
+    [InlineData(37, 768)]  // enough work for several parallel chunks
     public void RowNorms(int n, int d)
     {
         var x = Random(n * d, 8, 3f).Select(v => v + 1.5f).ToArray();
