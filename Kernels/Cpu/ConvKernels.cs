@@ -1,4 +1,7 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace SonicVerse.Kernels.Cpu;
 
 /// <summary>1-D convolution as a GEMM without an im2col buffer: per group and panel of <see cref="Gemm.Width"/> output
@@ -56,11 +59,14 @@ public static class ConvKernels
     }
 
     /// <summary>panel[(c·k + kk)·Width + t] = x[group·cin/groups + c, (t0 + t)·stride − padding + kk], zero in the padding
-    /// and past the last step.</summary>
+    /// and past the last step. Rows wholly inside x at stride 1 or 2 are one load (and a deinterleave) with AVX-512: the
+    /// scalar loop was 5 % of MERT on the cpu.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Gather(ReadOnlySpan<float> x, ConvShape s, int group, int t0, int steps, Span<float> panel)
     {
         int lanes = Gemm.Width;
+        bool vectors = Avx512F.IsSupported && lanes == 16 && steps == lanes && s.Stride <= 2;
+        var evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         for (int c = 0; c < s.InPerGroup; c++)
         {
             var xc = x.Slice((group * s.InPerGroup + c) * s.Length, s.Length);
@@ -68,6 +74,13 @@ public static class ConvKernels
             {
                 var dst = panel.Slice((c * s.Kernel + kk) * lanes, lanes);
                 int start = t0 * s.Stride - s.Padding + kk;
+                if (vectors && start >= 0 && start + lanes * s.Stride <= s.Length)
+                {
+                    var first = Vector512.Create(xc.Slice(start, lanes));
+                    var row = s.Stride == 1 ? first : Avx512F.PermuteVar16x32x2(first, evens, Vector512.Create(xc.Slice(start + lanes, lanes)));
+                    row.CopyTo(dst);
+                    continue;
+                }
                 for (int t = 0; t < lanes; t++)
                 {
                     int pos = start + t * s.Stride;
