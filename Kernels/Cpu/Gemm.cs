@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace SonicVerse.Kernels.Cpu;
 
@@ -32,6 +33,7 @@ static class Gemm
         int i = 0;
         for (; i + TileRows <= n; i += TileRows)
         {
+            PrefetchRows(y, ldy, i + TileRows, Math.Min(TileRows, n - i - TileRows), j0);
             Tile6(ref Unsafe.Add(ref xr, (nint)i * ldx), ldx, ref pr, k, tile);
             Store(tile, bias, TileRows, columns, y, ldy, i, j0);
         }
@@ -42,10 +44,31 @@ static class Gemm
         }
     }
 
+    /// <summary>Prefetches the y lines the next tile will write while this one computes: y is written once, so each
+    /// store otherwise waited for its line to come in from L3 or DRAM (Store was 5 % of MERT on the cpu).</summary>
+    static unsafe void PrefetchRows(Span<float> y, int ldy, int i0, int rows, int j0)
+    {
+        if (!Sse.IsSupported) return;
+        fixed (float* p = y)
+            for (int r = 0; r < rows; r++) Sse.Prefetch0(p + (long)(i0 + r) * ldy + j0);
+    }
+
     static void Store(ReadOnlySpan<float> tile, ReadOnlySpan<float> bias, int rows, int columns, Span<float> y, int ldy,
         int i0, int j0)
     {
         int width = Width;
+        if (columns == width && bias.IsEmpty)
+        {
+            // Two vector copies a row: Span.CopyTo's memmove call cost more than the 64 bytes it moves.
+            for (int r = 0; r < rows; r++)
+            {
+                var source = tile.Slice(r * width, width);
+                var destination = y.Slice((i0 + r) * ldy + j0, width);
+                new Vector<float>(source).CopyTo(destination);
+                new Vector<float>(source[Lanes..]).CopyTo(destination[Lanes..]);
+            }
+            return;
+        }
         for (int r = 0; r < rows; r++)
         {
             var source = tile.Slice(r * width, columns);
