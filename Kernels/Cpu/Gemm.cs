@@ -57,15 +57,16 @@ static class Gemm
         int i0, int j0)
     {
         int width = Width;
-        if (columns == width && bias.IsEmpty)
+        if (columns == width)
         {
-            // Two vector copies a row: Span.CopyTo's memmove call cost more than the 64 bytes it moves.
+            // Two vector moves a row (Span.CopyTo's memmove call, or a scalar bias loop, cost more than the 64 bytes).
+            var (bias0, bias1) = bias.IsEmpty ? default : (new Vector<float>(bias), new Vector<float>(bias[Lanes..]));
             for (int r = 0; r < rows; r++)
             {
                 var source = tile.Slice(r * width, width);
                 var destination = y.Slice((i0 + r) * ldy + j0, width);
-                new Vector<float>(source).CopyTo(destination);
-                new Vector<float>(source[Lanes..]).CopyTo(destination[Lanes..]);
+                (new Vector<float>(source) + bias0).CopyTo(destination);
+                (new Vector<float>(source[Lanes..]) + bias1).CopyTo(destination[Lanes..]);
             }
             return;
         }
