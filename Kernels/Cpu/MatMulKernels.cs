@@ -5,15 +5,23 @@ namespace SonicVerse.Kernels.Cpu;
 
 /// <summary>
 /// y = x · Wᵀ (+ bias) for stored weights, parallel over output columns (rows of W), so every weight byte is read once
-/// per call whatever n is. n ≤ <see cref="RowDotRows"/> (decode): each row of W is dequantized in registers and dotted
-/// with each x row (<see cref="RowDots"/>, bandwidth-bound; for Q4_0 the x rows are first put in the lane order that
-/// loop decodes in, once per call). Larger n (prefill, MERT, projector): W is decoded panel by
-/// panel into an L2-resident [k, 16] block and multiplied by 6-row tiles of x (<see cref="Gemm"/>, compute-bound).
+/// per call whatever n is. n ≤ <see cref="RowDotRows"/> (decode, small batches): each row of W is dequantized in
+/// registers and dotted with each x row (<see cref="RowDots"/>, bandwidth-bound; for Q4_0 the x rows are first put in
+/// the lane order that loop decodes in, once per call). Larger n (prefill, MERT, projector): W is decoded panel by panel
+/// into an L2-resident [k, 16] block and multiplied by 6-row tiles of x (<see cref="Gemm"/>, compute-bound).
 /// </summary>
 public static class MatMulKernels
 {
-    /// <summary>Up to this many x rows the row dots win: packing a panel costs about as much as dotting 4 rows.</summary>
-    const int RowDotRows = 4;
+    /// <summary>Up to this many x rows the row dots win over packing panels for the GEMM, by format. Measured on 2 cores
+    /// at gate_proj's 14336 × 4096 (one x row costs a row-dot pass; the GEMM's packing costs ~15 ms whatever n): Q4_0 and
+    /// Q8_0 break even near 16 rows, BF16 near 6, F32 near 4. F16 row dots (a vector half → float conversion per 16
+    /// weights) lose to the GEMM from n = 3, but stay at 4 so that f16 batches keep giving each sequence's own bits.</summary>
+    static int RowDotRows(WeightFormat format) => format switch
+    {
+        WeightFormat.Q4_0 or WeightFormat.Q8_0 => 16,
+        WeightFormat.BF16 => 6,
+        _ => 4,
+    };
 
     [ThreadStatic] static MatMulJob? job;
 
@@ -37,10 +45,12 @@ public static class MatMulKernels
         j.Bias = bias;
         (j.N, j.K, j.M) = (n, k, m);
         j.Y = y;
-        int units = n <= RowDotRows ? m : (m + Gemm.Width - 1) / Gemm.Width;
+        bool rowDots = n <= RowDotRows(format);
+        int units = rowDots ? m : (m + Gemm.Width - 1) / Gemm.Width;
         j.Chunks = CpuParallel.Chunks(units, (long)n * k * (m / units));
         j.Units = units;
-        j.Quantized = n <= RowDotRows && format.IsBlockQuantized() && Avx512F.IsSupported;
+        j.ByRows = rowDots;
+        j.Quantized = rowDots && format.IsBlockQuantized() && Avx512F.IsSupported;
         j.LaneOrdered = j.Quantized && RowDots.TakesLaneOrder(format);
         if (j.LaneOrdered)
         {
@@ -58,14 +68,14 @@ public static class MatMulKernels
         public Memory<float> Y;
         public WeightFormat Format;
         public int N, K, M, Units, Chunks;
-        public bool Quantized, LaneOrdered;
+        public bool ByRows, Quantized, LaneOrdered;
         public float[] LaneOrderedX = [];
 
         public override void Run(int chunk)
         {
             int first = (int)((long)Units * chunk / Chunks), end = (int)((long)Units * (chunk + 1) / Chunks);
             var w = WBytes.IsEmpty ? MemoryMarshal.AsBytes(WFloats.Span) : WBytes.Span;
-            if (N <= RowDotRows) DotRows(w, first, end - first);
+            if (ByRows) DotRows(w, first, end - first);
             else for (int p = first; p < end; p++) Panel(w, p);
         }
 

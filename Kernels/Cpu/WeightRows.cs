@@ -9,11 +9,17 @@ namespace SonicVerse.Kernels.Cpu;
 public static class WeightRows
 {
     /// <summary>Decodes row <paramref name="row"/> of a [rows, k] weight matrix stored in <paramref name="w"/>.</summary>
-    public static void Decode(ReadOnlySpan<byte> w, WeightFormat format, int k, int row, Span<float> destination)
+    public static void Decode(ReadOnlySpan<byte> w, WeightFormat format, int k, int row, Span<float> destination) =>
+        Decode(w, format, k, row, 0, k, destination);
+
+    /// <summary>Decodes elements [start, start + length) of row <paramref name="row"/> (for Q8_0/Q4_0, start a multiple of
+    /// 32 and length one too unless the range ends the row).</summary>
+    public static void Decode(ReadOnlySpan<byte> w, WeightFormat format, int k, int row, int start, int length, Span<float> destination)
     {
         long rowBytes = format.RowBytes(k);
-        var src = w.Slice(checked((int)(row * rowBytes)), (int)rowBytes);
-        var dst = destination[..k];
+        long first = format.RowBytes(start);
+        var src = w.Slice(checked((int)(row * rowBytes + first)), (int)(format.RowBytes(start + length) - first));
+        var dst = destination[..length];
         switch (format)
         {
             case WeightFormat.F32: MemoryMarshal.Cast<byte, float>(src).CopyTo(dst); break;

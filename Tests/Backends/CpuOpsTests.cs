@@ -37,6 +37,9 @@ public sealed class CpuOpsTests : IDisposable
     [InlineData(DType.BF16, 8, 96, 17)]
     [InlineData(DType.Q8_0, 20, 64, 33)]
     [InlineData(DType.Q4_0, 7, 544, 48)]
+    [InlineData(DType.Q4_0, 16, 96, 21)]   // the most rows Q4_0 dots row by row
+    [InlineData(DType.Q4_0, 17, 288, 40)]  // the fewest it packs for the GEMM (288: a 256-element packing chunk and a rest)
+    [InlineData(DType.BF16, 7, 64, 35)]
     public void MatMulMatchesDequantizedReference(DType dtype, int n, int k, int m)
     {
         var x = Random(n * k, 1);
