@@ -146,7 +146,7 @@ static class RowDots
         int rowBytes = (int)format.RowBytes(k), blocks = k / Block;
         fixed (byte* weights = w)
         fixed (float* xs = x)
-        fixed (float* halves = HalfValues)
+        fixed (float* halves = HalfTable.Values)
         {
             byte* first = weights + (long)firstRow * rowBytes;
             int r = 0;
@@ -203,18 +203,6 @@ static class RowDots
             a3 = QuantBlock(decoder, block + 3 * rowBytes, low, high, halves, a3);
         }
         return Vector128.Create(Vector512.Sum(a0), Vector512.Sum(a1), Vector512.Sum(a2), Vector512.Sum(a3));
-    }
-
-    /// <summary>Every f16 bit pattern's value, so a block's scale is one load: 256 KB, of which a matrix's scales (a few
-    /// binades) touch a few KB. Gathering and widening 16 scales at a time instead was slower here (Q4_0 gate_proj on 2
-    /// cores: 21.9 against 24.7 G weights/s, before rows were grouped).</summary>
-    static readonly float[] HalfValues = BuildHalfValues();
-
-    static float[] BuildHalfValues()
-    {
-        var values = new float[65536];
-        for (int bits = 0; bits < values.Length; bits++) values[bits] = ScalarMath.HalfToFloat((ushort)bits);
-        return values;
     }
 
     /// <summary>Σ over blocks of d_b · (q_b · x_b) for Q8_0 or Q4_0 (<typeparamref name="TBlock"/>, a struct, so the JIT

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using System.Numerics.Tensors;
 
 namespace SonicVerse.Kernels.Cpu;
@@ -62,12 +64,55 @@ public static class WeightRows
 
     static void DecodeBlocks(ReadOnlySpan<byte> src, WeightFormat format, Span<float> dst)
     {
+        if (Avx512F.IsSupported)
+        {
+            DecodeBlocks512(src, format, dst);
+            return;
+        }
         int blockBytes = format == WeightFormat.Q8_0 ? WeightFormats.Q8BlockBytes : WeightFormats.Q4BlockBytes;
         for (int b = 0; b < dst.Length / WeightFormats.BlockElements; b++)
         {
             var block = src.Slice(b * blockBytes, blockBytes);
             var (lo, hi) = format == WeightFormat.Q8_0 ? Q8Lanes(block) : Q4Lanes(block);
             StoreScaled(lo, hi, Scale(block), dst.Slice(b * WeightFormats.BlockElements, WeightFormats.BlockElements));
+        }
+    }
+
+    /// <summary>16 lanes a step, the scale from <see cref="HalfTable"/> (the packing for the GEMM path decodes every
+    /// weight once per call: the 8-lane loop with a scalar half conversion a block ran at ~3.6 G weights/s a core).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void DecodeBlocks512(ReadOnlySpan<byte> src, WeightFormat format, Span<float> dst)
+    {
+        bool q8 = format == WeightFormat.Q8_0;
+        int blockBytes = q8 ? WeightFormats.Q8BlockBytes : WeightFormats.Q4BlockBytes;
+        var nibbleValues = Vector512.Create(-8f, -7f, -6f, -5f, -4f, -3f, -2f, -1f, 0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f);
+        var mask = Vector128.Create((byte)15);
+        float[] halves = HalfTable.Values;
+        ref byte source = ref MemoryMarshal.GetReference(src);
+        ref float destination = ref MemoryMarshal.GetReference(dst);
+        int blocks = dst.Length / WeightFormats.BlockElements;
+        if ((long)blocks * blockBytes > src.Length) throw new ArgumentException("source is shorter than the blocks to decode");
+        for (int b = 0; b < blocks; b++)
+        {
+            ref byte block = ref Unsafe.Add(ref source, b * blockBytes);
+            var d = Vector512.Create(halves[Unsafe.ReadUnaligned<ushort>(ref block)]);
+            Vector512<float> lo, hi;
+            if (q8)
+            {
+                var q = Vector256.LoadUnsafe(ref Unsafe.As<byte, sbyte>(ref Unsafe.Add(ref block, 2)));
+                lo = Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(q.GetLower()));
+                hi = Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(q.GetUpper()));
+            }
+            else
+            {
+                // ggml dequantize_row_q4_0: element j is (low nibble of byte j) − 8, element j + 16 the high nibble − 8.
+                var packed = Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 2));
+                lo = Avx512F.PermuteVar16x32(nibbleValues, Avx512F.ConvertToVector512Int32(packed & mask));
+                hi = Avx512F.PermuteVar16x32(nibbleValues,
+                    Avx512F.ConvertToVector512Int32(Vector128.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & mask));
+            }
+            (lo * d).StoreUnsafe(ref destination, (nuint)(b * WeightFormats.BlockElements));
+            (hi * d).StoreUnsafe(ref destination, (nuint)(b * WeightFormats.BlockElements + 16));
         }
     }
 
