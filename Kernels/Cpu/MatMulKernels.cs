@@ -13,9 +13,10 @@ namespace SonicVerse.Kernels.Cpu;
 public static class MatMulKernels
 {
     /// <summary>Up to this many x rows the row dots win over packing panels for the GEMM, by format. Measured on 2 cores
-    /// at gate_proj's 14336 × 4096 (one x row costs a row-dot pass; the GEMM's packing costs ~15 ms whatever n): Q4_0 and
-    /// Q8_0 break even near 16 rows, BF16 near 6, F32 near 4. F16 row dots (a vector half → float conversion per 16
-    /// weights) lose to the GEMM from n = 3, but stay at 4 so that f16 batches keep giving each sequence's own bits.</summary>
+    /// at gate_proj's 14336 × 4096 (the GEMM's packing costs ~10 ms whatever n): Q4_0 and Q8_0 row dots, which decode
+    /// each block once for two x rows, take 17 and 15 ms for 16 rows where the GEMM takes ~24; BF16 breaks even near 6
+    /// rows and F32 near 4 (one row-dot pass per x row). F16 row dots (a vector half → float conversion per 16 weights)
+    /// lose to the GEMM from n = 3, but stay at 4 so that f16 batches keep giving each sequence's own bits.</summary>
     static int RowDotRows(WeightFormat format) => format switch
     {
         WeightFormat.Q4_0 or WeightFormat.Q8_0 => 16,
@@ -81,13 +82,14 @@ public static class MatMulKernels
 
         void DotRows(ReadOnlySpan<byte> w, int firstRow, int rows)
         {
-            for (int i = 0; i < N; i++)
+            if (Quantized)
             {
-                var y = Y.Span.Slice(i * M + firstRow, rows);
-                if (Quantized)
-                    RowDots.QuantizedRows(LaneOrdered ? LaneOrderedX.AsSpan(i * K, K) : X.Span.Slice(i * K, K), w, Format, Bias.Span, K, firstRow, y);
-                else RowDots.Rows(X.Span.Slice(i * K, K), w, Format, Bias.Span, K, firstRow, y);
+                var x = LaneOrdered ? LaneOrderedX.AsSpan(0, N * K) : X.Span[..(N * K)];
+                RowDots.QuantizedRows(x, N, w, Format, Bias.Span, K, firstRow, rows, Y.Span, M);
+                return;
             }
+            for (int i = 0; i < N; i++)
+                RowDots.Rows(X.Span.Slice(i * K, K), w, Format, Bias.Span, K, firstRow, Y.Span.Slice(i * M + firstRow, rows));
         }
 
         void Panel(ReadOnlySpan<byte> w, int panel)

@@ -137,32 +137,58 @@ static class RowDots
     /// <summary>Whether <see cref="QuantizedRows"/> takes x of <paramref name="format"/> weights in lane order.</summary>
     public static bool TakesLaneOrder(WeightFormat format) => format == WeightFormat.Q4_0 ? Q4.LaneOrder : Q8.LaneOrder;
 
-    /// <summary>y[r] = x · W[firstRow + r] (+ bias) for Q8_0 or Q4_0 rows, x in lane order (<see cref="ToLaneOrder"/>)
-    /// where <see cref="TakesLaneOrder"/> says so. Needs AVX-512.</summary>
+    /// <summary>y[i·ldy + firstRow + r] = x_i · W[firstRow + r] (+ bias) for r &lt; rows, i &lt; n, over Q8_0 or Q4_0 rows;
+    /// x: [n, k], in lane order (<see cref="ToLaneOrder"/>) where <see cref="TakesLaneOrder"/> says so. Needs AVX-512.
+    /// Rows go four at a time, and each group meets the x rows two at a time while its blocks are still in cache, so a
+    /// batch reads the weights from memory once. Every (x, row) dot is the same chain of operations whatever n and the
+    /// grouping, so a sequence gets the same bits alone and in a batch.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static unsafe void QuantizedRows(ReadOnlySpan<float> x, ReadOnlySpan<byte> w, WeightFormat format,
-        ReadOnlySpan<float> bias, int k, int firstRow, Span<float> y)
+    public static unsafe void QuantizedRows(ReadOnlySpan<float> x, int n, ReadOnlySpan<byte> w, WeightFormat format,
+        ReadOnlySpan<float> bias, int k, int firstRow, int rows, Span<float> y, int ldy)
     {
         int rowBytes = (int)format.RowBytes(k), blocks = k / Block;
+        if (x.Length < n * k || y.Length < (n - 1) * ldy + firstRow + rows || w.Length < (long)(firstRow + rows) * rowBytes)
+            throw new ArgumentException("QuantizedRows: x, w or y is shorter than the shapes say");
+        bool q8 = format == WeightFormat.Q8_0;
         fixed (byte* weights = w)
         fixed (float* xs = x)
         fixed (float* halves = HalfTable.Values)
+        fixed (float* ys = y)
         {
             byte* first = weights + (long)firstRow * rowBytes;
             int r = 0;
-            for (; r + RowGroup <= y.Length; r += RowGroup)
+            for (; r + RowGroup <= rows; r += RowGroup)
             {
-                var dots = format == WeightFormat.Q8_0 ? DotQuant4<Q8>(xs, first + (long)r * rowBytes, rowBytes, blocks, halves)
-                    : DotQuant4<Q4>(xs, first + (long)r * rowBytes, rowBytes, blocks, halves);
-                for (int i = 0; i < RowGroup; i++) y[r + i] = dots[i] + (bias.IsEmpty ? 0f : bias[firstRow + r + i]);
+                byte* group = first + (long)r * rowBytes;
+                int i = 0;
+                for (; i + 2 <= n; i += 2)
+                {
+                    var (dots0, dots1) = q8 ? DotQuant4x2<Q8>(xs + i * k, xs + (i + 1) * k, group, rowBytes, blocks, halves)
+                        : DotQuant4x2<Q4>(xs + i * k, xs + (i + 1) * k, group, rowBytes, blocks, halves);
+                    Store(dots0, bias, firstRow + r, ys + (long)i * ldy);
+                    Store(dots1, bias, firstRow + r, ys + (long)(i + 1) * ldy);
+                }
+                if (i < n)
+                    Store(q8 ? DotQuant4<Q8>(xs + i * k, group, rowBytes, blocks, halves) : DotQuant4<Q4>(xs + i * k, group, rowBytes, blocks, halves),
+                        bias, firstRow + r, ys + (long)i * ldy);
             }
-            for (; r < y.Length; r++)
+            for (; r < rows; r++)
             {
                 byte* row = first + (long)r * rowBytes;
-                float dot = format == WeightFormat.Q8_0 ? DotQuant<Q8>(xs, row, blocks, halves) : DotQuant<Q4>(xs, row, blocks, halves);
-                y[r] = dot + (bias.IsEmpty ? 0f : bias[firstRow + r]);
+                for (int i = 0; i < n; i++)
+                {
+                    float dot = q8 ? DotQuant<Q8>(xs + i * k, row, blocks, halves) : DotQuant<Q4>(xs + i * k, row, blocks, halves);
+                    ys[(long)i * ldy + firstRow + r] = dot + (bias.IsEmpty ? 0f : bias[firstRow + r]);
+                }
             }
         }
+    }
+
+    /// <summary>y[row0 + j] = dots[j] (+ bias[row0 + j]) for the four rows of a group.</summary>
+    static unsafe void Store(Vector128<float> dots, ReadOnlySpan<float> bias, int row0, float* y)
+    {
+        if (!bias.IsEmpty) dots += Vector128.Create(bias.Slice(row0, RowGroup));
+        dots.Store(y + row0);
     }
 
     /// <summary>Rows dotted together, each x block loaded once for all of them.</summary>
@@ -175,8 +201,9 @@ static class RowDots
     const int PrefetchBlocks = 448;
 
     /// <summary>Four consecutive rows' dots (<see cref="DotQuant{TBlock}"/>): x's two vectors a block are loaded once for
-    /// the four rows, and the rows are prefetched <see cref="PrefetchBlocks"/> ahead. x is 16–57 KB at Mistral's shapes, so reloading it for every row competed with the weight stream
-    /// for L1 and load ports: grouping took Q4_0 down_proj from 23 to 33 and Q8_0 from 15 to 27 G weights/s on 2 cores.</summary>
+    /// the four rows, and the rows are prefetched <see cref="PrefetchBlocks"/> ahead. x is 16–57 KB at Mistral's shapes,
+    /// so reloading it for every row competed with the weight stream for L1 and load ports: grouping took Q4_0 down_proj
+    /// from 23 to 33 and Q8_0 from 15 to 27 G weights/s on 2 cores.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static unsafe Vector128<float> DotQuant4<TBlock>(float* x, byte* row, int rowBytes, int blocks, float* halves)
         where TBlock : struct, IQuantBlock<TBlock>
@@ -192,11 +219,7 @@ static class RowDots
             var low = Avx512F.LoadVector512(xb);
             var high = Avx512F.LoadVector512(xb + 16);
             byte* block = row + b * TBlock.Bytes;
-            byte* ahead = block + PrefetchBlocks * TBlock.Bytes;
-            Sse.Prefetch0(ahead);
-            Sse.Prefetch0(ahead + rowBytes);
-            Sse.Prefetch0(ahead + 2 * rowBytes);
-            Sse.Prefetch0(ahead + 3 * rowBytes);
+            Prefetch4(block + PrefetchBlocks * TBlock.Bytes, rowBytes);
             a0 = QuantBlock(decoder, block, low, high, halves, a0);
             a1 = QuantBlock(decoder, block + rowBytes, low, high, halves, a1);
             a2 = QuantBlock(decoder, block + 2 * rowBytes, low, high, halves, a2);
@@ -205,25 +228,49 @@ static class RowDots
         return Vector128.Create(Vector512.Sum(a0), Vector512.Sum(a1), Vector512.Sum(a2), Vector512.Sum(a3));
     }
 
-    /// <summary>Σ over blocks of d_b · (q_b · x_b) for Q8_0 or Q4_0 (<typeparamref name="TBlock"/>, a struct, so the JIT
-    /// compiles one loop per format with its decoding inlined; the decoder holds its constant vectors, which the JIT
-    /// otherwise reloads every block); two accumulators hide the FMA latency.</summary>
+    /// <summary><see cref="DotQuant4{TBlock}"/> for two x rows: each block of the four rows is decoded once for both.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe (Vector128<float>, Vector128<float>) DotQuant4x2<TBlock>(float* x0, float* x1, byte* row, int rowBytes,
+        int blocks, float* halves) where TBlock : struct, IQuantBlock<TBlock>
+    {
+        var decoder = TBlock.Create();
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+        for (int b = 0; b < blocks; b++)
+        {
+            var low0 = Avx512F.LoadVector512(x0 + b * Block);
+            var high0 = Avx512F.LoadVector512(x0 + b * Block + 16);
+            var low1 = Avx512F.LoadVector512(x1 + b * Block);
+            var high1 = Avx512F.LoadVector512(x1 + b * Block + 16);
+            byte* block = row + b * TBlock.Bytes;
+            Prefetch4(block + PrefetchBlocks * TBlock.Bytes, rowBytes);
+            (a0, b0) = QuantBlock2(decoder, block, low0, high0, low1, high1, halves, a0, b0);
+            (a1, b1) = QuantBlock2(decoder, block + rowBytes, low0, high0, low1, high1, halves, a1, b1);
+            (a2, b2) = QuantBlock2(decoder, block + 2 * rowBytes, low0, high0, low1, high1, halves, a2, b2);
+            (a3, b3) = QuantBlock2(decoder, block + 3 * rowBytes, low0, high0, low1, high1, halves, a3, b3);
+        }
+        return (Vector128.Create(Vector512.Sum(a0), Vector512.Sum(a1), Vector512.Sum(a2), Vector512.Sum(a3)),
+            Vector128.Create(Vector512.Sum(b0), Vector512.Sum(b1), Vector512.Sum(b2), Vector512.Sum(b3)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe void Prefetch4(byte* ahead, int rowBytes)
+    {
+        Sse.Prefetch0(ahead);
+        Sse.Prefetch0(ahead + rowBytes);
+        Sse.Prefetch0(ahead + 2 * rowBytes);
+        Sse.Prefetch0(ahead + 3 * rowBytes);
+    }
+
+    /// <summary>One row's dot (<see cref="DotQuant4{TBlock}"/>'s chain of operations for one row: the rows left over from
+    /// the groups of four give the same bits as grouped ones).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static unsafe float DotQuant<TBlock>(float* x, byte* row, int blocks, float* halves) where TBlock : struct, IQuantBlock<TBlock>
     {
         var decoder = TBlock.Create();
-        var a0 = Vector512<float>.Zero;
-        var a1 = Vector512<float>.Zero;
-        int b = 0;
-        for (; b + 2 <= blocks; b += 2)
-        {
-            a0 = QuantBlock(decoder, row + b * TBlock.Bytes, Avx512F.LoadVector512(x + b * Block), Avx512F.LoadVector512(x + b * Block + 16), halves, a0);
-            a1 = QuantBlock(decoder, row + (b + 1) * TBlock.Bytes, Avx512F.LoadVector512(x + (b + 1) * Block),
-                Avx512F.LoadVector512(x + (b + 1) * Block + 16), halves, a1);
-        }
-        if (b < blocks)
-            a0 = QuantBlock(decoder, row + b * TBlock.Bytes, Avx512F.LoadVector512(x + b * Block), Avx512F.LoadVector512(x + b * Block + 16), halves, a0);
-        return Vector512.Sum(a0 + a1);
+        var acc = Vector512<float>.Zero;
+        for (int b = 0; b < blocks; b++)
+            acc = QuantBlock(decoder, row + b * TBlock.Bytes, Avx512F.LoadVector512(x + b * Block), Avx512F.LoadVector512(x + b * Block + 16), halves, acc);
+        return Vector512.Sum(acc);
     }
 
     /// <summary>acc + d·(w[0..16]·x[0..16] + w[16..32]·x[16..32]) lane-wise for one block, the weights (before the scale)
@@ -235,6 +282,18 @@ static class RowDots
         var (lo, hi) = decoder.Decode(block + 2);
         var t = Avx512F.FusedMultiplyAdd(hi, xHigh, lo * xLow);
         return Avx512F.FusedMultiplyAdd(t, Vector512.Create(halves[*(ushort*)block]), acc);
+    }
+
+    /// <summary><see cref="QuantBlock{TBlock}"/> for two x rows, the block decoded once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe (Vector512<float>, Vector512<float>) QuantBlock2<TBlock>(in TBlock decoder, byte* block, Vector512<float> xLow0,
+        Vector512<float> xHigh0, Vector512<float> xLow1, Vector512<float> xHigh1, float* halves, Vector512<float> acc0,
+        Vector512<float> acc1) where TBlock : struct, IQuantBlock<TBlock>
+    {
+        var (lo, hi) = decoder.Decode(block + 2);
+        var d = Vector512.Create(halves[*(ushort*)block]);
+        return (Avx512F.FusedMultiplyAdd(Avx512F.FusedMultiplyAdd(hi, xHigh0, lo * xLow0), d, acc0),
+            Avx512F.FusedMultiplyAdd(Avx512F.FusedMultiplyAdd(hi, xHigh1, lo * xLow1), d, acc1));
     }
 
     /// <summary>Lane i shifts byte i/4 of dword i mod 4 to the bottom of a broadcast 16-byte group.</summary>

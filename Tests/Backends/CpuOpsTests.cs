@@ -53,6 +53,27 @@ public sealed class CpuOpsTests : IDisposable
     }
 
     [Theory]
+    [InlineData(DType.Q4_0, 5, 256, 70)]    // x rows in pairs and one alone; row groups of four and two rows left over
+    [InlineData(DType.Q8_0, 16, 96, 4099)]  // the most rows dotted row by row, over many parallel chunks
+    [InlineData(DType.BF16, 3, 64, 33)]
+    public void BatchedRowDotsGiveEachRowsOwnBits(DType dtype, int n, int k, int m)
+    {
+        // Batched decoding promises each sequence the bits it gets alone (BatchedDecodingTests rely on it).
+        var x = Random(n * k, 1);
+        var (bytes, _) = Weights(dtype, m, k, 2);
+        var bias = Random(m, 3);
+        using var xt = Up(x, n, k);
+        using var wt = cpu.Upload(bytes, dtype, m, k);
+        using var bt = Up(bias, m);
+        var batched = Run((o, y) => o.MatMul(xt, wt, bt, y), n, m);
+        for (int i = 0; i < n; i++)
+        {
+            using var row = Up(x.AsSpan(i * k, k).ToArray(), 1, k);
+            Assert.Equal(batched.AsSpan(i * m, m).ToArray(), Run((o, y) => o.MatMul(row, wt, bt, y), 1, m));
+        }
+    }
+
+    [Theory]
     [InlineData(DType.F32, 1, 64, 9)]
     [InlineData(DType.Q4_0, 5, 256, 70)]
     [InlineData(DType.BF16, 13, 96, 17)]
