@@ -237,7 +237,7 @@ public static class AttentionKernels
             var sums = Vector512<float>.Zero;
             for (; i + 16 <= visible.Length; i += 16)
             {
-                var e = Vector512.Exp(Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref r, (nuint)i), scales, -shift));
+                var e = FloatExp.Exp(Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref r, (nuint)i), scales, -shift));
                 e.StoreUnsafe(ref r, (nuint)i);
                 sums += e;
             }

@@ -91,7 +91,7 @@ public static class ElementwiseKernels
         var t = Vector512<float>.One / (Vector512<float>.One + 0.5f * z);
         var poly = Vector512.Create(0.17087277f);
         foreach (float c in ErfCoefficients) poly = poly * t + Vector512.Create(c);
-        var erfc = t * Vector512.Exp(t * poly - z * z - Vector512.Create(1.26551223f));
+        var erfc = t * FloatExp.Exp(t * poly - z * z - Vector512.Create(1.26551223f));
         var erfAbs = Vector512<float>.One - erfc;
         var erf = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<float>.Zero), -erfAbs, erfAbs);
         return 0.5f * x * (Vector512<float>.One + erf);
