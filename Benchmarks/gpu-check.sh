@@ -48,6 +48,12 @@ if [ -f "$archive" ]; then
   kernel_bench=("$unpack/sonicverse-linux-x64/SonicVerse.Benchmarks")
   commit=$(cat "$unpack/sonicverse-linux-x64/COMMIT" 2>/dev/null || echo unknown)
   log "unpacked $archive"
+  # A leftover archive would measure old code: say so wherever this tree's commit is known.
+  head=$(git -C "$root" rev-parse HEAD 2>/dev/null || true)
+  if [ -n "$head" ] && [ "${commit%% *}" != "$head" ]; then
+    log "WARNING: the archive was built from ${commit%% *} but this tree is at $head; rebuild it with Benchmarks/publish-for-gpu.sh"
+    commit="$commit (stale: this tree is at $head)"
+  fi
 elif command -v dotnet >/dev/null && [ -f "$root/Cli/bin/Release/net10.0/sonicverse.dll" ]; then
   cli=(dotnet "$root/Cli/bin/Release/net10.0/sonicverse.dll")
   kernel_bench=(dotnet "$root/Benchmarks/bin/Release/net10.0/SonicVerse.Benchmarks.dll")
