@@ -36,6 +36,11 @@ echo "ours: mert, projector ..." >&2
   | tail -n 1 > "$work/projector.json"
 
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB RAM, $(dotnet --version) SDK"
+results=Benchmarks/results/cpu.md
+# The hand-written notes and run history below the marker line survive the rewrite.
+history=$(sed -n '/^<!-- cpu-vs-peers.sh keeps/,$p' "$results" 2>/dev/null || true)
 /usr/bin/python3 Benchmarks/Peers/report.py "$work" "$(git rev-parse --short HEAD)" "$machine" "$load_before" \
-  "$(cut -d' ' -f1 /proc/loadavg)" > Benchmarks/results/cpu.md
-cat Benchmarks/results/cpu.md
+  "$(cut -d' ' -f1 /proc/loadavg)" > "$results.new"
+[ -n "$history" ] && printf '\n%s\n' "$history" >> "$results.new"
+mv "$results.new" "$results"
+cat "$results"
