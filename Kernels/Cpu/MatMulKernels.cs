@@ -13,15 +13,14 @@ namespace SonicVerse.Kernels.Cpu;
 public static class MatMulKernels
 {
     /// <summary>Up to this many x rows the row dots win over packing panels for the GEMM, by format. Measured on 2 cores
-    /// at gate_proj's 14336 × 4096 (the GEMM's packing costs ~10 ms whatever n): Q4_0 and Q8_0 row dots, which decode
-    /// each block once for two x rows, take 17 and 15 ms for 16 rows where the GEMM takes ~24; BF16 breaks even near 6
-    /// rows and F32 near 4 (one row-dot pass per x row). F16 row dots (a vector half → float conversion per 16 weights)
-    /// lose to the GEMM from n = 3, but stay at 4 so that f16 batches keep giving each sequence's own bits.</summary>
+    /// at gate_proj's 14336 × 4096, where the GEMM's packing costs ~10 ms whatever n and the row dots decode each block
+    /// once for two x rows: at 16 rows Q4_0/Q8_0/BF16 take 17/15/16 ms against the GEMM's ~23; F32 breaks even near 8
+    /// rows and F16 (a vector half → float conversion per 16 weights) near 5.</summary>
     static int RowDotRows(WeightFormat format) => format switch
     {
-        WeightFormat.Q4_0 or WeightFormat.Q8_0 => 16,
-        WeightFormat.BF16 => 6,
-        _ => 4,
+        WeightFormat.Q4_0 or WeightFormat.Q8_0 or WeightFormat.BF16 => 16,
+        WeightFormat.F32 => 8,
+        _ => 5,
     };
 
     [ThreadStatic] static MatMulJob? job;
@@ -51,8 +50,8 @@ public static class MatMulKernels
         j.Chunks = CpuParallel.Chunks(units, (long)n * k * (m / units));
         j.Units = units;
         j.ByRows = rowDots;
-        j.Quantized = rowDots && format.IsBlockQuantized() && Avx512F.IsSupported;
-        j.LaneOrdered = j.Quantized && RowDots.TakesLaneOrder(format);
+        j.Blocked = rowDots && RowDots.BlockRowsSupported(k);
+        j.LaneOrdered = j.Blocked && RowDots.TakesLaneOrder(format);
         if (j.LaneOrdered)
         {
             if (j.LaneOrderedX.Length < n * k) j.LaneOrderedX = new float[n * k];
@@ -69,7 +68,7 @@ public static class MatMulKernels
         public Memory<float> Y;
         public WeightFormat Format;
         public int N, K, M, Units, Chunks;
-        public bool ByRows, Quantized, LaneOrdered;
+        public bool ByRows, Blocked, LaneOrdered;
         public float[] LaneOrderedX = [];
 
         public override void Run(int chunk)
@@ -82,10 +81,10 @@ public static class MatMulKernels
 
         void DotRows(ReadOnlySpan<byte> w, int firstRow, int rows)
         {
-            if (Quantized)
+            if (Blocked)
             {
                 var x = LaneOrdered ? LaneOrderedX.AsSpan(0, N * K) : X.Span[..(N * K)];
-                RowDots.QuantizedRows(x, N, w, Format, Bias.Span, K, firstRow, rows, Y.Span, M);
+                RowDots.BlockRows(x, N, w, Format, Bias.Span, K, firstRow, rows, Y.Span, M);
                 return;
             }
             for (int i = 0; i < N; i++)

@@ -40,6 +40,7 @@ public sealed class CpuOpsTests : IDisposable
     [InlineData(DType.Q4_0, 16, 96, 21)]   // the most rows Q4_0 dots row by row
     [InlineData(DType.Q4_0, 17, 288, 40)]  // the fewest it packs for the GEMM (288: a 256-element packing chunk and a rest)
     [InlineData(DType.BF16, 7, 64, 35)]
+    [InlineData(DType.BF16, 17, 64, 20)]   // the fewest BF16 rows packed for the GEMM
     public void MatMulMatchesDequantizedReference(DType dtype, int n, int k, int m)
     {
         var x = Random(n * k, 1);
@@ -56,6 +57,8 @@ public sealed class CpuOpsTests : IDisposable
     [InlineData(DType.Q4_0, 5, 256, 70)]    // x rows in pairs and one alone; row groups of four and two rows left over
     [InlineData(DType.Q8_0, 16, 96, 4099)]  // the most rows dotted row by row, over many parallel chunks
     [InlineData(DType.BF16, 3, 64, 33)]
+    [InlineData(DType.F16, 5, 96, 21)]
+    [InlineData(DType.F32, 8, 32, 70)]
     public void BatchedRowDotsGiveEachRowsOwnBits(DType dtype, int n, int k, int m)
     {
         // Batched decoding promises each sequence the bits it gets alone (BatchedDecodingTests rely on it).
