@@ -290,6 +290,10 @@ public sealed class CpuOpsTests : IDisposable
     [InlineData(6, 300, 6, 3, 2, 0, 1, false)]  // strided, no bias
     [InlineData(8, 50, 8, 7, 1, 3, 4, true)]    // grouped positional conv with padding
     [InlineData(3, 600, 5, 4, 1, 2, 1, true)]   // several time tiles
+    [InlineData(1, 2000, 3, 10, 5, 0, 1, false)] // shallow (≤ 32 taps a field): two blocks of steps, vectors and a tail
+    [InlineData(2, 100, 3, 4, 1, 2, 1, true)]   // shallow with padding and bias
+    [InlineData(16, 200, 8, 3, 2, 0, 1, true)]  // deeper fields (48 taps): the GEMM path, strided
+    [InlineData(64, 100, 32, 5, 1, 2, 2, false)] // the GEMM path grouped, with padding
     public void Conv1dMatchesReference(int cin, int t, int cout, int kernel, int stride, int padding, int groups, bool hasBias)
     {
         var x = Random(cin * t, 20);
