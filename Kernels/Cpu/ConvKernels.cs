@@ -58,7 +58,7 @@ public static class ConvKernels
 
         /// <summary>Output steps [t0, t0 + ShallowSteps) of one group: the receptive fields gathered as rows
         /// fields[j, t] (j over cin/groups·k), then y[o, t] = Σ_j W[o, j]·fields[j, t], 16 steps a vector. The sum runs
-        /// over j in order with one FMA each, then the bias is added: the GEMM path's arithmetic, so its bits.</summary>
+        /// over j in order with one FMA each, then the bias is added, as in the GEMM's 6-row tiles.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         void ShallowBlock(int group, int block)
         {
