@@ -10,9 +10,6 @@ public static class WeightFormats
     public const int Q8BlockBytes = 34;
     public const int Q4BlockBytes = 18;
 
-    /// <summary>Q8_0 and Q4_0: 32-element blocks with an f16 scale each.</summary>
-    public static bool IsBlockQuantized(this WeightFormat format) => format is WeightFormat.Q8_0 or WeightFormat.Q4_0;
-
     /// <summary>Bytes of one row of <paramref name="k"/> values (k a multiple of 32 for the block formats).</summary>
     public static long RowBytes(this WeightFormat format, int k) => format switch
     {
