@@ -217,9 +217,21 @@ public sealed class CpuBackend : IBackend, IOps
     {
         var (n, w) = OpChecks.ScatterRows(src, rows, dst);
         var targets = Own(rows).Ints;
-        if (targets.AsSpan(0, n).ToArray().Distinct().Count() != n || targets.AsSpan(0, n).ToArray().Any(r => (uint)r >= (uint)dst.Dim(0)))
+        if (!DistinctRows(targets.AsSpan(0, n), dst.Dim(0)))
             throw new ArgumentException($"ScatterRows: rows [{string.Join(", ", targets.AsSpan(0, n).ToArray())}] are not distinct rows of {dst}");
         for (int i = 0; i < n; i++) Floats(src).AsSpan(i * w, w).CopyTo(Floats(dst).AsSpan(targets[i] * w, w));
+    }
+
+    /// <summary>Every row in [0, count) and none twice; pairwise, so a decode step (a row per sequence) allocates nothing.</summary>
+    static bool DistinctRows(ReadOnlySpan<int> rows, int count)
+    {
+        for (int i = 0; i < rows.Length; i++)
+        {
+            if ((uint)rows[i] >= (uint)count) return false;
+            for (int j = 0; j < i; j++)
+                if (rows[j] == rows[i]) return false;
+        }
+        return true;
     }
 
     public void LogSoftmax(DeviceTensor x, DeviceTensor y)

@@ -273,6 +273,8 @@ public sealed class IlgpuOpsTests(IlgpuFixture fixture)
         using var repeated = cpu.Upload(new[] { 1, 1, 2 }, 3);
         using var d = cpu.Allocate(DType.F32, 7, 5);
         Assert.Throws<ArgumentException>(() => cpu.Ops.ScatterRows(s, repeated, d));
+        using var outside = cpu.Upload(new[] { 1, 7, 2 }, 3);
+        Assert.Throws<ArgumentException>(() => cpu.Ops.ScatterRows(s, outside, d));
     }
 
     [Theory]

@@ -140,12 +140,10 @@ sealed class MistralCachePool
             throw;
         }
         _live = count;
-        Capacity = capacity;
     }
 
     public DeviceTensor[] Keys { get; }
     public DeviceTensor[] Values { get; }
-    public int Capacity { get; }
 
     public void Release()
     {
