@@ -27,17 +27,32 @@ sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTenso
     public DeviceTensor? LoraB { get; } = loraB;        // [out, rank] F32
 
     /// <summary>ys[i] = layers[i](x) for layers that read the same x (q, k, v; gate, up): one shared product when no
-    /// adapter side path runs and the weights share a dtype, else each layer on its own.</summary>
-    public static void ApplyShared(IOps ops, DeviceTensor x, bool useLora, MistralScratch scratch, MistralLinear[] layers,
-        DeviceTensor[] ys)
+    /// adapter side path runs and the weights share a dtype, else each layer on its own. Spans, so a decode step's
+    /// calls allocate nothing.</summary>
+    public static void ApplyShared(IOps ops, DeviceTensor x, bool useLora, MistralScratch scratch,
+        ReadOnlySpan<MistralLinear> layers, ReadOnlySpan<DeviceTensor> ys)
     {
-        bool plain = layers.All(l => l.Weight.DType == layers[0].Weight.DType && !(useLora && l.LoraA is not null));
+        var weights = new SharedWeights();
+        bool plain = layers.Length <= SharedWeights.Capacity;
+        for (int i = 0; i < layers.Length && plain; i++)
+        {
+            plain = layers[i].Weight.DType == layers[0].Weight.DType && !(useLora && layers[i].LoraA is not null);
+            weights[i] = layers[i].Weight;
+        }
         if (plain)
         {
-            ops.MatMulShared(x, layers.Select(l => l.Weight).ToArray(), ys);
+            ops.MatMulShared(x, ((ReadOnlySpan<DeviceTensor>)weights)[..layers.Length], ys);
             return;
         }
         for (int i = 0; i < layers.Length; i++) layers[i].Apply(ops, x, useLora, scratch, ys[i]);
+    }
+
+    /// <summary>Room for the weights of one shared product (q, k, v at most) without an array.</summary>
+    [System.Runtime.CompilerServices.InlineArray(Capacity)]
+    struct SharedWeights
+    {
+        public const int Capacity = 3;
+        DeviceTensor _first;
     }
 
     /// <summary>residual += this(x). Without the adapter's side path that is one fused product
