@@ -126,7 +126,7 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         gemvShared ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>, int,
             SharedWeights, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GemvSharedKernel);
         int group = GemvGroup, rowsPerGroup = group / Accelerator.WarpSize;
-        bool vector = w.W0.K % 8 == 0 && WeightViews.Aligned16(x) && x.Length >= 4;
+        bool vector = Vectorizable(x, w.W0) && Vectorizable(x, w.W1) && (w.M2 == 0 || Vectorizable(x, w.W2));
         var config = new KernelConfig((m + rowsPerGroup - 1) / rowsPerGroup, group,
             SharedMemoryConfig.RequestDynamic<float>(n * group));
         gemvShared(stream, config, x, vector ? x.Cast<Quad>() : default, SpecializedValue.New(vector ? 1 : 0),
@@ -139,12 +139,19 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         gemv ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, WeightViews,
             SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, int, int, ArrayView<float>>(GemvKernel);
         int group = GemvGroup, rowsPerGroup = group / Accelerator.WarpSize;
-        bool vector = w.K % 8 == 0 && WeightViews.Aligned16(x) && x.Length >= 4;
+        bool vector = Vectorizable(x, w);
         var config = new KernelConfig((m + rowsPerGroup - 1) / rowsPerGroup, group,
             SharedMemoryConfig.RequestDynamic<float>(n * group));
         gemv(stream, config, x, vector ? x.Cast<Quad>() : default, SpecializedValue.New(vector ? 1 : 0), w,
             SpecializedValue.New(w.Format), bias, SpecializedValue.New(epilogue), n, m, y);
     }
+
+    /// <summary>Whether the GEMV can read x and the weight rows with 16-byte loads: rows a multiple of 8 values long,
+    /// x 16-byte aligned, and F32/F16/BF16 weights too (quantized blocks are read in 2-byte pieces whatever their
+    /// alignment). The kernels take this as a <c>SpecializedValue</c>, so the usual aligned case carries no scalar path.</summary>
+    static bool Vectorizable(ArrayView<float> x, WeightViews w) =>
+        w.K % 8 == 0 && WeightViews.Aligned16(x) && x.Length >= 4
+        && (w.Vector != 0 || w.Format is (int)WeightFormat.Q8_0 or (int)WeightFormat.Q4_0);
 
     /// <summary>The GEMM launch, and the sum of its k-splits when there are several. With <paramref name="conv"/>, x is
     /// a convolution's input read as its unfolded matrix and y is written transposed ([m, n]: channels first).</summary>
@@ -182,29 +189,29 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         y[index] = Epilogue(epilogue, sum, bias, c, y, index);
     }
 
-    static void GemvKernel(ArrayView<float> x, ArrayView<Quad> x4, SpecializedValue<int> xVectorValue, WeightViews w,
+    static void GemvKernel(ArrayView<float> x, ArrayView<Quad> x4, SpecializedValue<int> vectorValue, WeightViews w,
         SpecializedValue<int> formatValue, ArrayView<float> bias, SpecializedValue<int> epilogueValue, int n, int m,
         ArrayView<float> y)
     {
         int row = Grid.IdxX * (Group.DimX / Warp.WarpSize) + Warp.WarpIdx;
         if (row >= m) return;
-        GemvRow(x, x4, xVectorValue.Value, w, formatValue.Value, bias, epilogueValue.Value, n, m, row, y);
+        GemvRow(x, x4, vectorValue.Value, w, formatValue.Value, bias, epilogueValue.Value, n, m, row, y);
     }
 
     /// <summary>The rows of the two or three matrices one after the other; each warp takes its matrix's row.</summary>
-    static void GemvSharedKernel(ArrayView<float> x, ArrayView<Quad> x4, SpecializedValue<int> xVectorValue,
+    static void GemvSharedKernel(ArrayView<float> x, ArrayView<Quad> x4, SpecializedValue<int> vectorValue,
         SpecializedValue<int> formatValue, int n, SharedWeights w, ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2)
     {
         int row = Grid.IdxX * (Group.DimX / Warp.WarpSize) + Warp.WarpIdx;
-        int xVector = xVectorValue.Value, format = formatValue.Value;
-        if (row < w.M0) GemvRow(x, x4, xVector, w.W0, format, y0, 0, n, w.M0, row, y0);
-        else if (row < w.M0 + w.M1) GemvRow(x, x4, xVector, w.W1, format, y1, 0, n, w.M1, row - w.M0, y1);
-        else if (row < w.M0 + w.M1 + w.M2) GemvRow(x, x4, xVector, w.W2, format, y2, 0, n, w.M2, row - w.M0 - w.M1, y2);
+        int vector = vectorValue.Value, format = formatValue.Value;
+        if (row < w.M0) GemvRow(x, x4, vector, w.W0, format, y0, 0, n, w.M0, row, y0);
+        else if (row < w.M0 + w.M1) GemvRow(x, x4, vector, w.W1, format, y1, 0, n, w.M1, row - w.M0, y1);
+        else if (row < w.M0 + w.M1 + w.M2) GemvRow(x, x4, vector, w.W2, format, y2, 0, n, w.M2, row - w.M0 - w.M1, y2);
     }
 
     /// <summary>One warp: y[r, row] for the n rows r of x. Each lane sums its chunks into its slot of shared memory (one
     /// per row of x), then a shuffle reduction finishes each output.</summary>
-    static void GemvRow(ArrayView<float> x, ArrayView<Quad> x4, int xVector, WeightViews w, int format, ArrayView<float> bias,
+    static void GemvRow(ArrayView<float> x, ArrayView<Quad> x4, int vector, WeightViews w, int format, ArrayView<float> bias,
         int epilogue, int n, int m, int row, ArrayView<float> y)
     {
         var acc = SharedMemory.GetDynamic<float>();
@@ -213,21 +220,21 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         int chunks = w.ChunksPerRow, c = lane;
         for (; c + (Unroll - 1) * width < chunks; c += Unroll * width)
         {
-            var c0 = w.Chunk(format, row, c);
-            var c1 = w.Chunk(format, row, c + width);
-            var c2 = w.Chunk(format, row, c + 2 * width);
-            var c3 = w.Chunk(format, row, c + 3 * width);
+            var c0 = w.Chunk(format, vector, row, c);
+            var c1 = w.Chunk(format, vector, row, c + width);
+            var c2 = w.Chunk(format, vector, row, c + 2 * width);
+            var c3 = w.Chunk(format, vector, row, c + 3 * width);
             for (int r = 0; r < n; r++)
             {
                 long xRow = (long)r * w.K;
-                acc[r * stride + slot] += Dot(x, x4, xVector, xRow, w.K, c0) + Dot(x, x4, xVector, xRow, w.K, c1)
-                    + Dot(x, x4, xVector, xRow, w.K, c2) + Dot(x, x4, xVector, xRow, w.K, c3);
+                acc[r * stride + slot] += Dot(x, x4, vector, xRow, w.K, c0) + Dot(x, x4, vector, xRow, w.K, c1)
+                    + Dot(x, x4, vector, xRow, w.K, c2) + Dot(x, x4, vector, xRow, w.K, c3);
             }
         }
         for (; c < chunks; c += width)
         {
-            var c0 = w.Chunk(format, row, c);
-            for (int r = 0; r < n; r++) acc[r * stride + slot] += Dot(x, x4, xVector, (long)r * w.K, w.K, c0);
+            var c0 = w.Chunk(format, vector, row, c);
+            for (int r = 0; r < n; r++) acc[r * stride + slot] += Dot(x, x4, vector, (long)r * w.K, w.K, c0);
         }
         for (int r = 0; r < n; r++)
         {
@@ -238,9 +245,9 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
     }
 
     /// <summary>The chunk's 8 weights against the matching 8 values of one x row (two 16-byte loads when aligned).</summary>
-    static float Dot(ArrayView<float> x, ArrayView<Quad> x4, int xVector, long xRow, int k, Chunk8 c)
+    static float Dot(ArrayView<float> x, ArrayView<Quad> x4, int vector, long xRow, int k, Chunk8 c)
     {
-        if (xVector != 0)
+        if (vector != 0)
         {
             Quad a = x4[(xRow + c.ColA) / 4], b = x4[(xRow + c.ColB) / 4];
             return c.A0 * Interop.IntAsFloat(a.X) + c.A1 * Interop.IntAsFloat(a.Y) + c.A2 * Interop.IntAsFloat(a.Z)
@@ -348,7 +355,7 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
             int c = i / chunksPerTile, sub = i % chunksPerTile, row = col0 + c, chunk = k0 / 8 + sub;
             if (row < m && chunk < w.ChunksPerRow)
             {
-                var ch = w.Chunk(format, row, chunk);
+                var ch = w.Chunk(format, w.Vector, row, chunk);
                 int a = (ch.ColA - k0) * wStride + c, b = (ch.ColB - k0) * wStride + c;
                 ws[a] = ch.A0; ws[a + wStride] = ch.A1; ws[a + 2 * wStride] = ch.A2; ws[a + 3 * wStride] = ch.A3;
                 ws[b] = ch.B0; ws[b + wStride] = ch.B1; ws[b + 2 * wStride] = ch.B2; ws[b + 3 * wStride] = ch.B3;

@@ -33,13 +33,6 @@ public sealed class IlgpuBackend : IBackend
         ops = new IlgpuOps(this, accelerator, stream);
     }
 
-    /// <summary>ILGPU's O2 adds address-space inference: loads through views become <c>ld.global</c> instead of generic
-    /// loads with 64-bit address conversions. For sm_90, ptxas then gives the decode GEMV 65–68 registers instead of
-    /// 162–168 (F32/F16/BF16) and 46 instead of 82 (Q8_0/Q4_0): 2.5× and 1.8× the warps resident to hide memory latency
-    /// (<c>Benchmarks/kernel-report.sh</c>). The CPU accelerator compiles at the same level so the tests run the same
-    /// IR transformations.</summary>
-    const OptimizationLevel KernelOptimization = OptimizationLevel.O2;
-
     /// <summary>The first CUDA device, or null with the reason when there is no usable device or driver.</summary>
     public static IBackend? TryCreateCuda(out string why)
     {
@@ -47,7 +40,7 @@ public sealed class IlgpuBackend : IBackend
         try
         {
             LetDriverLoadByItsSoname();
-            context = Context.Create(b => b.Cuda().EnableAlgorithms().Optimize(KernelOptimization));
+            context = Context.Create(b => b.Cuda().EnableAlgorithms().Optimize(KernelFamily.Optimization));
             var devices = context.GetCudaDevices();
             if (devices.Count == 0)
             {
@@ -85,7 +78,7 @@ public sealed class IlgpuBackend : IBackend
     public static IBackend CreateCpuAccelerator()
     {
         var device = new CPUDevice(numThreadsPerWarp: 4, numWarpsPerMultiprocessor: 2, numMultiprocessors: 1);
-        var context = Context.Create(b => b.CPU(device).EnableAlgorithms().Optimize(KernelOptimization));
+        var context = Context.Create(b => b.CPU(device).EnableAlgorithms().Optimize(KernelFamily.Optimization));
         var cpu = context.CreateCPUAccelerator(0);
         return new IlgpuBackend(context, cpu, DeviceKind.IlgpuCpu,
             $"ilgpu-cpu: {cpu.MaxNumThreadsPerGroup} threads per group, warp {cpu.WarpSize}");
