@@ -12,7 +12,7 @@ namespace SonicVerse.Kernels.Ilgpu;
 /// shared-memory GEMM whose weight tile is dequantized while it is staged, split over k when its tiles alone would
 /// leave most multiprocessors idle (see <see cref="Plan"/>).
 /// </summary>
-public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accelerator)
+public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamily(accelerator)
 {
     /// <summary>Rows of x up to which the GEMV runs. Each of its lanes re-reads x for every row it multiplies, so it is
     /// bound by L1 traffic (2 × 16 bytes of x per 8 weights and row) long before memory: on an H100, 36 rows took
@@ -110,8 +110,9 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
     {
         if ((long)n * m == 0) return;
         int epilogue = (hasBias ? Bias : 0) | (accumulate ? Accumulate : 0);
-        if (plan is not { } shape) Gemv(stream, x, w, bias, epilogue, n, m, y);
-        else Gemm(stream, x, w, bias, epilogue, shape, y, scratch, null);
+        if (plan is not null) Gemm(stream, x, w, bias, epilogue, plan.Value, y, scratch, null);
+        else if (n == 1) SingleRowGemv(stream, x, w, bias, epilogue, m, y);
+        else Gemv(stream, x, w, bias, epilogue, n, m, y);
     }
 
     /// <summary>y0 = x·W0ᵀ, y1 = x·W1ᵀ (, y2 = x·W2ᵀ) in one GEMV launch: the weights' rows are numbered one after
@@ -123,6 +124,11 @@ public sealed class MatMulKernels(Accelerator accelerator) : KernelFamily(accele
         if (n > GemvMaxRows) throw new ArgumentException($"GemvShared: {n} rows of x, at most {GemvMaxRows}");
         int m = w.M0 + w.M1 + w.M2;
         if ((long)n * m == 0) return;
+        if (n == 1)
+        {
+            SingleRowGemvShared(stream, x, w, y0, y1, y2);
+            return;
+        }
         gemvShared ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>, int,
             SharedWeights, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GemvSharedKernel);
         int group = GemvGroup, rowsPerGroup = group / Accelerator.WarpSize;

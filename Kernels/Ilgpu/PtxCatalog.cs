@@ -41,6 +41,10 @@ public static class PtxCatalog
         list.Add(new(m, "GemvKernel", "gemv q4_0 y+=", 1, Q4, Accumulate));
         list.Add(new(m, "GemvKernel", "gemv f32 +bias, unaligned x", 0, F32, Bias));
         foreach (var (f, name) in Formats) list.Add(new(m, "GemvSharedKernel", $"gemv shared {name}", 1, f));
+        foreach (var (f, name) in Formats) list.Add(new(m, "SingleRowGemvKernel", $"gemv 1 row {name}", 1, f, 0));
+        list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row q4_0 y+=", 1, Q4, Accumulate));
+        list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row f32 +bias, unaligned x", 0, F32, Bias));
+        foreach (var (f, name) in Formats) list.Add(new(m, "SingleRowGemvSharedKernel", $"gemv 1 row shared {name}", 1, f));
         foreach (var (f, name) in Formats) list.Add(new(m, "GemmKernel", $"gemm {name}", f, 0, GpuTileK, PlainInput));
         list.Add(new(m, "GemmKernel", "gemm q4_0 y+=", Q4, Accumulate, GpuTileK, PlainInput));
         list.Add(new(m, "GemmKernel", "gemm f32 +bias", F32, Bias, GpuTileK, PlainInput));

@@ -18,6 +18,62 @@ public struct Chunk8
     public int ColA, ColB;
 }
 
+/// <summary>One weight row as a thread of a GEMV reads it (see <see cref="WeightViews.Reader"/>): the block scales and the
+/// chunk's quant words of Q8_0/Q4_0 rows (Q4_0 uses two words, Q8_0 four), or the values of F32/F16/BF16 rows.</summary>
+public struct RowReader
+{
+    public ArrayView<ushort> Scale, Q0, Q1, Q2, Q3;
+    public ArrayView<Quad> Values;
+
+    /// <summary>The reader moved on by <paramref name="step"/> (<see cref="WeightViews.ReaderStep"/>): pointer
+    /// increments carried through the loop, so the loads need no address arithmetic at all.</summary>
+    public RowReader Advance(int format, int step)
+    {
+        var next = this;
+        if (format == (int)WeightFormat.Q4_0 || format == (int)WeightFormat.Q8_0)
+        {
+            next.Scale = Scale.SubView(step);
+            next.Q0 = Q0.SubView(step);
+            next.Q1 = Q1.SubView(step);
+            if (format == (int)WeightFormat.Q8_0)
+            {
+                next.Q2 = Q2.SubView(step);
+                next.Q3 = Q3.SubView(step);
+            }
+        }
+        else if (Values.IsValid) next.Values = Values.SubView(step);
+        return next;
+    }
+}
+
+/// <summary>The 8 values of x that meet one <see cref="Chunk8"/>: A0..A3 at ColA.., B0..B3 at ColB...</summary>
+public struct XChunk
+{
+    public float A0, A1, A2, A3, B0, B1, B2, B3;
+
+    /// <summary>Columns colA..colA+3 and colB..colB+3 of x: two 16-byte loads when <paramref name="vector"/> (x
+    /// 16-byte aligned, k a multiple of 8), otherwise element by element with zeros at or past k.</summary>
+    public static XChunk Load(ArrayView<float> x, ArrayView<Quad> x4, int vector, int k, int colA, int colB)
+    {
+        if (vector != 0)
+        {
+            Quad a = x4[colA / 4], b = x4[colB / 4];
+            return new XChunk
+            {
+                A0 = Interop.IntAsFloat(a.X), A1 = Interop.IntAsFloat(a.Y), A2 = Interop.IntAsFloat(a.Z), A3 = Interop.IntAsFloat(a.W),
+                B0 = Interop.IntAsFloat(b.X), B1 = Interop.IntAsFloat(b.Y), B2 = Interop.IntAsFloat(b.Z), B3 = Interop.IntAsFloat(b.W),
+            };
+        }
+        return new XChunk
+        {
+            A0 = At(x, k, colA), A1 = At(x, k, colA + 1), A2 = At(x, k, colA + 2), A3 = At(x, k, colA + 3),
+            B0 = At(x, k, colB), B1 = At(x, k, colB + 1), B2 = At(x, k, colB + 2), B3 = At(x, k, colB + 3),
+        };
+    }
+
+    static float At(ArrayView<float> x, int k, int col) => col < k ? x[col] : 0f;
+}
+
 /// <summary>A stored weight matrix [rows, k] seen several ways over the same bytes (device code reads whichever its
 /// format needs): bytes for int8/nibble quants, ushort for F16/BF16 values and block scales, float for F32, and 16-byte
 /// quads for vectorized loads of F32/F16/BF16 rows when the rows are 16-byte aligned (<see cref="Vector"/> = 1).</summary>
@@ -50,6 +106,115 @@ public readonly struct WeightViews
     /// <summary>Chunks of 8 weights per row (the last one of an F32/F16/BF16 row may be partial).</summary>
     public int ChunksPerRow => (K + 7) / 8;
 
+    /// <summary>The columns chunk <paramref name="chunk"/> covers: ColA..ColA+3 and ColB..ColB+3 (see
+    /// <see cref="Chunk8"/>).</summary>
+    public static (int ColA, int ColB) ChunkColumns(int format, int chunk)
+    {
+        if (format != (int)WeightFormat.Q4_0) return (chunk * 8, chunk * 8 + 4);
+        int first = (chunk >> 2) * WeightFormats.BlockElements + (chunk & 3) * 4;
+        return (first, first + 16);
+    }
+
+    /// <summary>Row <paramref name="row"/> as a thread reads it from chunk <paramref name="chunk"/> on, in steps of a
+    /// whole number of blocks (<see cref="ReaderStep"/>): views that start at that chunk's scale and quant words
+    /// (Q8_0/Q4_0) or values (F32/F16/BF16 when <paramref name="vector"/>), which a loop moves on with
+    /// <see cref="RowReader.Advance"/>. Each load then needs no address arithmetic, against ~10 instructions of 64-bit
+    /// index arithmetic per load when every access recomputed row · stride + block (ptxas, sm_90).</summary>
+    public RowReader Reader(int format, int vector, int row, int chunk)
+    {
+        var r = new RowReader();
+        if (format == (int)WeightFormat.Q4_0 || format == (int)WeightFormat.Q8_0)
+        {
+            int blockBytes = format == (int)WeightFormat.Q4_0 ? WeightFormats.Q4BlockBytes : WeightFormats.Q8BlockBytes;
+            int wordsPerChunk = format == (int)WeightFormat.Q4_0 ? 2 : 4;
+            long block = BlockOffset(row, chunk >> 2, blockBytes) / 2;
+            long words = block + 1 + (chunk & 3) * wordsPerChunk;
+            r.Scale = Halves.SubView(block);
+            r.Q0 = Halves.SubView(words);
+            r.Q1 = Halves.SubView(words + 1);
+            if (format == (int)WeightFormat.Q8_0)
+            {
+                r.Q2 = Halves.SubView(words + 2);
+                r.Q3 = Halves.SubView(words + 3);
+            }
+        }
+        else if (vector != 0)
+        {
+            long first = (long)row * K + chunk * 8;
+            r.Values = Quads.SubView(format == (int)WeightFormat.F32 ? first / 4 : first / 8);
+        }
+        return r;
+    }
+
+    /// <summary>How far a <see cref="RowReader"/> moves for <paramref name="chunks"/> chunks (a multiple of 4):
+    /// in ushorts for Q8_0/Q4_0, in quads otherwise.</summary>
+    public static int ReaderStep(int format, int chunks)
+    {
+        if (format == (int)WeightFormat.Q8_0) return chunks / 4 * (WeightFormats.Q8BlockBytes / 2);
+        if (format == (int)WeightFormat.Q4_0) return chunks / 4 * (WeightFormats.Q4BlockBytes / 2);
+        return format == (int)WeightFormat.F32 ? 2 * chunks : chunks;
+    }
+
+    /// <summary>Chunk <paramref name="chunk"/> of row <paramref name="row"/>, where <paramref name="reader"/> stands,
+    /// dotted with the matching x values.
+    /// Q8_0 and Q4_0 decode without integer-to-float conversions (a quarter-rate instruction on NVIDIA): a quant's bits
+    /// in the mantissa of 2²³ give the float 2²³ + q exactly, and one subtraction leaves q. The exponent bits are ORed
+    /// into each 16-bit word once, and each quant is then cut out where it sits with one AND (bits 4–7 give 16·q, 8–15
+    /// 256·q): each position is summed on its own and scaled back by its power of two (exact), so the products are
+    /// the plain q·x ones, summed in another order.</summary>
+    public float Dot(int format, int vector, RowReader reader, int row, int chunk, XChunk x)
+    {
+        if (format == (int)WeightFormat.Q4_0) return DotQ4(reader, x);
+        if (format == (int)WeightFormat.Q8_0) return DotQ8(reader, x);
+        Chunk8 c;
+        if (vector == 0) c = Chunk(format, vector, row, chunk);
+        else if (format == (int)WeightFormat.F32) c = F32Of(reader.Values[0], reader.Values[1]);
+        else c = HalvesOf(format, reader.Values[0]);
+        return c.A0 * x.A0 + c.A1 * x.A1 + c.A2 * x.A2 + c.A3 * x.A3 + c.B0 * x.B0 + c.B1 * x.B1 + c.B2 * x.B2 + c.B3 * x.B3;
+    }
+
+    /// <summary>IEEE half bits as a float through ILGPU's Half: one <c>cvt.f32.f16</c> on CUDA, where the portable
+    /// <see cref="ScalarMath.HalfToFloat"/> (the cpu kernels') costs ~8 integer instructions (ptxas, sm_90). Exact
+    /// either way: every half is a float.</summary>
+    static float HalfValue(ushort bits) => Interop.IntAsFloat(bits);
+
+    /// <summary>The exponent bits of 2²³ (0x4B000000): a float with these and mantissa m is 2²³ + m.</summary>
+    const int TwoTo23Bits = 0x4B000000;
+    const float TwoTo23 = 8388608f;
+
+    /// <summary>The float whose bits are <paramref name="word"/> AND <paramref name="mask"/>, the word already holding
+    /// the exponent bits: 2²³ + (the masked mantissa bits).</summary>
+    static float Masked(int word, int mask) => Interop.IntAsFloat((uint)(word & (TwoTo23Bits | mask)));
+
+    // Bytes 4·sub .. 4·sub + 3 of the block as two ushorts u0, u1 (ChunkQ4's layout): low nibbles (bits 0–3, 8–11) are
+    // elements ColA.., high nibbles (bits 4–7, 12–15) elements ColB.., each stored as q + 8.
+    static float DotQ4(RowReader r, XChunk x)
+    {
+        float d = HalfValue(r.Scale[0]);
+        int u0 = r.Q0[0] | TwoTo23Bits, u1 = r.Q1[0] | TwoTo23Bits;
+        float bits0 = (Masked(u0, 0xF) - (TwoTo23 + 8)) * x.A0 + (Masked(u1, 0xF) - (TwoTo23 + 8)) * x.A2;
+        float bits4 = (Masked(u0, 0xF0) - (TwoTo23 + 128)) * x.B0 + (Masked(u1, 0xF0) - (TwoTo23 + 128)) * x.B2;
+        float bits8 = (Masked(u0, 0xF00) - (TwoTo23 + 2048)) * x.A1 + (Masked(u1, 0xF00) - (TwoTo23 + 2048)) * x.A3;
+        float bits12 = (Masked(u0, 0xF000) - (TwoTo23 + 32768)) * x.B1 + (Masked(u1, 0xF000) - (TwoTo23 + 32768)) * x.B3;
+        return d * (bits0 + bits4 * (1f / 16) + bits8 * (1f / 256) + bits12 * (1f / 4096));
+    }
+
+    // Quants 8·sub .. 8·sub + 7 of the block as four ushorts (ChunkQ8's layout). A signed byte s with its top bit
+    // flipped is s + 128, so XOR with 0x8080 (and the exponent bits, which a ushort lacks) gives 2²³ + 128 + s for the
+    // low byte and 2²³ + 256·(128 + s) for the high one.
+    static float DotQ8(RowReader r, XChunk x)
+    {
+        float d = HalfValue(r.Scale[0]);
+        const int Flip = TwoTo23Bits | 0x8080;
+        int u0 = r.Q0[0] ^ Flip, u1 = r.Q1[0] ^ Flip, u2 = r.Q2[0] ^ Flip, u3 = r.Q3[0] ^ Flip;
+        const float Low = TwoTo23 + 128, High = TwoTo23 + 32768;
+        float low = (Masked(u0, 0xFF) - Low) * x.A0 + (Masked(u1, 0xFF) - Low) * x.A2
+            + (Masked(u2, 0xFF) - Low) * x.B0 + (Masked(u3, 0xFF) - Low) * x.B2;
+        float high = (Masked(u0, 0xFF00) - High) * x.A1 + (Masked(u1, 0xFF00) - High) * x.A3
+            + (Masked(u2, 0xFF00) - High) * x.B1 + (Masked(u3, 0xFF00) - High) * x.B3;
+        return d * (low + high * (1f / 256));
+    }
+
     long BlockOffset(int row, int block, int blockBytes) => ((long)row * (K / WeightFormats.BlockElements) + block) * blockBytes;
 
     /// <summary>Element [row, col] as float (embedding lookups).</summary>
@@ -61,18 +226,18 @@ public readonly struct WeightViews
     {
         long index = (long)row * K + col;
         if (format == (int)WeightFormat.F32) return Floats[index];
-        if (format == (int)WeightFormat.F16) return ScalarMath.HalfToFloat(Halves[index]);
+        if (format == (int)WeightFormat.F16) return HalfValue(Halves[index]);
         if (format == (int)WeightFormat.BF16) return ScalarMath.BF16ToFloat(Halves[index]);
         int block = col / WeightFormats.BlockElements, q = col % WeightFormats.BlockElements;
         if (format == (int)WeightFormat.Q8_0)
         {
             long b8 = BlockOffset(row, block, WeightFormats.Q8BlockBytes);
-            return ScalarMath.HalfToFloat(Halves[b8 / 2]) * SignedByte(Bytes[b8 + 2 + q], 0);
+            return HalfValue(Halves[b8 / 2]) * SignedByte(Bytes[b8 + 2 + q], 0);
         }
         long b4 = BlockOffset(row, block, WeightFormats.Q4BlockBytes);
         int packed = Bytes[b4 + 2 + (q & 15)];
         int nibble = q < 16 ? packed & 15 : packed >> 4;
-        return ScalarMath.HalfToFloat(Halves[b4 / 2]) * (nibble - 8);
+        return HalfValue(Halves[b4 / 2]) * (nibble - 8);
     }
 
     /// <summary>Chunk <paramref name="chunk"/> (0 ≤ chunk &lt; <see cref="ChunksPerRow"/>) of row <paramref name="row"/>,
@@ -103,25 +268,37 @@ public readonly struct WeightViews
     Chunk8 ChunkF32(int row, int chunk)
     {
         long quad = ((long)row * K + chunk * 8) / 4;
-        Quad a = Quads[quad], b = Quads[quad + 1];
-        return new Chunk8
+        var c = F32Of(Quads[quad], Quads[quad + 1]);
+        c.ColA = chunk * 8;
+        c.ColB = chunk * 8 + 4;
+        return c;
+    }
+
+    static Chunk8 F32Of(Quad a, Quad b) =>
+        new()
         {
             A0 = Interop.IntAsFloat(a.X), A1 = Interop.IntAsFloat(a.Y), A2 = Interop.IntAsFloat(a.Z), A3 = Interop.IntAsFloat(a.W),
             B0 = Interop.IntAsFloat(b.X), B1 = Interop.IntAsFloat(b.Y), B2 = Interop.IntAsFloat(b.Z), B3 = Interop.IntAsFloat(b.W),
-            ColA = chunk * 8, ColB = chunk * 8 + 4,
         };
-    }
 
     Chunk8 ChunkHalves(int format, int row, int chunk)
     {
-        Quad q = Quads[((long)row * K + chunk * 8) / 8];
-        var c = new Chunk8 { ColA = chunk * 8, ColB = chunk * 8 + 4 };
+        var c = HalvesOf(format, Quads[((long)row * K + chunk * 8) / 8]);
+        c.ColA = chunk * 8;
+        c.ColB = chunk * 8 + 4;
+        return c;
+    }
+
+    /// <summary>8 F16 or BF16 values from one 16-byte load.</summary>
+    static Chunk8 HalvesOf(int format, Quad q)
+    {
+        var c = new Chunk8();
         if (format == (int)WeightFormat.F16)
         {
-            c.A0 = ScalarMath.HalfToFloat((ushort)q.X); c.A1 = ScalarMath.HalfToFloat((ushort)(q.X >> 16));
-            c.A2 = ScalarMath.HalfToFloat((ushort)q.Y); c.A3 = ScalarMath.HalfToFloat((ushort)(q.Y >> 16));
-            c.B0 = ScalarMath.HalfToFloat((ushort)q.Z); c.B1 = ScalarMath.HalfToFloat((ushort)(q.Z >> 16));
-            c.B2 = ScalarMath.HalfToFloat((ushort)q.W); c.B3 = ScalarMath.HalfToFloat((ushort)(q.W >> 16));
+            c.A0 = HalfValue((ushort)q.X); c.A1 = HalfValue((ushort)(q.X >> 16));
+            c.A2 = HalfValue((ushort)q.Y); c.A3 = HalfValue((ushort)(q.Y >> 16));
+            c.B0 = HalfValue((ushort)q.Z); c.B1 = HalfValue((ushort)(q.Z >> 16));
+            c.B2 = HalfValue((ushort)q.W); c.B3 = HalfValue((ushort)(q.W >> 16));
             return c;
         }
         // BF16 is the top half of an f32: shift (low half) or mask (high half) in place.
@@ -142,7 +319,7 @@ public readonly struct WeightViews
     {
         int sub = chunk & 3;
         long b = BlockOffset(row, chunk >> 2, WeightFormats.Q8BlockBytes) / 2;
-        float d = ScalarMath.HalfToFloat(Halves[b]);
+        float d = HalfValue(Halves[b]);
         long q = b + 1 + sub * 4;
         int u0 = Halves[q], u1 = Halves[q + 1], u2 = Halves[q + 2], u3 = Halves[q + 3];
         return new Chunk8
@@ -159,7 +336,7 @@ public readonly struct WeightViews
     {
         int sub = chunk & 3;
         long b = BlockOffset(row, chunk >> 2, WeightFormats.Q4BlockBytes) / 2;
-        float d = ScalarMath.HalfToFloat(Halves[b]);
+        float d = HalfValue(Halves[b]);
         int u0 = Halves[b + 1 + sub * 2], u1 = Halves[b + 2 + sub * 2];
         int first = (chunk >> 2) * WeightFormats.BlockElements + sub * 4;
         return new Chunk8

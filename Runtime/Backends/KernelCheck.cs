@@ -39,6 +39,7 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
                 r.Add(MatMul(dtype, n, quant ? 96 : 37, 13, n == 3));
                 r.Add(MatMul(dtype, n, quant ? 256 : 64, 7, false));
             }
+            r.Add(MatMul(dtype, 1, 32, 6, false));  // one block a row: fewer chunks than a group's threads
             r.Add(MatMul(dtype, 9, 1024, 16, true));  // few tiles, long k: the GEMM split over k
             foreach (int n in new[] { 1, 9, 70 }) r.Add(MatMulAccumulate(dtype, n, 1024, 24));
             r.Add(MatMulShared(dtype, 1, 3));
