@@ -14,7 +14,7 @@ namespace SonicVerse.Kernels.Ilgpu;
 /// interleaved keys of the same item and are merged at the end. With several splits, each split writes (max, sum,
 /// accumulator) partials and <see cref="CombineKernel"/> merges them.
 /// </summary>
-public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(accelerator)
+public sealed partial class AttentionKernels(Accelerator accelerator) : KernelFamily(accelerator)
 {
     /// <summary>Shared-memory budget per group in floats (48 KB, the limit without opt-in on NVIDIA).</summary>
     const int SharedFloats = 12 * 1024;
@@ -46,11 +46,13 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
         return new AttentionPlan(warps, itemsPerKv, perGroup, warps / perGroup, tileKeys, groupsPerKv, splits, Math.Max(1, splitLength));
     }
 
-    /// <summary>Floats of scratch the launcher needs: (max, sum, accumulator) per item and split, when split.</summary>
+    /// <summary>Floats of scratch the launcher needs: (max, sum, accumulator) per item and split, when split (for one
+    /// query, enough for either kernel: which one runs depends on the views' alignment).</summary>
     public long ScratchLength(AttentionShape s)
     {
         var p = Plan(s);
-        return p.Splits == 1 ? 0 : (long)s.Queries * s.QueryHeads * p.Splits * (s.HeadDim + 2);
+        long flash = p.Splits == 1 ? 0 : (long)s.Queries * s.QueryHeads * p.Splits * (s.HeadDim + 2);
+        return s.Queries == 1 && s.QueryHeads % s.KvHeads == 0 ? Math.Max(flash, DecodeScratchLength(s)) : flash;
     }
 
     /// <summary>q: [nq, hq, d]; k, v: [capacity, hkv, d]; scratch: at least <see cref="ScratchLength"/>; y: [nq, hq·d].</summary>
@@ -58,6 +60,11 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
         ArrayView<float> scratch, AttentionShape shape, ArrayView<float> y)
     {
         if (shape.Queries * shape.QueryHeads == 0) return;
+        if (DecodeFits(shape, k, v))
+        {
+            Decode(stream, q, k, v, scratch, shape, y);
+            return;
+        }
         var p = Plan(shape);
         Launch(stream, shape.KvHeads * p.GroupsPerKv * p.Splits, q, k, v, shape, p, scratch, y, default, default, batched: false);
         if (p.Splits == 1) return;
@@ -73,6 +80,12 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
         ArrayView<int> cacheStarts, ArrayView<int> keyCounts, AttentionShape perSequence, int n, ArrayView<float> y)
     {
         if (n * perSequence.QueryHeads == 0) return;
+        if (DecodeFits(perSequence with { Queries = 1 }, k, v))
+        {
+            LaunchDecode(stream, n * perSequence.KvHeads, q, k, v, perSequence with { Queries = 1 },
+                PlanDecode(perSequence, batched: true), y, y, cacheStarts, keyCounts, batched: true);
+            return;
+        }
         var p = Plan(perSequence with { Queries = 1, KeyCount = 1 }) with { Splits = 1, SplitLength = int.MaxValue / 2 };
         Launch(stream, n * perSequence.KvHeads * p.GroupsPerKv, q, k, v, perSequence, p, y, y, cacheStarts, keyCounts, batched: true);
     }

@@ -54,6 +54,8 @@ public static class PtxCatalog
         list.Add(new(a, "AttentionKernel", "attention", 0));
         list.Add(new(a, "AttentionKernel", "attention batched decode", 1));
         list.Add(new(a, "CombineKernel", "attention split combine"));
+        list.Add(new(a, "DecodeKernel", "decode attention d=128", 128, 0));
+        list.Add(new(a, "DecodeKernel", "decode attention d=128 batched", 128, 1));
         foreach (var family in new[] { typeof(ElementwiseKernels), typeof(LayoutKernels), typeof(NormKernels),
                      typeof(RopeKernels), typeof(SoftmaxKernels) })
             foreach (var method in KernelMethods(family))
