@@ -38,7 +38,7 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
     // SpecializedValues: ILGPU compiles (and caches) one kernel per value, with the other values' branches folded away.
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, WeightViews,
         SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, int, int, ArrayView<float>>? gemv;
-    Action<AcceleratorStream, KernelConfig, ArrayView<float>, WeightViews, SpecializedValue<int>, ArrayView<float>,
+    Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, WeightViews, SpecializedValue<int>, ArrayView<float>,
         SpecializedValue<int>, GemmShape, SpecializedValue<int>, SpecializedValue<int>, ConvShape, ArrayView<float>>? gemm;
     Action<AcceleratorStream, Index1D, ArrayView<float>, int, ArrayView<float>, int, int, int, ArrayView<float>>? sumSplits;
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>, int,
@@ -164,14 +164,15 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
     void Gemm(AcceleratorStream stream, ArrayView<float> x, WeightViews w, ArrayView<float> bias, int epilogue, GemmShape shape,
         ArrayView<float> y, ArrayView<float> scratch, ConvShape? conv)
     {
-        gemm ??= Accelerator.LoadKernel<ArrayView<float>, WeightViews, SpecializedValue<int>, ArrayView<float>,
+        gemm ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, WeightViews, SpecializedValue<int>, ArrayView<float>,
             SpecializedValue<int>, GemmShape, SpecializedValue<int>, SpecializedValue<int>, ConvShape, ArrayView<float>>(GemmKernel);
         var config = new KernelConfig(shape.ColTiles * shape.RowTiles * shape.Splits, RowGroupSize,
             SharedMemoryConfig.RequestDynamic<float>(shape.TileK * (shape.TileRows + 1 + shape.TileCols + 1)));
         bool split = shape.Splits > 1;
         // Split partials are kept in the GEMM's own [n, m] layout; the sum transposes them for a convolution.
-        int mode = conv is null ? PlainInput : split ? UnfoldedInput : UnfoldedInputTransposedOutput;
-        gemm(stream, config, x, w, SpecializedValue.New(w.Format), bias, SpecializedValue.New(split ? 0 : epilogue), shape,
+        bool quads = conv is null && w.K % 4 == 0 && WeightViews.Aligned16(x) && x.Length >= 4;
+        int mode = conv is not null ? (split ? UnfoldedInput : UnfoldedInputTransposedOutput) : quads ? PlainInputQuads : PlainInput;
+        gemm(stream, config, x, quads ? x.Cast<Quad>() : default, w, SpecializedValue.New(w.Format), bias, SpecializedValue.New(split ? 0 : epilogue), shape,
             SpecializedValue.New(shape.TileK), SpecializedValue.New(mode), conv ?? default, split ? scratch : y);
         if (!split) return;
         sumSplits ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, ArrayView<float>, int, int, int,
@@ -179,8 +180,9 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         sumSplits(stream, shape.N * shape.M, scratch, shape.Splits, bias, epilogue, shape.M, conv is null ? 0 : 1, y);
     }
 
-    // GemmKernel's modes: x as given, or a convolution's input read as its unfolded matrix (y written [n, m] or [m, n]).
-    const int PlainInput = 0, UnfoldedInput = 1, UnfoldedInputTransposedOutput = 2;
+    // GemmKernel's modes: x as given (read element by element, or 16 bytes at a time when its rows are whole aligned
+    // quads), or a convolution's input read as its unfolded matrix (y written [n, m] or [m, n]).
+    const int PlainInput = 0, UnfoldedInput = 1, UnfoldedInputTransposedOutput = 2, PlainInputQuads = 3;
 
     /// <summary>y[r, c] (or y[c, r] when <paramref name="transposed"/>) = Σ over splits of partial[s, r, c] (+ bias[c]),
     /// in split order: the same sum on every run.</summary>
@@ -273,7 +275,7 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
     /// column loads hit 16 different banks (row stride tile + 1 spreads the staging writes too). With one split the tile
     /// goes to y (+ bias); with several, split s writes its partial sums to y[s] ([splits, n, m]). tileK is a
     /// SpecializedValue so the staging loops' divisions by it compile to shifts.</summary>
-    static void GemmKernel(ArrayView<float> x, WeightViews w, SpecializedValue<int> formatValue, ArrayView<float> bias,
+    static void GemmKernel(ArrayView<float> x, ArrayView<Quad> x4, WeightViews w, SpecializedValue<int> formatValue, ArrayView<float> bias,
         SpecializedValue<int> epilogueValue, GemmShape s, SpecializedValue<int> tileKValue, SpecializedValue<int> modeValue,
         ConvShape conv, ArrayView<float> y)
     {
@@ -289,8 +291,9 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         var acc = new Tile8x8();
         for (int k0 = kBegin; k0 < kEnd; k0 += tileK)
         {
-            if (mode != PlainInput) StageUnfolded(x, conv, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
-            else StageX(x, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
+            if (mode == PlainInputQuads) StageXQuads(x4, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
+            else if (mode == PlainInput) StageX(x, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
+            else StageUnfolded(x, conv, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
             StageW(w, format, s.M, col0, k0, tileK, ws, wStride, bn);
             Group.Barrier();
             for (int kk = 0; kk < tileK; kk++)
@@ -327,48 +330,132 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         StoreRow(part, bias, epilogue, s, row0 + ty + 7 * s.ThreadsY, c, acc.R70, acc.R71, acc.R72, acc.R73, acc.R74, acc.R75, acc.R76, acc.R77);
     }
 
-    /// <summary>x[row0.., k0..k0+tileK) into xs[kk, r] (zeros past n or k); consecutive threads read consecutive k.</summary>
+    // The staging loops below issue several loads before storing any: a loop that stores each value right after its
+    // load waits a full memory latency per iteration (ptxas, sm_90: one load in flight per thread), and staging
+    // dominated the k-step. Indices are unsigned so divisions by the (specialized) power-of-two tile depth are shifts.
+
+    /// <summary>x[row0.., k0..k0+tileK) into xs[kk, r] (zeros past n or k); consecutive threads read consecutive k,
+    /// four values in flight per thread.</summary>
     static void StageX(ArrayView<float> x, int k, int n, int row0, int k0, int tileK, ArrayView<float> xs, int xStride, int bm)
     {
-        for (int i = Group.IdxX; i < bm * tileK; i += Group.DimX)
+        int total = bm * tileK, step = Group.DimX;
+        for (int i = Group.IdxX; i < total; i += 4 * step)
         {
-            int r = i / tileK, kk = i % tileK, gr = row0 + r, gk = k0 + kk;
-            xs[kk * xStride + r] = gr < n && gk < k ? x[(long)gr * k + gk] : 0f;
+            float v0 = XAt(x, k, n, row0, k0, tileK, total, i), v1 = XAt(x, k, n, row0, k0, tileK, total, i + step);
+            float v2 = XAt(x, k, n, row0, k0, tileK, total, i + 2 * step), v3 = XAt(x, k, n, row0, k0, tileK, total, i + 3 * step);
+            PutX(xs, xStride, tileK, total, i, v0);
+            PutX(xs, xStride, tileK, total, i + step, v1);
+            PutX(xs, xStride, tileK, total, i + 2 * step, v2);
+            PutX(xs, xStride, tileK, total, i + 3 * step, v3);
         }
+    }
+
+    /// <summary>Element i of the staged x tile (row i / tileK, column i % tileK), zero past the tile, n or k.</summary>
+    static float XAt(ArrayView<float> x, int k, int n, int row0, int k0, int tileK, int total, int i)
+    {
+        int gr = row0 + (int)((uint)i / (uint)tileK), gk = k0 + (int)((uint)i % (uint)tileK);
+        return i < total && gr < n && gk < k ? x[(long)gr * k + gk] : 0f;
+    }
+
+    static void PutX(ArrayView<float> xs, int xStride, int tileK, int total, int i, float value)
+    {
+        if (i < total) xs[(int)((uint)i % (uint)tileK) * xStride + (int)((uint)i / (uint)tileK)] = value;
+    }
+
+    /// <summary><see cref="StageX"/> for x rows of whole 16-byte-aligned quads (k a multiple of 4): 16-byte loads, four
+    /// in flight per thread — one round for a 128 × 32 tile of 256 threads, against sixteen dependent scalar loads.</summary>
+    static void StageXQuads(ArrayView<Quad> x4, int k, int n, int row0, int k0, int tileK, ArrayView<float> xs, int xStride,
+        int bm)
+    {
+        int perRow = tileK / 4, total = bm * perRow, step = Group.DimX;
+        for (int i = Group.IdxX; i < total; i += 4 * step)
+        {
+            var q0 = XQuadAt(x4, k, n, row0, k0, perRow, total, i);
+            var q1 = XQuadAt(x4, k, n, row0, k0, perRow, total, i + step);
+            var q2 = XQuadAt(x4, k, n, row0, k0, perRow, total, i + 2 * step);
+            var q3 = XQuadAt(x4, k, n, row0, k0, perRow, total, i + 3 * step);
+            PutXQuad(xs, xStride, perRow, total, i, q0);
+            PutXQuad(xs, xStride, perRow, total, i + step, q1);
+            PutXQuad(xs, xStride, perRow, total, i + 2 * step, q2);
+            PutXQuad(xs, xStride, perRow, total, i + 3 * step, q3);
+        }
+    }
+
+    /// <summary>Quad i of the staged x tile (row i / perRow, columns 4·(i % perRow)..), zeros past the tile, n or k.</summary>
+    static Quad XQuadAt(ArrayView<Quad> x4, int k, int n, int row0, int k0, int perRow, int total, int i)
+    {
+        int gr = row0 + (int)((uint)i / (uint)perRow), gk = k0 + 4 * (int)((uint)i % (uint)perRow);
+        return i < total && gr < n && gk < k ? x4[((long)gr * k + gk) / 4] : default;
+    }
+
+    static void PutXQuad(ArrayView<float> xs, int xStride, int perRow, int total, int i, Quad q)
+    {
+        if (i >= total) return;
+        int r = (int)((uint)i / (uint)perRow), at = 4 * (int)((uint)i % (uint)perRow) * xStride + r;
+        xs[at] = Interop.IntAsFloat(q.X);
+        xs[at + xStride] = Interop.IntAsFloat(q.Y);
+        xs[at + 2 * xStride] = Interop.IntAsFloat(q.Z);
+        xs[at + 3 * xStride] = Interop.IntAsFloat(q.W);
     }
 
     /// <summary>The unfolded convolution input over rows (output positions) row0.. and columns k0..k0+tileK into
     /// xs[kk, r]: column j is input channel j / kernel at tap j % kernel, so element (t, j) is x[c, t·stride + tap −
-    /// padding], zero outside the input (the padding) and past n or k.</summary>
+    /// padding], zero outside the input (the padding) and past n or k. Four values in flight per thread.</summary>
     static void StageUnfolded(ArrayView<float> x, ConvShape conv, int k, int n, int row0, int k0, int tileK, ArrayView<float> xs,
         int xStride, int bm)
     {
-        for (int i = Group.IdxX; i < bm * tileK; i += Group.DimX)
+        int total = bm * tileK, step = Group.DimX;
+        for (int i = Group.IdxX; i < total; i += 4 * step)
         {
-            int r = i / tileK, kk = i % tileK, gr = row0 + r, gk = k0 + kk;
-            int channel = gk / conv.Kernel, pos = gr * conv.Stride + gk % conv.Kernel - conv.Padding;
-            xs[kk * xStride + r] = gr < n && gk < k && pos >= 0 && pos < conv.Length ? x[(long)channel * conv.Length + pos] : 0f;
+            float v0 = UnfoldedAt(x, conv, k, n, row0, k0, tileK, total, i);
+            float v1 = UnfoldedAt(x, conv, k, n, row0, k0, tileK, total, i + step);
+            float v2 = UnfoldedAt(x, conv, k, n, row0, k0, tileK, total, i + 2 * step);
+            float v3 = UnfoldedAt(x, conv, k, n, row0, k0, tileK, total, i + 3 * step);
+            PutX(xs, xStride, tileK, total, i, v0);
+            PutX(xs, xStride, tileK, total, i + step, v1);
+            PutX(xs, xStride, tileK, total, i + 2 * step, v2);
+            PutX(xs, xStride, tileK, total, i + 3 * step, v3);
         }
     }
 
+    static float UnfoldedAt(ArrayView<float> x, ConvShape conv, int k, int n, int row0, int k0, int tileK, int total, int i)
+    {
+        int gr = row0 + (int)((uint)i / (uint)tileK), gk = k0 + (int)((uint)i % (uint)tileK);
+        int channel = gk / conv.Kernel, pos = gr * conv.Stride + gk % conv.Kernel - conv.Padding;
+        return i < total && gr < n && gk < k && pos >= 0 && pos < conv.Length ? x[(long)channel * conv.Length + pos] : 0f;
+    }
+
     /// <summary>Weight rows col0.. over k0..k0+tileK into ws[kk, c], one 8-weight chunk per thread and step (zeros past m
-    /// or k): the same coalesced, in-register decoding as the GEMV.</summary>
+    /// or k): the same coalesced, in-register decoding as the GEMV, two chunks in flight per thread.</summary>
     static void StageW(WeightViews w, int format, int m, int col0, int k0, int tileK, ArrayView<float> ws, int wStride, int bn)
     {
-        int chunksPerTile = tileK / 8;
-        for (int i = Group.IdxX; i < bn * chunksPerTile; i += Group.DimX)
+        int chunksPerTile = tileK / 8, total = bn * chunksPerTile, step = Group.DimX;
+        for (int i = Group.IdxX; i < total; i += 2 * step)
         {
-            int c = i / chunksPerTile, sub = i % chunksPerTile, row = col0 + c, chunk = k0 / 8 + sub;
-            if (row < m && chunk < w.ChunksPerRow)
-            {
-                var ch = w.Chunk(format, w.Vector, row, chunk);
-                int a = (ch.ColA - k0) * wStride + c, b = (ch.ColB - k0) * wStride + c;
-                ws[a] = ch.A0; ws[a + wStride] = ch.A1; ws[a + 2 * wStride] = ch.A2; ws[a + 3 * wStride] = ch.A3;
-                ws[b] = ch.B0; ws[b + wStride] = ch.B1; ws[b + 2 * wStride] = ch.B2; ws[b + 3 * wStride] = ch.B3;
-            }
-            else
-                for (int e = sub * 8; e < sub * 8 + 8; e++) ws[e * wStride + c] = 0f;
+            var c0 = WeightChunkAt(w, format, m, col0, k0, chunksPerTile, total, i);
+            var c1 = WeightChunkAt(w, format, m, col0, k0, chunksPerTile, total, i + step);
+            PutW(ws, wStride, k0, chunksPerTile, total, i, c0);
+            PutW(ws, wStride, k0, chunksPerTile, total, i + step, c1);
         }
+    }
+
+    /// <summary>Chunk i of the staged weight tile (row col0 + i / chunksPerTile), zeros past m or k (their columns
+    /// still name where the zeros go).</summary>
+    static Chunk8 WeightChunkAt(WeightViews w, int format, int m, int col0, int k0, int chunksPerTile, int total, int i)
+    {
+        int row = col0 + (int)((uint)i / (uint)chunksPerTile), chunk = k0 / 8 + (int)((uint)i % (uint)chunksPerTile);
+        if (i < total && row < m && chunk < w.ChunksPerRow) return w.Chunk(format, w.Vector, row, chunk);
+        var (colA, colB) = WeightViews.ChunkColumns(format, chunk);
+        return new Chunk8 { ColA = colA, ColB = colB };
+    }
+
+    static void PutW(ArrayView<float> ws, int wStride, int k0, int chunksPerTile, int total, int i, Chunk8 ch)
+    {
+        if (i >= total) return;
+        int c = (int)((uint)i / (uint)chunksPerTile);
+        int a = (ch.ColA - k0) * wStride + c, b = (ch.ColB - k0) * wStride + c;
+        ws[a] = ch.A0; ws[a + wStride] = ch.A1; ws[a + 2 * wStride] = ch.A2; ws[a + 3 * wStride] = ch.A3;
+        ws[b] = ch.B0; ws[b + wStride] = ch.B1; ws[b + 2 * wStride] = ch.B2; ws[b + 3 * wStride] = ch.B3;
     }
 
     /// <summary>Row r of a thread's micro-tile: columns c, c + ThreadsX, … c + 7·ThreadsX (those below M).</summary>
