@@ -44,6 +44,25 @@ public class MistralLoraAndErrorTests
         }
     }
 
+    /// <summary>The side path costs one shared A product per group of layers that read the same x and one accumulating
+    /// B product per layer: q/k/v 1 + 3, o 2, gate/up 1 + 2, down 2 — 11 launches a block on top of the base step.</summary>
+    [Fact]
+    public void LoraSidePathAddsElevenLaunchesABlock()
+    {
+        using var backend = (IlgpuBackend)IlgpuBackend.CreateCpuAccelerator();
+        using var model = MistralModel.Load(MistralKit.HfFolder, backend, new MistralLoadOptions { LoraFolder = MistralKit.LoraFolder });
+        long LaunchesOfOneStep(bool useLora)
+        {
+            using var state = model.CreateState();
+            state.UseLora = useLora;
+            model.Forward([1, 2, 3], state);
+            long before = backend.LaunchCount;
+            model.Forward([4], state);
+            return backend.LaunchCount - before;
+        }
+        Assert.Equal(LaunchesOfOneStep(false) + 11 * model.Config.LayerCount, LaunchesOfOneStep(true));
+    }
+
     [Fact]
     public void LoraOnAGgufFollowsItsRowOrder()
     {

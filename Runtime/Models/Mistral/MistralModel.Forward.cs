@@ -40,13 +40,13 @@ public sealed partial class MistralModel
             else
                 for (int i = 0; i < segments.Count; i++)
                     Attend(s, segments[i], l, queries[i], attended[i], copyKv: !direct);
-            b.O.ApplyAdd(ops, s.Attended, lora, s, s.Projected, s.X);
+            b.O.ApplyAdd(ops, s.Attended, lora, s, s.X);
 
             // MLP: down(silu(gate(x)) · up(x)) of the normed stream.
             ops.RmsNorm(s.X, b.MlpNorm, c.RmsNormEps, s.Normed);
             MistralLinear.ApplyShared(ops, s.Normed, lora, s, [b.Gate, b.Up], [s.Gate, s.Up]);
             ops.SiluMul(s.Gate, s.Up, s.Gate);
-            b.Down.ApplyAdd(ops, s.Gate, lora, s, s.Projected, s.X);
+            b.Down.ApplyAdd(ops, s.Gate, lora, s, s.X);
 
             if (l < _blocks.Length - 1) TraceHidden(trace, l + 1, s.X);
         }

@@ -90,19 +90,19 @@ public sealed partial class MistralModel
             {
                 var delta = InCheckpointRowOrder(MistralWeightUpload.LoraDelta(pair), pair.In, permuteHeadDim);
                 linear[projection] = new MistralLinear(
-                    MistralWeightUpload.Matrix(backend, checkpoint.File, entry, options.Quantize, delta), null, null, 0f);
+                    MistralWeightUpload.Matrix(backend, checkpoint.File, entry, options.Quantize, delta), null, null);
                 continue;
             }
             var weight = MistralWeightUpload.Matrix(backend, checkpoint.File, entry, options.Quantize, null);
             if (pair is null)
             {
-                linear[projection] = new MistralLinear(weight, null, null, 0f);
+                linear[projection] = new MistralLinear(weight, null, null);
                 continue;
             }
-            // Side path: B's rows are output rows, so they follow the checkpoint's q/k row order.
+            // Side path: B's rows are output rows, so they follow the checkpoint's q/k row order; B is stored scaled.
             var a = backend.Upload(pair.A, pair.Rank, pair.In);
-            var b = backend.Upload(InCheckpointRowOrder(pair.B, pair.Rank, permuteHeadDim), pair.Out, pair.Rank);
-            linear[projection] = new MistralLinear(weight, a, b, pair.Scale);
+            var scaledB = InCheckpointRowOrder(pair.B, pair.Rank, permuteHeadDim).Select(b => b * pair.Scale).ToArray();
+            linear[projection] = new MistralLinear(weight, a, backend.Upload(scaledB, pair.Out, pair.Rank));
         }
         return new MistralBlock(attnNorm, mlpNorm, linear);
     }

@@ -19,72 +19,91 @@ public sealed record MistralLoadOptions
     public bool MergeLora { get; init; }
 }
 
-/// <summary>y = x·Wᵀ, plus, when an adapter is attached and the state wants it, the side path y += scale·B(A x).</summary>
-sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTensor? loraB, float loraScale) : IDisposable
+/// <summary>y = x·Wᵀ, plus, when an adapter is attached and the state wants it, the side path y += scale·B(A x).
+/// B is stored already scaled (scale·B, <see cref="MistralModel"/>'s loader), so the side path is two products, the
+/// second accumulating into y: three launches a layer with the base product, where a separate scale and add made five.</summary>
+sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTensor? scaledLoraB) : IDisposable
 {
-    public DeviceTensor Weight { get; } = weight;       // [out, in]
-    public DeviceTensor? LoraA { get; } = loraA;        // [rank, in] F32
-    public DeviceTensor? LoraB { get; } = loraB;        // [out, rank] F32
+    public DeviceTensor Weight { get; } = weight;             // [out, in]
+    public DeviceTensor? LoraA { get; } = loraA;              // [rank, in] F32
+    public DeviceTensor? ScaledLoraB { get; } = scaledLoraB;  // [out, rank] F32, scale·B
 
-    /// <summary>ys[i] = layers[i](x) for layers that read the same x (q, k, v; gate, up): one shared product when no
-    /// adapter side path runs and the weights share a dtype, else each layer on its own. Spans, so a decode step's
-    /// calls allocate nothing.</summary>
+    bool SidePath(bool useLora) => useLora && LoraA is not null && ScaledLoraB is not null;
+
+    /// <summary>ys[i] = layers[i](x) for layers that read the same x (q, k, v; gate, up): one shared product of the base
+    /// weights when they share a dtype, one shared product of the adapters' A matrices, then each B product accumulated
+    /// into its y. Spans, so a decode step's calls allocate nothing.</summary>
     public static void ApplyShared(IOps ops, DeviceTensor x, bool useLora, MistralScratch scratch,
         ReadOnlySpan<MistralLinear> layers, ReadOnlySpan<DeviceTensor> ys)
     {
-        var weights = new SharedWeights();
-        bool plain = layers.Length <= SharedWeights.Capacity;
-        for (int i = 0; i < layers.Length && plain; i++)
+        if (layers.Length > Shared.Capacity)
         {
-            plain = layers[i].Weight.DType == layers[0].Weight.DType && !(useLora && layers[i].LoraA is not null);
-            weights[i] = layers[i].Weight;
-        }
-        if (plain)
-        {
-            ops.MatMulShared(x, ((ReadOnlySpan<DeviceTensor>)weights)[..layers.Length], ys);
+            for (int i = 0; i < layers.Length; i++) layers[i].Apply(ops, x, useLora, scratch, ys[i]);
             return;
         }
-        for (int i = 0; i < layers.Length; i++) layers[i].Apply(ops, x, useLora, scratch, ys[i]);
+        var weights = new Shared();
+        bool sameType = true;
+        for (int i = 0; i < layers.Length && sameType; i++)
+        {
+            sameType = layers[i].Weight.DType == layers[0].Weight.DType;
+            weights[i] = layers[i].Weight;
+        }
+        if (sameType) ops.MatMulShared(x, ((ReadOnlySpan<DeviceTensor>)weights)[..layers.Length], ys);
+        else
+            for (int i = 0; i < layers.Length; i++) ops.MatMul(x, layers[i].Weight, null, ys[i]);
+
+        var adapters = new Shared();
+        var mids = new Shared();
+        int count = 0;
+        for (int i = 0; i < layers.Length; i++)
+            if (layers[i].SidePath(useLora))
+            {
+                adapters[count] = layers[i].LoraA!;
+                mids[count] = scratch.LoraMid(count, x.Dim(0));
+                count++;
+            }
+        if (count == 0) return;
+        ops.MatMulShared(x, ((ReadOnlySpan<DeviceTensor>)adapters)[..count], ((ReadOnlySpan<DeviceTensor>)mids)[..count]);
+        for (int i = 0, m = 0; i < layers.Length; i++)
+            if (layers[i].SidePath(useLora)) ops.MatMulAccumulate(mids[m++], layers[i].ScaledLoraB!, ys[i]);
     }
 
-    /// <summary>Room for the weights of one shared product (q, k, v at most) without an array.</summary>
+    /// <summary>Room for the tensors of one shared product (q, k, v at most) without an array.</summary>
     [System.Runtime.CompilerServices.InlineArray(Capacity)]
-    struct SharedWeights
+    struct Shared
     {
         public const int Capacity = 3;
         DeviceTensor _first;
     }
 
-    /// <summary>residual += this(x). Without the adapter's side path that is one fused product
-    /// (<see cref="IOps.MatMulAccumulate"/>); with it, the layer's full output goes to <paramref name="output"/> first,
-    /// so base + adapter are summed before the residual add, in HF's order.</summary>
-    public void ApplyAdd(IOps ops, DeviceTensor x, bool useLora, MistralScratch scratch, DeviceTensor output, DeviceTensor residual)
+    /// <summary>residual += this(x): the base product accumulated into the residual, then the side path's.
+    /// (HF adds base + adapter before the residual; the sum's order differs in the last bits only.)</summary>
+    public void ApplyAdd(IOps ops, DeviceTensor x, bool useLora, MistralScratch scratch, DeviceTensor residual)
     {
-        if (useLora && LoraA is not null)
-        {
-            Apply(ops, x, useLora, scratch, output);
-            ops.Add(residual, output, residual);
-        }
-        else ops.MatMulAccumulate(x, Weight, residual);
+        ops.MatMulAccumulate(x, Weight, residual);
+        AddSidePath(ops, x, useLora, scratch, residual);
     }
 
     public void Apply(IOps ops, DeviceTensor x, bool useLora, MistralScratch scratch, DeviceTensor y)
     {
         ops.MatMul(x, Weight, null, y);
-        if (!useLora || LoraA is null || LoraB is null) return;
-        var mid = scratch.LoraMid!;
-        var delta = scratch.LoraOut(y.Dim(1));
-        ops.MatMul(x, LoraA, null, mid);
-        ops.MatMul(mid, LoraB, null, delta);
-        ops.Scale(delta, loraScale, delta);
-        ops.Add(y, delta, y);
+        AddSidePath(ops, x, useLora, scratch, y);
+    }
+
+    /// <summary>y += scale·B(A x) when the side path is on.</summary>
+    void AddSidePath(IOps ops, DeviceTensor x, bool useLora, MistralScratch scratch, DeviceTensor y)
+    {
+        if (!SidePath(useLora)) return;
+        var mid = scratch.LoraMid(0, x.Dim(0));
+        ops.MatMul(x, LoraA!, null, mid);
+        ops.MatMulAccumulate(mid, ScaledLoraB!, y);
     }
 
     public void Dispose()
     {
         Weight.Dispose();
         LoraA?.Dispose();
-        LoraB?.Dispose();
+        ScaledLoraB?.Dispose();
     }
 }
 

@@ -161,7 +161,6 @@ sealed class MistralCachePool
 sealed class MistralScratch : IDisposable
 {
     readonly List<DeviceTensor> _all = new();
-    readonly Dictionary<int, DeviceTensor> _loraOut = new();
     readonly IBackend _backend;
     readonly MistralConfig _config;
     (DeviceTensor Hidden, DeviceTensor Logits)? _outputs;
@@ -191,10 +190,9 @@ sealed class MistralScratch : IDisposable
         K = KFlat.View(tokens, c.KvHeadCount, c.HeadDim);
         V = New(DType.F32, tokens, c.KvWidth);
         Attended = New(DType.F32, tokens, c.QueryWidth);
-        Projected = New(DType.F32, tokens, c.HiddenSize);
         Gate = New(DType.F32, tokens, c.IntermediateSize);
         Up = New(DType.F32, tokens, c.IntermediateSize);
-        LoraMid = loraRank > 0 ? New(DType.F32, tokens, loraRank) : null;
+        _loraMids = loraRank > 0 ? [New(DType.F32, tokens, loraRank), New(DType.F32, tokens, loraRank), New(DType.F32, tokens, loraRank)] : [];
     }
 
     public int Tokens { get; }
@@ -214,20 +212,13 @@ sealed class MistralScratch : IDisposable
     public DeviceTensor K { get; }            // [n, kvHeads, headDim]: a view of KFlat
     public DeviceTensor V { get; }            // [n, kvHeads·headDim]
     public DeviceTensor Attended { get; }     // [n, heads·headDim]
-    public DeviceTensor Projected { get; }    // [n, hidden]
     public DeviceTensor Gate { get; }         // [n, ffn]
     public DeviceTensor Up { get; }           // [n, ffn]
-    public DeviceTensor? LoraMid { get; }     // [n, rank]
+    readonly DeviceTensor[] _loraMids;      // 3 × [n, rank]: A x of up to three side paths sharing x (q, k, v)
 
-    /// <summary>[n, width] buffer for a LoRA side-path output.</summary>
-    public DeviceTensor LoraOut(int width)
-    {
-        if (_loraOut.TryGetValue(width, out var t)) return t;
-        t = _backend.Allocate(DType.F32, Tokens, width);
-        _all.Add(t);
-        _loraOut[width] = t;
-        return t;
-    }
+    /// <summary>The first <paramref name="rows"/> rows of LoRA mid buffer <paramref name="index"/> (0–2).</summary>
+    public DeviceTensor LoraMid(int index, int rows) =>
+        rows == Tokens ? _loraMids[index] : _loraMids[index].Rows(0, rows);
 
     /// <summary>Each sequence's last row and its logits for a batched pass: [count, hidden] and [count, vocab].</summary>
     public (DeviceTensor Hidden, DeviceTensor Logits) Outputs(int count)
