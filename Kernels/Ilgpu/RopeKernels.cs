@@ -9,15 +9,19 @@ namespace SonicVerse.Kernels.Ilgpu;
 public sealed class RopeKernels(Accelerator accelerator) : KernelFamily(accelerator), IDisposable
 {
     readonly Dictionary<(float Theta, int HeadDim), MemoryBuffer1D<float, Stride1D.Dense>> frequencies = [];
-    Action<AcceleratorStream, Index1D, ArrayView<int>, ArrayView<float>, int, int, int, ArrayView<float>>? rope;
+    Action<AcceleratorStream, Index1D, ArrayView<int>, ArrayView<float>, int, int, int, int, ArrayView<float>,
+        ArrayView<float>>? rope;
 
-    /// <summary>positions: [n]; x: [n, heads, headDim] rotated in place.</summary>
+    /// <summary>positions: [n]; q: [n, heads, headDim] and k: [n, kvHeads, headDim] (kvHeads may be 0) rotated in
+    /// place, both in one launch.</summary>
     public void Rope(AcceleratorStream stream, ArrayView<int> positions, float theta, bool interleaved, int n, int heads,
-        int headDim, ArrayView<float> x)
+        int kvHeads, int headDim, ArrayView<float> q, ArrayView<float> k)
     {
-        rope ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, ArrayView<float>, int, int, int, ArrayView<float>>(RopeKernel);
-        long pairs = (long)n * heads * (headDim / 2);
-        if (pairs > 0) rope(stream, (int)pairs, positions, Frequencies(theta, headDim), interleaved ? 1 : 0, heads, headDim, x);
+        rope ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, ArrayView<float>, int, int, int, int, ArrayView<float>,
+            ArrayView<float>>(RopeKernel);
+        long pairs = (long)n * (heads + kvHeads) * (headDim / 2);
+        if (pairs > 0)
+            rope(stream, (int)pairs, positions, Frequencies(theta, headDim), interleaved ? 1 : 0, heads, kvHeads, headDim, q, k);
     }
 
     public void Dispose()
@@ -38,17 +42,20 @@ public sealed class RopeKernels(Accelerator accelerator) : KernelFamily(accelera
     }
 
     // HalfSplit pairs (j, j + d/2) — HF rotate_half; Interleaved pairs (2j, 2j + 1) — GGUF's permuted q/k rows.
+    // Row i's heads are numbered q's first, then k's.
     static void RopeKernel(Index1D index, ArrayView<int> positions, ArrayView<float> invFreq, int interleaved, int heads,
-        int headDim, ArrayView<float> x)
+        int kvHeads, int headDim, ArrayView<float> q, ArrayView<float> k)
     {
-        int half = headDim / 2;
+        int half = headDim / 2, perRow = heads + kvHeads;
         int j = index % half;
         int rowHead = index / half;
-        int i = rowHead / heads;
+        int i = rowHead / perRow, h = rowHead % perRow;
+        bool isQ = h < heads;
+        var x = isQ ? q : k;
         float angle = positions[i] * invFreq[j];
         var sc = ScalarMath.SinCosOf(angle);
         float cos = (float)sc.Cos, sin = (float)sc.Sin;
-        long head = (long)rowHead * headDim;
+        long head = isQ ? ((long)i * heads + h) * headDim : ((long)i * kvHeads + h - heads) * headDim;
         long a = head + (interleaved != 0 ? 2 * j : j);
         long b = head + (interleaved != 0 ? 2 * j + 1 : j + half);
         float x0 = x[a], x1 = x[b];

@@ -182,11 +182,14 @@ public sealed class CpuBackend : IBackend, IOps
         ElementwiseKernels.SiluMul(Floats(gate), Floats(up), Floats(y));
     }
 
-    public void Rope(DeviceTensor positions, float theta, RopeLayout layout, DeviceTensor x)
+    public void Rope(DeviceTensor positions, float theta, RopeLayout layout, DeviceTensor q, DeviceTensor? k = null)
     {
-        var (n, heads, headDim) = OpChecks.Rope(positions, theta, x);
+        var (n, heads, kvHeads, headDim) = OpChecks.Rope(positions, theta, q, k);
         RopeKernels.Rope(Own(positions).Ints, InverseFrequencies(theta, headDim),
-            layout == RopeLayout.Interleaved, n, heads, headDim, Floats(x));
+            layout == RopeLayout.Interleaved, n, heads, headDim, Floats(q));
+        if (k is not null)
+            RopeKernels.Rope(Own(positions).Ints, InverseFrequencies(theta, headDim),
+                layout == RopeLayout.Interleaved, n, kvHeads, headDim, Floats(k));
     }
 
     public void Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int keyCount, int firstQueryPosition,

@@ -51,8 +51,9 @@ public interface IOps
     /// <summary>y = silu(gate) · up, same shapes (y may alias gate or up).</summary>
     void SiluMul(DeviceTensor gate, DeviceTensor up, DeviceTensor y);
 
-    /// <summary>Rotary position embedding in place. x: [n, heads, headDim]; positions: [n] I32.</summary>
-    void Rope(DeviceTensor positions, float theta, RopeLayout layout, DeviceTensor x);
+    /// <summary>Rotary position embedding in place. q: [n, heads, headDim]; positions: [n] I32; k, when given:
+    /// [n, kvHeads, headDim], rotated at the same positions in the same call (one launch for a layer's q and k).</summary>
+    void Rope(DeviceTensor positions, float theta, RopeLayout layout, DeviceTensor q, DeviceTensor? k = null);
 
     /// <summary>
     /// Multi-head attention with grouped KV heads. q: [nq, hq, d]; k, v: [capacity, hkv, d] of which the first

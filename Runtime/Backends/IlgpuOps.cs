@@ -107,11 +107,12 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         elementwise.SiluMul(stream, F(gate), F(up), F(y));
     }
 
-    public void Rope(DeviceTensor positions, float theta, RopeLayout layout, DeviceTensor x)
+    public void Rope(DeviceTensor positions, float theta, RopeLayout layout, DeviceTensor q, DeviceTensor? k = null)
     {
-        var (n, heads, headDim) = OpChecks.Rope(positions, theta, x);
+        var (n, heads, kvHeads, headDim) = OpChecks.Rope(positions, theta, q, k);
         backend.CountLaunch();
-        rope.Rope(stream, backend.Own(positions).Ints, theta, layout == RopeLayout.Interleaved, n, heads, headDim, F(x));
+        rope.Rope(stream, backend.Own(positions).Ints, theta, layout == RopeLayout.Interleaved, n, heads, kvHeads, headDim, F(q),
+            k is null ? default : F(k));
     }
 
     public void Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int keyCount, int firstQueryPosition,

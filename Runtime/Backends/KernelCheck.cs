@@ -49,6 +49,8 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         foreach (var (n, d) in new[] { (1, 3), (3, 37), (2, 4096) }) Norms(r, n, d);
         r.Add(Rope(RopeLayout.HalfSplit, 3, 2, 10));
         r.Add(Rope(RopeLayout.Interleaved, 3, 2, 10));
+        r.Add(RopePair(RopeLayout.HalfSplit, 3, 4, 2, 10));
+        r.Add(RopePair(RopeLayout.Interleaved, 2, 8, 2, 6));
         foreach (var a in new[] { (2, 4, 2, 5, 7, -1, 0), (3, 2, 1, 13, 9, 6, 0), (4, 4, 2, 8, 11, 7, 3), (1, 2, 1, 13, 300, 299, 0),
                      (1, 1, 1, 8, 260, 259, 100), (1, 1, 1, 5, 200, -1, 0), (9, 2, 1, 6, 40, 31, 0), (7, 2, 1, 3, 50, 43, 5),
                      // one query, heads of whole quads: the lanes-over-keys decode kernel (GQA 4, split keys, a window)
@@ -166,6 +168,24 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         r.Add(Compare("RmsNorm", shape, 1e-5, 1e-4, [n, d], be => Bind(be, [(x, [n, d]), (w, [d])], (o, t, y) => o.RmsNorm(t[0], t[1], 1e-6f, y))));
         r.Add(Compare("LayerNorm", shape, 1e-5, 1e-4, [n, d], be => Bind(be, [(x, [n, d]), (w, [d]), (b, [d])], (o, t, y) => o.LayerNorm(t[0], t[1], t[2], 1e-5f, y))));
         r.Add(Compare("ChannelNorm", shape, 1e-5, 1e-4, [n, d], be => Bind(be, [(x, [n, d]), (cw, [n]), (cb, [n])], (o, t, y) => o.ChannelNorm(t[0], t[1], t[2], 1e-5f, y))));
+    }
+
+    /// <summary>q and k rotated in one call: q [n, heads, d] and k [n, kvHeads, d] side by side in the compared output.</summary>
+    KernelCheckResult RopePair(RopeLayout layout, int n, int heads, int kvHeads, int d)
+    {
+        var q = Floats(n * heads * d);
+        var k = Floats(n * kvHeads * d);
+        int[] positions = [.. Enumerable.Range(0, n).Select(i => i * 617 + 3)];
+        return Compare($"Rope {layout} q+k", $"n={n} heads={heads}+{kvHeads} d={d}", 1e-5, 1e-5, [n * (heads + kvHeads) * d], be =>
+        {
+            DeviceTensor[] t = [be.Upload(positions, n), be.Upload(q, n, heads, d), be.Upload(k, n, kvHeads, d)];
+            return Owning(be, t, y =>
+            {
+                be.Ops.Rope(t[0], 1e6f, layout, t[1], t[2]);
+                be.Ops.Copy(t[1], 0, q.Length, y, 0);
+                be.Ops.Copy(t[2], 0, k.Length, y, q.Length);
+            });
+        });
     }
 
     KernelCheckResult Rope(RopeLayout layout, int n, int heads, int d)

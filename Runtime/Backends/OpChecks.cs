@@ -78,16 +78,23 @@ public static class OpChecks
         return (x.Dim(0), x.Dim(1));
     }
 
-    /// <summary>positions: [n] I32; x: [n, heads, headDim], headDim even. Returns (n, heads, headDim).</summary>
-    public static (int N, int Heads, int HeadDim) Rope(DeviceTensor positions, float theta, DeviceTensor x)
+    /// <summary>positions: [n] I32; q: [n, heads, headDim], headDim even; k (optional): [n, kvHeads, headDim], not
+    /// overlapping q. Returns (n, heads, kvHeads (0 without k), headDim).</summary>
+    public static (int N, int Heads, int KvHeads, int HeadDim) Rope(DeviceTensor positions, float theta, DeviceTensor q,
+        DeviceTensor? k)
     {
         const string op = nameof(IOps.Rope);
-        F32(op, x);
+        F32(op, q);
         if (positions.DType != DType.I32) throw Fail(op, "positions must be I32", positions);
-        if (x.Rank != 3 || positions.Rank != 1 || positions.Dim(0) != x.Dim(0) || x.Dim(2) % 2 != 0)
-            throw Fail(op, "expected positions [n], x [n, heads, headDim] with headDim even", positions, x);
-        if (!(theta > 0)) throw Fail(op, $"theta must be positive, got {theta}", x);
-        return (x.Dim(0), x.Dim(1), x.Dim(2));
+        if (q.Rank != 3 || positions.Rank != 1 || positions.Dim(0) != q.Dim(0) || q.Dim(2) % 2 != 0)
+            throw Fail(op, "expected positions [n], q [n, heads, headDim] with headDim even", positions, q);
+        if (!(theta > 0)) throw Fail(op, $"theta must be positive, got {theta}", q);
+        if (k is null) return (q.Dim(0), q.Dim(1), 0, q.Dim(2));
+        F32(op, k);
+        if (k.Rank != 3 || k.Dim(0) != q.Dim(0) || k.Dim(2) != q.Dim(2))
+            throw Fail(op, "expected k [n, kvHeads, headDim] beside q [n, heads, headDim]", q, k);
+        NoAlias(op, k, q);
+        return (q.Dim(0), q.Dim(1), k.Dim(1), q.Dim(2));
     }
 
     public static AttentionShape Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int keyCount,

@@ -73,8 +73,8 @@ sealed class ProfilingOps(IBackend backend, IOps inner, OpProfile profile) : IOp
     public void Gelu(DeviceTensor x, DeviceTensor y) => T("Gelu", () => inner.Gelu(x, y));
     public void Relu(DeviceTensor x, DeviceTensor y) => T("Relu", () => inner.Relu(x, y));
     public void SiluMul(DeviceTensor gate, DeviceTensor up, DeviceTensor y) => T("SiluMul", () => inner.SiluMul(gate, up, y));
-    public void Rope(DeviceTensor positions, float theta, RopeLayout layout, DeviceTensor x) =>
-        T("Rope", () => inner.Rope(positions, theta, layout, x));
+    public void Rope(DeviceTensor positions, float theta, RopeLayout layout, DeviceTensor q, DeviceTensor? k = null) =>
+        T("Rope", () => inner.Rope(positions, theta, layout, q, k));
     public void Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int keyCount, int firstQueryPosition, int slidingWindow,
         float scale, DeviceTensor y) =>
         T(q.Dim(0) == 1 ? "Attention decode" : "Attention prefill",

@@ -34,8 +34,7 @@ public sealed partial class MistralModel
             var (keys, keysFlat, values) = direct ? CacheRows(segments[0], l) : (s.K, s.KFlat, s.V);
             ops.RmsNorm(s.X, b.AttnNorm, c.RmsNormEps, s.Normed);
             MistralLinear.ApplyShared(ops, s.Normed, lora, s, [b.Q, b.K, b.V], [s.QFlat, keysFlat, values]);
-            ops.Rope(s.Positions, c.RopeTheta, RopeLayout, s.Q);
-            ops.Rope(s.Positions, c.RopeTheta, RopeLayout, keys);
+            ops.Rope(s.Positions, c.RopeTheta, RopeLayout, s.Q, keys);
             if (pooled) AttendPooled(s, segments[0].State.Pool!, l);
             else
                 for (int i = 0; i < segments.Count; i++)
