@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Algorithms;
 using ILGPU.Runtime;
 
 namespace SonicVerse.Kernels.Ilgpu;
@@ -10,6 +11,9 @@ namespace SonicVerse.Kernels.Ilgpu;
 /// in registers, and the group folds its threads' sums (shuffles, then one shared-memory slot per warp and row).
 /// Consecutive threads read consecutive chunks, so each row's loads are coalesced. The stride is a whole number of
 /// quantized blocks (the group size is a multiple of 4), so a thread's place inside its blocks never changes.
+/// The shared form can fold an RMSNorm of x into the products (<see cref="RowNorm"/>): a group reads all of x anyway,
+/// so each thread also sums the squares of its x values and multiplies them by the norm's weights; the group's sum
+/// gives 1/rms, which scales the finished dot products. One launch instead of a norm launch and a product launch.
 /// </summary>
 public sealed partial class MatMulKernels
 {
@@ -23,7 +27,7 @@ public sealed partial class MatMulKernels
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, WeightViews,
         SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, int, ArrayView<float>>? singleRowGemv;
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>,
-        SharedWeights, ArrayView<float>, ArrayView<float>, ArrayView<float>>? singleRowGemvShared;
+        SpecializedValue<int>, RowNorm, SharedWeights, ArrayView<float>, ArrayView<float>, ArrayView<float>>? singleRowGemvShared;
 
     static int Groups(int m) => (m + RowsPerGroup - 1) / RowsPerGroup;
 
@@ -37,66 +41,91 @@ public sealed partial class MatMulKernels
             SpecializedValue.New(vector ? 1 : 0), w, SpecializedValue.New(w.Format), bias, SpecializedValue.New(epilogue), m, y);
     }
 
-    void SingleRowGemvShared(AcceleratorStream stream, ArrayView<float> x, SharedWeights w, ArrayView<float> y0,
+    /// <summary>The shared single-row GEMV, with x normalised first when <paramref name="norm"/> is given (its
+    /// weights, eps and where the normalised x is written: by the first group, for readers after this launch).
+    /// W1 and W2 may be empty (M = 0).</summary>
+    void SingleRowGemvShared(AcceleratorStream stream, ArrayView<float> x, RowNorm? norm, SharedWeights w, ArrayView<float> y0,
         ArrayView<float> y1, ArrayView<float> y2)
     {
         singleRowGemvShared ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>,
-            SpecializedValue<int>, SharedWeights, ArrayView<float>, ArrayView<float>, ArrayView<float>>(SingleRowGemvSharedKernel);
-        bool vector = Vectorizable(x, w.W0) && Vectorizable(x, w.W1) && (w.M2 == 0 || Vectorizable(x, w.W2));
+            SpecializedValue<int>, SpecializedValue<int>, RowNorm, SharedWeights, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>>(SingleRowGemvSharedKernel);
+        bool vector = Vectorizable(x, w.W0) && (w.M1 == 0 || Vectorizable(x, w.W1)) && (w.M2 == 0 || Vectorizable(x, w.W2))
+            && (norm is null || WeightViews.Aligned16(norm.Value.Weight));
         int groups = Groups(w.M0) + Groups(w.M1) + Groups(w.M2);
+        var rowNorm = norm ?? default;
+        if (vector && norm is not null) rowNorm = rowNorm with { Weight4 = rowNorm.Weight.Cast<Quad>() };
         singleRowGemvShared(stream, new KernelConfig(groups, GemvGroup), x, vector ? x.Cast<Quad>() : default,
-            SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(w.W0.Format), w, y0, y1, y2);
+            SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(w.W0.Format), SpecializedValue.New(norm is null ? 0 : 1),
+            rowNorm, w, y0, y1, y2);
     }
 
     static void SingleRowGemvKernel(ArrayView<float> x, ArrayView<Quad> x4, SpecializedValue<int> vectorValue, WeightViews w,
         SpecializedValue<int> formatValue, ArrayView<float> bias, SpecializedValue<int> epilogueValue, int m, ArrayView<float> y)
     {
-        GroupRows(x, x4, vectorValue.Value, w, formatValue.Value, bias, epilogueValue.Value, m, Grid.IdxX * RowsPerGroup, y);
+        GroupRows(x, x4, vectorValue.Value, w, formatValue.Value, 0, default, bias, epilogueValue.Value, m,
+            Grid.IdxX * RowsPerGroup, y);
     }
 
     /// <summary>The groups of W0's rows, then W1's, then W2's: a group never straddles two matrices.</summary>
     static void SingleRowGemvSharedKernel(ArrayView<float> x, ArrayView<Quad> x4, SpecializedValue<int> vectorValue,
-        SpecializedValue<int> formatValue, SharedWeights w, ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2)
+        SpecializedValue<int> formatValue, SpecializedValue<int> normedValue, RowNorm norm, SharedWeights w, ArrayView<float> y0,
+        ArrayView<float> y1, ArrayView<float> y2)
     {
-        int vector = vectorValue.Value, format = formatValue.Value, group = Grid.IdxX;
+        int vector = vectorValue.Value, format = formatValue.Value, normed = normedValue.Value, group = Grid.IdxX;
         int groups0 = Groups(w.M0), groups1 = Groups(w.M1);
-        if (group < groups0) GroupRows(x, x4, vector, w.W0, format, y0, 0, w.M0, group * RowsPerGroup, y0);
-        else if (group < groups0 + groups1) GroupRows(x, x4, vector, w.W1, format, y1, 0, w.M1, (group - groups0) * RowsPerGroup, y1);
-        else GroupRows(x, x4, vector, w.W2, format, y2, 0, w.M2, (group - groups0 - groups1) * RowsPerGroup, y2);
+        if (group < groups0) GroupRows(x, x4, vector, w.W0, format, normed, norm, y0, 0, w.M0, group * RowsPerGroup, y0);
+        else if (group < groups0 + groups1)
+            GroupRows(x, x4, vector, w.W1, format, normed, norm, y1, 0, w.M1, (group - groups0) * RowsPerGroup, y1);
+        else GroupRows(x, x4, vector, w.W2, format, normed, norm, y2, 0, w.M2, (group - groups0 - groups1) * RowsPerGroup, y2);
     }
 
     /// <summary>y[row0 .. row0 + 3] (those below m). Rows past m repeat row m − 1's reads (in cache) and are not stored,
-    /// so the loop has no per-row branches.</summary>
-    static void GroupRows(ArrayView<float> x, ArrayView<Quad> x4, int vector, WeightViews w, int format, ArrayView<float> bias,
-        int epilogue, int m, int row0, ArrayView<float> y)
+    /// so the loop has no per-row branches. With <paramref name="normed"/>, x is RMS-normalised by
+    /// <paramref name="norm"/> on the way (and the launch's first group writes the normalised x).</summary>
+    static void GroupRows(ArrayView<float> x, ArrayView<Quad> x4, int vector, WeightViews w, int format, int normed, RowNorm norm,
+        ArrayView<float> bias, int epilogue, int m, int row0, ArrayView<float> y)
     {
-        var partials = SharedMemory.Allocate<float>(RowsPerGroup * MaxWarpsPerGroup);
+        var partials = SharedMemory.Allocate<float>((RowsPerGroup + 1) * MaxWarpsPerGroup);
         int row1 = Math.Min(row0 + 1, m - 1), row2 = Math.Min(row0 + 2, m - 1), row3 = Math.Min(row0 + 3, m - 1);
-        var sums = DotRows(x, x4, vector, w, format, row0, row1, row2, row3);
+        var sums = DotRows(x, x4, vector, w, format, normed, norm, row0, row1, row2, row3);
         float s0 = WarpReduce.Sum(sums.S0), s1 = WarpReduce.Sum(sums.S1), s2 = WarpReduce.Sum(sums.S2), s3 = WarpReduce.Sum(sums.S3);
-        int warp = Warp.WarpIdx;
+        float squares = normed != 0 ? WarpReduce.Sum(sums.Squares) : 0f;
+        int warp = Warp.WarpIdx, warps = Group.DimX / Warp.WarpSize;
         if (Warp.IsFirstLane)
         {
             partials[warp * RowsPerGroup] = s0;
             partials[warp * RowsPerGroup + 1] = s1;
             partials[warp * RowsPerGroup + 2] = s2;
             partials[warp * RowsPerGroup + 3] = s3;
+            partials[RowsPerGroup * MaxWarpsPerGroup + warp] = squares;
         }
         Group.Barrier();
+        float scale = 1f;
+        if (normed != 0)
+        {
+            // RmsNormKernel's 1/rms, from this group's sum of squares over all of x.
+            float total = 0f;
+            for (int i = 0; i < warps; i++) total += partials[RowsPerGroup * MaxWarpsPerGroup + i];
+            scale = 1f / XMath.Sqrt(total / w.K + norm.Eps);
+            if (Grid.IdxX == 0)
+                for (int j = Group.IdxX; j < w.K; j += Group.DimX) norm.Normed[j] = x[j] * scale * norm.Weight[j];
+        }
         int row = row0 + Group.IdxX;
         if (Group.IdxX >= RowsPerGroup || row >= m) return;
         float sum = 0f;
-        for (int i = 0; i < Group.DimX / Warp.WarpSize; i++) sum += partials[i * RowsPerGroup + Group.IdxX];
-        y[row] = Epilogue(epilogue, sum, bias, row, y, row);
+        for (int i = 0; i < warps; i++) sum += partials[i * RowsPerGroup + Group.IdxX];
+        y[row] = Epilogue(epilogue, sum * scale, bias, row, y, row);
     }
 
-    /// <summary>This thread's share of the four rows' dot products: chunks Group.IdxX, + Group.DimX, … Each row's
-    /// reader starts at the thread's first chunk and moves on only when another chunk follows (a view is never moved
-    /// past its end); both x columns move by 8 per chunk of the stride.</summary>
-    static Sums4 DotRows(ArrayView<float> x, ArrayView<Quad> x4, int vector, WeightViews w, int format, int row0, int row1,
-        int row2, int row3)
+    /// <summary>This thread's share of the four rows' dot products (and, normalising, of x's sum of squares, the x
+    /// values multiplied by the norm's weights): chunks Group.IdxX, + Group.DimX, … Each row's reader starts at the
+    /// thread's first chunk and moves on only when another chunk follows (a view is never moved past its end); both x
+    /// columns move by 8 per chunk of the stride.</summary>
+    static RowSums DotRows(ArrayView<float> x, ArrayView<Quad> x4, int vector, WeightViews w, int format, int normed,
+        RowNorm norm, int row0, int row1, int row2, int row3)
     {
-        var sums = new Sums4();
+        var sums = new RowSums();
         int first = Group.IdxX, stride = Group.DimX;
         if (first >= w.ChunksPerRow) return sums;
         var r0 = w.Reader(format, vector, row0, first);
@@ -108,6 +137,11 @@ public sealed partial class MatMulKernels
         for (int c = first; ;)
         {
             var xc = XChunk.Load(x, x4, vector, w.K, colA, colB);
+            if (normed != 0)
+            {
+                sums.Squares += xc.SumOfSquares();
+                xc = xc.Times(XChunk.Load(norm.Weight, norm.Weight4, vector, w.K, colA, colB));
+            }
             sums.S0 += w.Dot(format, vector, r0, row0, c, xc);
             sums.S1 += w.Dot(format, vector, r1, row1, c, xc);
             sums.S2 += w.Dot(format, vector, r2, row2, c, xc);
@@ -124,8 +158,12 @@ public sealed partial class MatMulKernels
     }
 }
 
-/// <summary>Four running sums (ILGPU keeps a structure's fields in registers).</summary>
-public struct Sums4
+/// <summary>An RMSNorm folded into a single-row GEMV: the norm's weights (also as quads when aligned), eps, and where the
+/// normalised x goes.</summary>
+public record struct RowNorm(ArrayView<float> Weight, ArrayView<Quad> Weight4, float Eps, ArrayView<float> Normed);
+
+/// <summary>Four running dot products and a sum of squares (ILGPU keeps a structure's fields in registers).</summary>
+public struct RowSums
 {
-    public float S0, S1, S2, S3;
+    public float S0, S1, S2, S3, Squares;
 }

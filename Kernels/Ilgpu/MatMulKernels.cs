@@ -115,6 +115,15 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         else Gemv(stream, x, w, bias, epilogue, n, m, y);
     }
 
+    /// <summary>normed = RMSNorm(x) (one row), then y0 = normed·W0ᵀ (, y1 = normed·W1ᵀ, y2 = normed·W2ᵀ), all in one
+    /// launch (<see cref="RowNorm"/>); M1 = M2 = 0 for one weight.</summary>
+    public void GemvNormed(AcceleratorStream stream, ArrayView<float> x, RowNorm norm, SharedWeights w, ArrayView<float> y0,
+        ArrayView<float> y1, ArrayView<float> y2)
+    {
+        if (w.M0 + w.M1 + w.M2 == 0) return;
+        SingleRowGemvShared(stream, x, norm, w, y0, y1, y2);
+    }
+
     /// <summary>y0 = x·W0ᵀ, y1 = x·W1ᵀ (, y2 = x·W2ᵀ) in one GEMV launch: the weights' rows are numbered one after
     /// the other and each warp finds its matrix. For n ≤ <see cref="GemvMaxRows"/> rows of x; all weights of one format
     /// and k. Pass m2 = 0 for two weights.</summary>
@@ -126,7 +135,7 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         if ((long)n * m == 0) return;
         if (n == 1)
         {
-            SingleRowGemvShared(stream, x, w, y0, y1, y2);
+            SingleRowGemvShared(stream, x, null, w, y0, y1, y2);
             return;
         }
         gemvShared ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>, int,

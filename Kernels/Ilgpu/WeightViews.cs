@@ -72,6 +72,15 @@ public struct XChunk
     }
 
     static float At(ArrayView<float> x, int k, int col) => col < k ? x[col] : 0f;
+
+    public readonly float SumOfSquares() => A0 * A0 + A1 * A1 + A2 * A2 + A3 * A3 + B0 * B0 + B1 * B1 + B2 * B2 + B3 * B3;
+
+    /// <summary>The element-wise product with <paramref name="other"/>.</summary>
+    public readonly XChunk Times(XChunk other) => new()
+    {
+        A0 = A0 * other.A0, A1 = A1 * other.A1, A2 = A2 * other.A2, A3 = A3 * other.A3,
+        B0 = B0 * other.B0, B1 = B1 * other.B1, B2 = B2 * other.B2, B3 = B3 * other.B3,
+    };
 }
 
 /// <summary>A stored weight matrix [rows, k] seen several ways over the same bytes (device code reads whichever its

@@ -113,6 +113,14 @@ public sealed class CpuBackend : IBackend, IOps
         for (int i = 0; i < weights.Length; i++) MatMul(x, weights[i], null, ys[i]);
     }
 
+    public void MatMulNormed(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
+        ReadOnlySpan<DeviceTensor> ys)
+    {
+        OpChecks.MatMulNormed(x, norm, normed, weights, ys);
+        RmsNorm(x, norm, eps, normed);
+        for (int i = 0; i < weights.Length; i++) MatMul(normed, weights[i], null, ys[i]);
+    }
+
     public void MatMulAccumulate(DeviceTensor x, DeviceTensor w, DeviceTensor y)
     {
         var (n, k, m, format) = OpChecks.MatMul(x, w, null, y);

@@ -27,6 +27,13 @@ public interface IOps
     /// are those of separate MatMul calls.</summary>
     void MatMulShared(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys);
 
+    /// <summary>normed = <see cref="RmsNorm"/>(x; norm, eps), then ys[i] = normed · weights[i]ᵀ for one to three weights
+    /// of one dtype (a decoder block's q, k, v; gate, up; the final norm's lm_head): the norm fused into the products
+    /// that read it — on a GPU one launch for a single row. normed is always written (side paths read it). x, normed:
+    /// [n, k], not overlapping; norm: [k]; weights and ys as <see cref="MatMul"/>.</summary>
+    void MatMulNormed(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
+        ReadOnlySpan<DeviceTensor> ys);
+
     /// <summary>y = a + b, same shapes (y may alias a or b).</summary>
     void Add(DeviceTensor a, DeviceTensor b, DeviceTensor y);
 

@@ -39,6 +39,29 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         matMul.GemvShared(stream, F(x), n, w, F(ys[0]), F(ys[1]), F(last));
     }
 
+    public void MatMulNormed(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
+        ReadOnlySpan<DeviceTensor> ys)
+    {
+        var (n, k, format) = OpChecks.MatMulNormed(x, norm, normed, weights, ys);
+        if (n != 1)
+        {
+            // Several rows: the norm, then the products (a GEMM stages x in tiles; it never holds a whole row).
+            RmsNorm(x, norm, eps, normed);
+            if (weights.Length == 1) MatMul(normed, weights[0], null, ys[0], false);
+            else MatMulShared(normed, weights, ys);
+            return;
+        }
+        backend.CountLaunch();
+        // Up to three weights; the unused places repeat the first with no rows.
+        var w0 = Weights(weights[0], format, k);
+        var w1 = weights.Length > 1 ? Weights(weights[1], format, k) : w0;
+        var w2 = weights.Length > 2 ? Weights(weights[2], format, k) : w0;
+        var y0 = F(ys[0]);
+        var shared = new SharedWeights(w0, ys[0].Dim(1), w1, ys.Length > 1 ? ys[1].Dim(1) : 0, w2, ys.Length > 2 ? ys[2].Dim(1) : 0);
+        matMul.GemvNormed(stream, F(x), new RowNorm(F(norm), default, eps, F(normed)), shared, y0,
+            ys.Length > 1 ? F(ys[1]) : y0, ys.Length > 2 ? F(ys[2]) : y0);
+    }
+
     void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y, bool accumulate)
     {
         var (n, k, m, format) = OpChecks.MatMul(x, w, bias, y);

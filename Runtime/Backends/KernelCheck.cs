@@ -44,6 +44,9 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
             foreach (int n in new[] { 1, 9, 70 }) r.Add(MatMulAccumulate(dtype, n, 1024, 24));
             r.Add(MatMulShared(dtype, 1, 3));
             r.Add(MatMulShared(dtype, 5, 2));
+            // k = 128: x and the norm read 16 bytes at a time; 96/100: element by element or quantized blocks.
+            foreach (var (n, k, count) in new[] { (1, quant ? 256 : 128, 3), (1, quant ? 96 : 100, 1), (3, 128, 2) })
+                r.Add(MatMulNormed(dtype, n, k, count));
         }
         foreach (int count in new[] { 3, 37, 1000 }) Elementwise(r, count);
         foreach (var (n, d) in new[] { (1, 3), (3, 37), (2, 4096) }) Norms(r, n, d);
@@ -97,6 +100,39 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
     }
 
     /// <summary>Two or three products over one x (one GEMV launch); the outputs are compared side by side.</summary>
+    /// <summary>The RMSNorm-fused products: each product and then the normalised x, side by side in the output.</summary>
+    KernelCheckResult MatMulNormed(DType dtype, int n, int k, int count)
+    {
+        int[] ms = [40, 9, 24];
+        var weights = Enumerable.Range(0, count).Select(i => WeightBytes(dtype, ms[i], k)).ToArray();
+        var x = Floats(n * k);
+        var norm = Floats(k);
+        int total = ms.Take(count).Sum() + k;
+        return Compare($"MatMulNormed {dtype}", $"n={n} k={k} m={string.Join("+", ms.Take(count))}", 1e-4, 1e-3, [n, total], be =>
+        {
+            var w = weights.Select((bytes, i) => be.Upload(bytes, dtype, ms[i], k)).ToArray();
+            DeviceTensor[] t = [be.Upload(x, n, k), be.Upload(norm, k), .. w];
+            return Owning(be, t, y =>
+            {
+                var parts = Enumerable.Range(0, count).Select(i => be.Allocate(DType.F32, n, ms[i])).Append(be.Allocate(DType.F32, n, k))
+                    .ToArray();
+                be.Ops.MatMulNormed(t[0], t[1], 1e-5f, parts[^1], w, parts[..^1]);
+                var host = new float[n * total];
+                int offset = 0;
+                foreach (var part in parts)
+                {
+                    int m = part.Dim(1);
+                    var values = new float[n * m];
+                    be.Download(part, values);
+                    for (int r = 0; r < n; r++) values.AsSpan(r * m, m).CopyTo(host.AsSpan(r * total + offset));
+                    offset += m;
+                    part.Dispose();
+                }
+                be.Write(host, y);
+            });
+        });
+    }
+
     KernelCheckResult MatMulShared(DType dtype, int n, int count)
     {
         const int k = 512;

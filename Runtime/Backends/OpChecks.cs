@@ -50,6 +50,21 @@ public static class OpChecks
         return (n, k, format);
     }
 
+    /// <summary>MatMulNormed: x, normed [n, k] apart, norm [k], 1–3 weights of one dtype each checked as a MatMul of
+    /// normed. Returns (n, k, format).</summary>
+    public static (int N, int K, WeightFormat Format) MatMulNormed(DeviceTensor x, DeviceTensor norm, DeviceTensor normed,
+        ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)
+    {
+        const string op = nameof(IOps.MatMulNormed);
+        if (weights.Length != ys.Length || weights.Length is < 1 or > 3)
+            throw new ArgumentException($"{op}: expected 1 to 3 weights and as many outputs, got {weights.Length} and {ys.Length}");
+        RowNorm(op, x, [norm], normed);
+        NoAlias(op, normed, x);
+        if (weights.Length > 1) return MatMulShared(normed, weights, ys);
+        var (n, k, _, format) = MatMul(normed, weights[0], null, ys[0]);
+        return (n, k, format);
+    }
+
     public static void SameShape(string op, params ReadOnlySpan<DeviceTensor> tensors)
     {
         F32(op, tensors);

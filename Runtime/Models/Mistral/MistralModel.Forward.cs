@@ -32,8 +32,8 @@ public sealed partial class MistralModel
             // Attention: q, k, v of the normed stream; RoPE on q and k (each row at its own position);
             // k, v appended to each sequence's cache.
             var (keys, keysFlat, values) = direct ? CacheRows(segments[0], l) : (s.K, s.KFlat, s.V);
-            ops.RmsNorm(s.X, b.AttnNorm, c.RmsNormEps, s.Normed);
-            MistralLinear.ApplyShared(ops, s.Normed, lora, s, [b.Q, b.K, b.V], [s.QFlat, keysFlat, values]);
+            MistralLinear.ApplyNormed(ops, s.X, b.AttnNorm, c.RmsNormEps, s.Normed, lora, s, [b.Q, b.K, b.V],
+                [s.QFlat, keysFlat, values]);
             ops.Rope(s.Positions, c.RopeTheta, RopeLayout, s.Q, keys);
             if (pooled) AttendPooled(s, segments[0].State.Pool!, l);
             else
@@ -42,8 +42,7 @@ public sealed partial class MistralModel
             b.O.ApplyAdd(ops, s.Attended, lora, s, s.X);
 
             // MLP: down(silu(gate(x)) · up(x)) of the normed stream.
-            ops.RmsNorm(s.X, b.MlpNorm, c.RmsNormEps, s.Normed);
-            MistralLinear.ApplyShared(ops, s.Normed, lora, s, [b.Gate, b.Up], [s.Gate, s.Up]);
+            MistralLinear.ApplyNormed(ops, s.X, b.MlpNorm, c.RmsNormEps, s.Normed, lora, s, [b.Gate, b.Up], [s.Gate, s.Up]);
             ops.SiluMul(s.Gate, s.Up, s.Gate);
             b.Down.ApplyAdd(ops, s.Gate, lora, s, s.X);
 
@@ -51,18 +50,27 @@ public sealed partial class MistralModel
         }
         TraceFinalNorm(trace, s);
 
-        if (segments.All(g => g.Count == 1))  // a decode step: every row is its sequence's last
-            ops.Copy(s.X, 0, (long)segments.Count * c.HiddenSize, lastHidden, 0);
-        else
-            for (int i = 0; i < segments.Count; i++)
-            {
-                var seg = segments[i];
-                ops.Copy(s.X, (long)(seg.Row + seg.Count - 1) * c.HiddenSize, c.HiddenSize, lastHidden, (long)i * c.HiddenSize);
-            }
-        ops.RmsNorm(lastHidden, _finalNorm, c.RmsNormEps, lastHidden);
-        ops.MatMul(lastHidden, _lmHead, null, logits);
+        // The final norm and lm_head on each sequence's last row, in one fused call; lastHidden receives the normed rows.
+        ops.MatMulNormed(LastRows(s, segments), _finalNorm, c.RmsNormEps, lastHidden, [_lmHead], [logits]);
         foreach (var seg in segments) seg.State.Advance(seg.Count);
         return logits;
+    }
+
+    /// <summary>Each sequence's last row of the residual stream, [segments, hidden]: in a decode step every row is its
+    /// sequence's last (a view, no copy); otherwise they are gathered into the (by now unused) normed buffer.</summary>
+    DeviceTensor LastRows(MistralScratch s, IReadOnlyList<MistralSegment> segments)
+    {
+        int count = segments.Count, width = Config.HiddenSize;
+        bool decodeStep = true;
+        for (int i = 0; i < count && decodeStep; i++) decodeStep = segments[i].Count == 1;
+        if (decodeStep) return count == s.X.Dim(0) ? s.X : s.X.Rows(0, count);
+        var rows = s.Normed.Rows(0, count);
+        for (int i = 0; i < count; i++)
+        {
+            var seg = segments[i];
+            Backend.Ops.Copy(s.X, (long)(seg.Row + seg.Count - 1) * width, width, rows, (long)i * width);
+        }
+        return rows;
     }
 
     /// <summary>A pooled decode step's attention for one layer: every sequence's new k, v row into its pool row (one

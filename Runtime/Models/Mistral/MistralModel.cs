@@ -30,27 +30,27 @@ sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTenso
 
     bool SidePath(bool useLora) => useLora && LoraA is not null && ScaledLoraB is not null;
 
-    /// <summary>ys[i] = layers[i](x) for layers that read the same x (q, k, v; gate, up): one shared product of the base
-    /// weights when they share a dtype, one shared product of the adapters' A matrices, then each B product accumulated
-    /// into its y. Spans, so a decode step's calls allocate nothing.</summary>
-    public static void ApplyShared(IOps ops, DeviceTensor x, bool useLora, MistralScratch scratch,
-        ReadOnlySpan<MistralLinear> layers, ReadOnlySpan<DeviceTensor> ys)
+    /// <summary>ys[i] = layers[i](normed) with normed = RMSNorm(x; norm, eps), for layers that read the same normed x
+    /// (q, k, v; gate, up): the norm and the base products in one <see cref="IOps.MatMulNormed"/> when the weights share
+    /// a dtype, then one shared product of the adapters' A matrices over normed and each B product accumulated into its
+    /// y. Spans, so a decode step's calls allocate nothing.</summary>
+    public static void ApplyNormed(IOps ops, DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, bool useLora,
+        MistralScratch scratch, ReadOnlySpan<MistralLinear> layers, ReadOnlySpan<DeviceTensor> ys)
     {
-        if (layers.Length > Shared.Capacity)
-        {
-            for (int i = 0; i < layers.Length; i++) layers[i].Apply(ops, x, useLora, scratch, ys[i]);
-            return;
-        }
         var weights = new Shared();
-        bool sameType = true;
+        bool sameType = layers.Length <= Shared.Capacity;
         for (int i = 0; i < layers.Length && sameType; i++)
         {
             sameType = layers[i].Weight.DType == layers[0].Weight.DType;
             weights[i] = layers[i].Weight;
         }
-        if (sameType) ops.MatMulShared(x, ((ReadOnlySpan<DeviceTensor>)weights)[..layers.Length], ys);
-        else
-            for (int i = 0; i < layers.Length; i++) ops.MatMul(x, layers[i].Weight, null, ys[i]);
+        if (!sameType)
+        {
+            ops.RmsNorm(x, norm, eps, normed);
+            for (int i = 0; i < layers.Length; i++) layers[i].Apply(ops, normed, useLora, scratch, ys[i]);
+            return;
+        }
+        ops.MatMulNormed(x, norm, eps, normed, ((ReadOnlySpan<DeviceTensor>)weights)[..layers.Length], ys);
 
         var adapters = new Shared();
         var mids = new Shared();
@@ -59,11 +59,12 @@ sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTenso
             if (layers[i].SidePath(useLora))
             {
                 adapters[count] = layers[i].LoraA!;
-                mids[count] = scratch.LoraMid(count, x.Dim(0));
+                mids[count] = scratch.LoraMid(count, normed.Dim(0));
                 count++;
             }
         if (count == 0) return;
-        ops.MatMulShared(x, ((ReadOnlySpan<DeviceTensor>)adapters)[..count], ((ReadOnlySpan<DeviceTensor>)mids)[..count]);
+        if (count == 1) ops.MatMul(normed, adapters[0], null, mids[0]);
+        else ops.MatMulShared(normed, ((ReadOnlySpan<DeviceTensor>)adapters)[..count], ((ReadOnlySpan<DeviceTensor>)mids)[..count]);
         for (int i = 0, m = 0; i < layers.Length; i++)
             if (layers[i].SidePath(useLora)) ops.MatMulAccumulate(mids[m++], layers[i].ScaledLoraB!, ys[i]);
     }
