@@ -60,6 +60,29 @@ public sealed partial class MatMulKernels
             rowNorm, w, y0, y1, y2);
     }
 
+    Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>,
+        RowNorm, WeightViews, WeightViews, int, ArrayView<float>>? singleRowSwiGlu;
+
+    /// <summary>normed = RMSNorm(x) (one row), y = silu(normed·gateᵀ) · (normed·upᵀ): a SwiGLU MLP's first half in one
+    /// launch (norm, two products and the gating). gate, up: [m, k] of one format.</summary>
+    public void SwiGlu(AcceleratorStream stream, ArrayView<float> x, RowNorm norm, WeightViews gate, WeightViews up, int m,
+        ArrayView<float> y)
+    {
+        if (m == 0) return;
+        singleRowSwiGlu ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>,
+            RowNorm, WeightViews, WeightViews, int, ArrayView<float>>(SingleRowSwiGluKernel);
+        bool vector = Vectorizable(x, gate) && Vectorizable(x, up) && WeightViews.Aligned16(norm.Weight);
+        if (vector) norm = norm with { Weight4 = norm.Weight.Cast<Quad>() };
+        singleRowSwiGlu(stream, new KernelConfig((m + 1) / 2, GemvGroup), x, vector ? x.Cast<Quad>() : default,
+            SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(gate.Format), norm, gate, up, m, y);
+    }
+
+    static void SingleRowSwiGluKernel(ArrayView<float> x, ArrayView<Quad> x4, SpecializedValue<int> vectorValue,
+        SpecializedValue<int> formatValue, RowNorm norm, WeightViews gate, WeightViews up, int m, ArrayView<float> y)
+    {
+        GatedRows(x, x4, vectorValue.Value, formatValue.Value, norm, gate, up, m, Grid.IdxX * 2, y);
+    }
+
     static void SingleRowGemvKernel(ArrayView<float> x, ArrayView<Quad> x4, SpecializedValue<int> vectorValue, WeightViews w,
         SpecializedValue<int> formatValue, ArrayView<float> bias, SpecializedValue<int> epilogueValue, int m, ArrayView<float> y)
     {
@@ -88,10 +111,37 @@ public sealed partial class MatMulKernels
     {
         var partials = SharedMemory.Allocate<float>((RowsPerGroup + 1) * MaxWarpsPerGroup);
         int row1 = Math.Min(row0 + 1, m - 1), row2 = Math.Min(row0 + 2, m - 1), row3 = Math.Min(row0 + 3, m - 1);
-        var sums = DotRows(x, x4, vector, w, format, normed, norm, row0, row1, row2, row3);
+        var sums = DotRows(x, x4, vector, format, normed, norm, w, row0, row1, w, row2, row3);
+        float scale = ReduceGroup(sums, normed, norm, x, w.K, partials);
+        int t = Group.IdxX, row = row0 + t;
+        if (t >= RowsPerGroup || row >= m) return;
+        y[row] = Epilogue(epilogue, Folded(partials, t) * scale, bias, row, y, row);
+    }
+
+    /// <summary>SwiGLU of one row: y[r] = silu(normed·gate[r]) · (normed·up[r]) for r = row0, row0 + 1 (those below m),
+    /// normed = RMSNorm(x): the group's four dot products are two gate rows and the same two up rows.</summary>
+    static void GatedRows(ArrayView<float> x, ArrayView<Quad> x4, int vector, int format, RowNorm norm, WeightViews gate,
+        WeightViews up, int m, int row0, ArrayView<float> y)
+    {
+        var partials = SharedMemory.Allocate<float>((RowsPerGroup + 1) * MaxWarpsPerGroup);
+        int row1 = Math.Min(row0 + 1, m - 1);
+        var sums = DotRows(x, x4, vector, format, 1, norm, gate, row0, row1, up, row0, row1);
+        float scale = ReduceGroup(sums, 1, norm, x, gate.K, partials);
+        int t = Group.IdxX, row = row0 + t;
+        if (t >= 2 || row >= m) return;
+        float g = Folded(partials, t) * scale, u = Folded(partials, t + 2) * scale;
+        y[row] = g / (1f + XMath.Exp(-g)) * u;  // ElementwiseKernels.SiluMulKernel's formula
+    }
+
+    /// <summary>Folds the threads' sums over the group: each warp's by shuffles, then one shared slot per warp and sum
+    /// (<see cref="Folded"/> reads them back). Returns the factor the dot products take: 1, or with
+    /// <paramref name="normed"/> RmsNormKernel's 1/rms from the group's sum of squares over all of x — and then the
+    /// launch's first group writes the normalised x.</summary>
+    static float ReduceGroup(RowSums sums, int normed, RowNorm norm, ArrayView<float> x, int k, ArrayView<float> partials)
+    {
         float s0 = WarpReduce.Sum(sums.S0), s1 = WarpReduce.Sum(sums.S1), s2 = WarpReduce.Sum(sums.S2), s3 = WarpReduce.Sum(sums.S3);
         float squares = normed != 0 ? WarpReduce.Sum(sums.Squares) : 0f;
-        int warp = Warp.WarpIdx, warps = Group.DimX / Warp.WarpSize;
+        int warp = Warp.WarpIdx;
         if (Warp.IsFirstLane)
         {
             partials[warp * RowsPerGroup] = s0;
@@ -101,53 +151,54 @@ public sealed partial class MatMulKernels
             partials[RowsPerGroup * MaxWarpsPerGroup + warp] = squares;
         }
         Group.Barrier();
-        float scale = 1f;
-        if (normed != 0)
-        {
-            // RmsNormKernel's 1/rms, from this group's sum of squares over all of x.
-            float total = 0f;
-            for (int i = 0; i < warps; i++) total += partials[RowsPerGroup * MaxWarpsPerGroup + i];
-            scale = 1f / XMath.Sqrt(total / w.K + norm.Eps);
-            if (Grid.IdxX == 0)
-                for (int j = Group.IdxX; j < w.K; j += Group.DimX) norm.Normed[j] = x[j] * scale * norm.Weight[j];
-        }
-        int row = row0 + Group.IdxX;
-        if (Group.IdxX >= RowsPerGroup || row >= m) return;
-        float sum = 0f;
-        for (int i = 0; i < warps; i++) sum += partials[i * RowsPerGroup + Group.IdxX];
-        y[row] = Epilogue(epilogue, sum * scale, bias, row, y, row);
+        if (normed == 0) return 1f;
+        float total = 0f;
+        for (int i = 0; i < Group.DimX / Warp.WarpSize; i++) total += partials[RowsPerGroup * MaxWarpsPerGroup + i];
+        float scale = 1f / XMath.Sqrt(total / k + norm.Eps);
+        if (Grid.IdxX == 0)
+            for (int j = Group.IdxX; j < k; j += Group.DimX) norm.Normed[j] = x[j] * scale * norm.Weight[j];
+        return scale;
     }
 
-    /// <summary>This thread's share of the four rows' dot products (and, normalising, of x's sum of squares, the x
+    /// <summary>Sum <paramref name="index"/> (0–3) of the group, after <see cref="ReduceGroup"/>.</summary>
+    static float Folded(ArrayView<float> partials, int index)
+    {
+        float sum = 0f;
+        for (int i = 0; i < Group.DimX / Warp.WarpSize; i++) sum += partials[i * RowsPerGroup + index];
+        return sum;
+    }
+
+    /// <summary>This thread's share of the four rows' dot products — rows 0 and 1 of <paramref name="wA"/>, 2 and 3 of
+    /// <paramref name="wB"/> (the same matrix, or gate and up) — (and, normalising, of x's sum of squares, the x
     /// values multiplied by the norm's weights): chunks Group.IdxX, + Group.DimX, … Each row's reader starts at the
     /// thread's first chunk and moves on only when another chunk follows (a view is never moved past its end); both x
     /// columns move by 8 per chunk of the stride.</summary>
-    static RowSums DotRows(ArrayView<float> x, ArrayView<Quad> x4, int vector, WeightViews w, int format, int normed,
-        RowNorm norm, int row0, int row1, int row2, int row3)
+    static RowSums DotRows(ArrayView<float> x, ArrayView<Quad> x4, int vector, int format, int normed, RowNorm norm,
+        WeightViews wA, int row0, int row1, WeightViews wB, int row2, int row3)
     {
         var sums = new RowSums();
-        int first = Group.IdxX, stride = Group.DimX;
-        if (first >= w.ChunksPerRow) return sums;
-        var r0 = w.Reader(format, vector, row0, first);
-        var r1 = w.Reader(format, vector, row1, first);
-        var r2 = w.Reader(format, vector, row2, first);
-        var r3 = w.Reader(format, vector, row3, first);
+        int first = Group.IdxX, stride = Group.DimX, chunks = wA.ChunksPerRow;
+        if (first >= chunks) return sums;
+        var r0 = wA.Reader(format, vector, row0, first);
+        var r1 = wA.Reader(format, vector, row1, first);
+        var r2 = wB.Reader(format, vector, row2, first);
+        var r3 = wB.Reader(format, vector, row3, first);
         int step = WeightViews.ReaderStep(format, stride);
         var (colA, colB) = WeightViews.ChunkColumns(format, first);
         for (int c = first; ;)
         {
-            var xc = XChunk.Load(x, x4, vector, w.K, colA, colB);
+            var xc = XChunk.Load(x, x4, vector, wA.K, colA, colB);
             if (normed != 0)
             {
                 sums.Squares += xc.SumOfSquares();
-                xc = xc.Times(XChunk.Load(norm.Weight, norm.Weight4, vector, w.K, colA, colB));
+                xc = xc.Times(XChunk.Load(norm.Weight, norm.Weight4, vector, wA.K, colA, colB));
             }
-            sums.S0 += w.Dot(format, vector, r0, row0, c, xc);
-            sums.S1 += w.Dot(format, vector, r1, row1, c, xc);
-            sums.S2 += w.Dot(format, vector, r2, row2, c, xc);
-            sums.S3 += w.Dot(format, vector, r3, row3, c, xc);
+            sums.S0 += wA.Dot(format, vector, r0, row0, c, xc);
+            sums.S1 += wA.Dot(format, vector, r1, row1, c, xc);
+            sums.S2 += wB.Dot(format, vector, r2, row2, c, xc);
+            sums.S3 += wB.Dot(format, vector, r3, row3, c, xc);
             c += stride;
-            if (c >= w.ChunksPerRow) return sums;
+            if (c >= chunks) return sums;
             r0 = r0.Advance(format, step);
             r1 = r1.Advance(format, step);
             r2 = r2.Advance(format, step);

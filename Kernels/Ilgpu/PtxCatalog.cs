@@ -44,7 +44,10 @@ public static class PtxCatalog
         foreach (var (f, name) in Formats) list.Add(new(m, "SingleRowGemvKernel", $"gemv 1 row {name}", 1, f, 0));
         list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row q4_0 y+=", 1, Q4, Accumulate));
         list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row f32 +bias, unaligned x", 0, F32, Bias));
-        foreach (var (f, name) in Formats) list.Add(new(m, "SingleRowGemvSharedKernel", $"gemv 1 row shared {name}", 1, f));
+        foreach (var (f, name) in Formats) list.Add(new(m, "SingleRowGemvSharedKernel", $"gemv 1 row shared {name}", 1, f, 0));
+        list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row rmsnorm + shared q4_0", 1, Q4, 1));
+        list.Add(new(m, "SingleRowSwiGluKernel", "gemv 1 row rmsnorm + swiglu q4_0", 1, Q4));
+        list.Add(new(m, "SingleRowSwiGluKernel", "gemv 1 row rmsnorm + swiglu f16", 1, F16));
         foreach (var (f, name) in Formats) list.Add(new(m, "GemmKernel", $"gemm {name}", f, 0, GpuTileK, PlainInputQuads));
         list.Add(new(m, "GemmKernel", "gemm q4_0 y+=", Q4, Accumulate, GpuTileK, PlainInputQuads));
         list.Add(new(m, "GemmKernel", "gemm f32 +bias", F32, Bias, GpuTileK, PlainInputQuads));

@@ -121,6 +121,14 @@ public sealed class CpuBackend : IBackend, IOps
         for (int i = 0; i < weights.Length; i++) MatMul(normed, weights[i], null, ys[i]);
     }
 
+    public void SwiGlu(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, DeviceTensor gate, DeviceTensor up,
+        DeviceTensor upScratch, DeviceTensor y)
+    {
+        OpChecks.SwiGlu(x, norm, normed, gate, up, upScratch, y);
+        MatMulNormed(x, norm, eps, normed, [gate, up], [y, upScratch]);
+        SiluMul(y, upScratch, y);
+    }
+
     public void MatMulAccumulate(DeviceTensor x, DeviceTensor w, DeviceTensor y)
     {
         var (n, k, m, format) = OpChecks.MatMul(x, w, null, y);

@@ -34,6 +34,12 @@ public interface IOps
     void MatMulNormed(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
         ReadOnlySpan<DeviceTensor> ys);
 
+    /// <summary>The first half of a SwiGLU MLP with its norm: normed = RMSNorm(x; norm, eps), y = silu(normed · gateᵀ) ·
+    /// (normed · upᵀ) — <see cref="MatMulNormed"/> then <see cref="SiluMul"/>, on a GPU one launch for a single row.
+    /// upScratch [n, ffn] may receive normed · upᵀ. x, normed: [n, k]; gate, up: [ffn, k] of one dtype; y: [n, ffn].</summary>
+    void SwiGlu(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, DeviceTensor gate, DeviceTensor up,
+        DeviceTensor upScratch, DeviceTensor y);
+
     /// <summary>y = a + b, same shapes (y may alias a or b).</summary>
     void Add(DeviceTensor a, DeviceTensor b, DeviceTensor y);
 

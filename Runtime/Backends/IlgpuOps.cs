@@ -62,6 +62,21 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
             ys.Length > 1 ? F(ys[1]) : y0, ys.Length > 2 ? F(ys[2]) : y0);
     }
 
+    public void SwiGlu(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, DeviceTensor gate, DeviceTensor up,
+        DeviceTensor upScratch, DeviceTensor y)
+    {
+        var (n, k, format) = OpChecks.SwiGlu(x, norm, normed, gate, up, upScratch, y);
+        if (n != 1)
+        {
+            MatMulNormed(x, norm, eps, normed, [gate, up], [y, upScratch]);
+            SiluMul(y, upScratch, y);
+            return;
+        }
+        backend.CountLaunch();
+        matMul.SwiGlu(stream, F(x), new RowNorm(F(norm), default, eps, F(normed)), Weights(gate, format, k), Weights(up, format, k),
+            y.Dim(1), F(y));
+    }
+
     void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y, bool accumulate)
     {
         var (n, k, m, format) = OpChecks.MatMul(x, w, bias, y);

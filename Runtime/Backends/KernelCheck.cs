@@ -47,6 +47,8 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
             // k = 128: x and the norm read 16 bytes at a time; 96/100: element by element or quantized blocks.
             foreach (var (n, k, count) in new[] { (1, quant ? 256 : 128, 3), (1, quant ? 96 : 100, 1), (3, 128, 2) })
                 r.Add(MatMulNormed(dtype, n, k, count));
+            foreach (var (n, k, ffn) in new[] { (1, quant ? 256 : 128, 37), (1, quant ? 96 : 100, 6), (2, 128, 10) })
+                r.Add(SwiGlu(dtype, n, k, ffn));
         }
         foreach (int count in new[] { 3, 37, 1000 }) Elementwise(r, count);
         foreach (var (n, d) in new[] { (1, 3), (3, 37), (2, 4096) }) Norms(r, n, d);
@@ -127,6 +129,37 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
                     for (int r = 0; r < n; r++) values.AsSpan(r * m, m).CopyTo(host.AsSpan(r * total + offset));
                     offset += m;
                     part.Dispose();
+                }
+                be.Write(host, y);
+            });
+        });
+    }
+
+    /// <summary>The RMSNorm-fused SwiGLU: y = silu(normed·gateᵀ)·(normed·upᵀ), then the normalised x beside it.</summary>
+    KernelCheckResult SwiGlu(DType dtype, int n, int k, int ffn)
+    {
+        var gate = WeightBytes(dtype, ffn, k);
+        var up = WeightBytes(dtype, ffn, k);
+        var x = Floats(n * k);
+        var norm = Floats(k);
+        return Compare($"SwiGlu {dtype}", $"n={n} k={k} ffn={ffn}", 1e-4, 1e-3, [n, ffn + k], be =>
+        {
+            DeviceTensor[] t = [be.Upload(x, n, k), be.Upload(norm, k), be.Upload(gate, dtype, ffn, k), be.Upload(up, dtype, ffn, k)];
+            return Owning(be, t, y =>
+            {
+                using var h = be.Allocate(DType.F32, n, ffn);
+                using var upScratch = be.Allocate(DType.F32, n, ffn);
+                using var normed = be.Allocate(DType.F32, n, k);
+                be.Ops.SwiGlu(t[0], t[1], 1e-5f, normed, t[2], t[3], upScratch, h);
+                var values = new float[n * ffn];
+                var normedValues = new float[n * k];
+                be.Download(h, values);
+                be.Download(normed, normedValues);
+                var host = new float[n * (ffn + k)];
+                for (int r = 0; r < n; r++)
+                {
+                    values.AsSpan(r * ffn, ffn).CopyTo(host.AsSpan(r * (ffn + k)));
+                    normedValues.AsSpan(r * k, k).CopyTo(host.AsSpan(r * (ffn + k) + ffn));
                 }
                 be.Write(host, y);
             });

@@ -65,6 +65,11 @@ public static class OpChecks
         return (n, k, format);
     }
 
+    /// <summary>SwiGlu: as MatMulNormed with weights [gate, up] and outputs [y, upScratch]. Returns (n, k, format).</summary>
+    public static (int N, int K, WeightFormat Format) SwiGlu(DeviceTensor x, DeviceTensor norm, DeviceTensor normed,
+        DeviceTensor gate, DeviceTensor up, DeviceTensor upScratch, DeviceTensor y) =>
+        MatMulNormed(x, norm, normed, [gate, up], [y, upScratch]);
+
     public static void SameShape(string op, params ReadOnlySpan<DeviceTensor> tensors)
     {
         F32(op, tensors);

@@ -69,6 +69,9 @@ sealed class ProfilingOps(IBackend backend, IOps inner, OpProfile profile) : IOp
         DeviceTensor[] w = weights.ToArray(), y = ys.ToArray();
         T(MatMulName("MatMulNormed", x, w[0]), () => inner.MatMulNormed(x, norm, eps, normed, w, y));
     }
+    public void SwiGlu(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, DeviceTensor gate, DeviceTensor up,
+        DeviceTensor upScratch, DeviceTensor y) =>
+        T(MatMulName("SwiGlu", x, gate), () => inner.SwiGlu(x, norm, eps, normed, gate, up, upScratch, y));
     public void Add(DeviceTensor a, DeviceTensor b, DeviceTensor y) => T("Add", () => inner.Add(a, b, y));
     public void Scale(DeviceTensor x, float s, DeviceTensor y) => T("Scale", () => inner.Scale(x, s, y));
     public void RmsNorm(DeviceTensor x, DeviceTensor w, float eps, DeviceTensor y) => T("RmsNorm", () => inner.RmsNorm(x, w, eps, y));

@@ -42,8 +42,7 @@ public sealed partial class MistralModel
             b.O.ApplyAdd(ops, s.Attended, lora, s, s.X);
 
             // MLP: down(silu(gate(x)) · up(x)) of the normed stream.
-            MistralLinear.ApplyNormed(ops, s.X, b.MlpNorm, c.RmsNormEps, s.Normed, lora, s, [b.Gate, b.Up], [s.Gate, s.Up]);
-            ops.SiluMul(s.Gate, s.Up, s.Gate);
+            MistralLinear.SwiGlu(ops, s.X, b.MlpNorm, c.RmsNormEps, s.Normed, lora, s, b.Gate, b.Up, s.Up, s.Gate);
             b.Down.ApplyAdd(ops, s.Gate, lora, s, s.X);
 
             if (l < _blocks.Length - 1) TraceHidden(trace, l + 1, s.X);

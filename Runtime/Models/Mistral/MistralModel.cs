@@ -69,6 +69,21 @@ sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTenso
             if (layers[i].SidePath(useLora)) ops.MatMulAccumulate(mids[m++], layers[i].ScaledLoraB!, ys[i]);
     }
 
+    /// <summary>y = silu(gate(normed)) · up(normed), normed = RMSNorm(x; norm, eps): one fused <see cref="IOps.SwiGlu"/>
+    /// without side paths; with them, the norm and products (<see cref="ApplyNormed"/>, gate into y, up into
+    /// upOutput) and then the gating. [n, ffn] each.</summary>
+    public static void SwiGlu(IOps ops, DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, bool useLora,
+        MistralScratch scratch, MistralLinear gate, MistralLinear up, DeviceTensor upOutput, DeviceTensor y)
+    {
+        if (!gate.SidePath(useLora) && !up.SidePath(useLora) && gate.Weight.DType == up.Weight.DType)
+        {
+            ops.SwiGlu(x, norm, eps, normed, gate.Weight, up.Weight, upOutput, y);
+            return;
+        }
+        ApplyNormed(ops, x, norm, eps, normed, useLora, scratch, [gate, up], [y, upOutput]);
+        ops.SiluMul(y, upOutput, y);
+    }
+
     /// <summary>Room for the tensors of one shared product (q, k, v at most) without an array.</summary>
     [System.Runtime.CompilerServices.InlineArray(Capacity)]
     struct Shared
