@@ -55,11 +55,11 @@ public static class PtxCatalog
         list.Add(new(m, "GemmKernel", "conv1d f32 +bias", F32, Bias, GpuTileK, ConvolutionOutput));
         list.Add(new(m, "SumSplitsKernel", "gemm split sum"));
         var a = typeof(AttentionKernels);
-        list.Add(new(a, "AttentionKernel", "attention", 0));
-        list.Add(new(a, "AttentionKernel", "attention batched decode", 1));
+        list.Add(new(a, "AttentionKernel", "attention d=128", 128, 1, 0));
+        list.Add(new(a, "AttentionKernel", "attention d=64 (MERT)", 64, 1, 0));
+        list.Add(new(a, "AttentionKernel", "attention d=128 batched decode", 128, 1, 1));
+        list.Add(new(a, "AttentionKernel", "attention d=13, single floats", 13, 0, 0));
         list.Add(new(a, "CombineKernel", "attention split combine"));
-        list.Add(new(a, "DecodeKernel", "decode attention d=128", 128, 0));
-        list.Add(new(a, "DecodeKernel", "decode attention d=128 batched", 128, 1));
         foreach (var family in new[] { typeof(ElementwiseKernels), typeof(LayoutKernels), typeof(NormKernels),
                      typeof(RopeKernels), typeof(SoftmaxKernels) })
             foreach (var method in KernelMethods(family))

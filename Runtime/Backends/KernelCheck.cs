@@ -58,8 +58,10 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         r.Add(RopePair(RopeLayout.Interleaved, 2, 8, 2, 6));
         foreach (var a in new[] { (2, 4, 2, 5, 7, -1, 0), (3, 2, 1, 13, 9, 6, 0), (4, 4, 2, 8, 11, 7, 3), (1, 2, 1, 13, 300, 299, 0),
                      (1, 1, 1, 8, 260, 259, 100), (1, 1, 1, 5, 200, -1, 0), (9, 2, 1, 6, 40, 31, 0), (7, 2, 1, 3, 50, 43, 5),
-                     // one query, heads of whole quads: the lanes-over-keys decode kernel (GQA 4, split keys, a window)
-                     (1, 8, 2, 16, 300, 299, 0), (1, 4, 1, 12, 37, 36, 0), (1, 8, 2, 8, 90, 89, 20) })
+                     // one query, heads of whole quads (16-byte staging): GQA 4, split keys, a window
+                     (1, 8, 2, 16, 300, 299, 0), (1, 4, 1, 12, 37, 36, 0), (1, 8, 2, 8, 90, 89, 20),
+                     // two causal queries in one group, split over the keys
+                     (2, 1, 1, 8, 100, 98, 0) })
             r.Add(Attention(a.Item1, a.Item2, a.Item3, a.Item4, a.Item5, a.Item6, a.Item7));
         r.Add(AttentionDecodeBatch(3, 4, 2, 8, 40, 0));
         r.Add(AttentionDecodeBatch(5, 8, 2, 8, 50, 6));
