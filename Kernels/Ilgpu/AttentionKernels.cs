@@ -31,7 +31,8 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
     /// <paramref name="batched"/>: one query per sequence, never split.</summary>
     public AttentionPlan Plan(AttentionShape s, bool batched = false)
     {
-        int tileKeys = Accelerator.WarpSize, ratio = s.QueryHeads / s.KvHeads, d = s.HeadDim;
+        int tileKeys = Accelerator.WarpSize * (Accelerator.AcceleratorType == AcceleratorType.CPU ? CpuWarpsPerTile : 1);
+        int ratio = s.QueryHeads / s.KvHeads, d = s.HeadDim;
         int itemsPerKv = (batched ? 1 : s.Queries) * ratio;
         int warps = Math.Max(1, Math.Min(itemsPerKv, RowGroupSize / Accelerator.WarpSize));
         while (warps > 1 && SharedFloats(tileKeys, warps, d) > MaxSharedFloats) warps /= 2;
@@ -95,9 +96,13 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
             cacheStarts, keyCounts, SpecializedValue.New(d), SpecializedValue.New(quads ? 1 : 0), SpecializedValue.New(batched ? 1 : 0));
     }
 
+    /// <summary>Keys staged per tile on the CPU accelerator, in warps' worth: its barriers are rendezvous of OS threads,
+    /// so it stages many keys per barrier (the warps score them a warp's worth at a time). A GPU stages one per lane.</summary>
+    const int CpuWarpsPerTile = 16;
+
     /// <summary>Shared memory of a group: the K tile (rows padded by one float), the V tile, and per warp its item's
-    /// query, output, running max and sum.</summary>
-    static int SharedFloats(int tileKeys, int warps, int d) => tileKeys * (2 * d + 1) + 2 * warps * d + 2 * warps;
+    /// query, output, final max and sum, and the probabilities of the keys it is scoring.</summary>
+    static int SharedFloats(int tileKeys, int warps, int d) => tileKeys * (2 * d + 1) + 2 * warps * d + 2 * warps + warps * tileKeys;
 
     /// <summary>48 KB, the shared memory a group may have on NVIDIA without opting in.</summary>
     const int MaxSharedFloats = 12 * 1024;
@@ -130,16 +135,12 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
         var qs = shared.SubView(tileKeys * (2 * d + 1), warps * d);
         var acc = shared.SubView(tileKeys * (2 * d + 1) + warps * d, warps * d);
         var stats = shared.SubView(tileKeys * (2 * d + 1) + 2 * warps * d, 2 * warps);
+        var weights = shared.SubView(tileKeys * (2 * d + 1) + 2 * warps * d + 2 * warps, warps * tileKeys);
         for (int i = Group.IdxX; i < items * d; i += Group.DimX)
         {
             int item = firstItem + (int)((uint)i / (uint)d);
             qs[i] = q[QueryRow(s, ratio, kvHead, item, d) + (int)((uint)i % (uint)d)];
             acc[i] = 0f;
-        }
-        for (int w = Group.IdxX; w < warps; w += Group.DimX)
-        {
-            stats[w] = float.NegativeInfinity;
-            stats[warps + w] = 0f;
         }
         // The group's keys: its items' visible keys within this split of the call's visible range.
         int lastQuery = (firstItem + items - 1) / ratio;
@@ -148,6 +149,8 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
         int hi = Math.Min(s.LastKey(lastQuery), splitFirst + p.SplitLength - 1);
         int warp = Warp.WarpIdx, myQuery = (firstItem + warp) / ratio;
         int myFirst = s.FirstKey(myQuery), myLast = s.LastKey(myQuery);
+        // Every lane of a warp keeps its item's running max and sum (they come from warp-wide reductions).
+        var running = new RunningSoftmax { Max = float.NegativeInfinity, Sum = 0f };
         for (int t0 = lo; t0 <= hi; t0 += tileKeys)
         {
             int count = Math.Min(tileKeys, hi - t0 + 1);
@@ -156,7 +159,15 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
             if (quadsValue.Value != 0) StageQuads(k4, v4, headRow, s.KvHeads, d / 4, count, ks, vs, d);
             else StageFloats(k, v, headRow, s.KvHeads, count, ks, vs, d);
             Group.Barrier();
-            if (warp < items) ScoreTile(ks, vs, qs, acc, stats, warp, warps, d, t0, count, myFirst, myLast, s.Scale);
+            if (warp < items)
+                for (int sub = 0; sub < count; sub += Warp.WarpSize)
+                    running = ScoreTile(ks, vs, qs, acc, weights.SubView(warp * tileKeys, Warp.WarpSize), running, warp, d, t0, sub,
+                        Math.Min(Warp.WarpSize, count - sub), myFirst, myLast, s.Scale);
+        }
+        if (warp < items && Warp.IsFirstLane)
+        {
+            stats[warp] = running.Max;
+            stats[warps + warp] = running.Sum;
         }
         Group.Barrier();
         WriteOutput(acc, stats, s, p, ratio, d, kvHead, firstItem, items, split, partials, y);
@@ -241,43 +252,38 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
         vs[j * d + e] = v;
     }
 
-    /// <summary>Warp <paramref name="w"/>'s item against one staged tile of <paramref name="count"/> keys from
-    /// <paramref name="t0"/>: lane j scores key t0 + j when the item sees it ([first, last]), then the online-softmax
-    /// update of the item's running max, sum and output (each lane its columns lane, lane + warp, …).</summary>
-    static void ScoreTile(ArrayView<float> ks, ArrayView<float> vs, ArrayView<float> qs, ArrayView<float> acc,
-        ArrayView<float> stats, int w, int warps, int d, int t0, int count, int first, int last, float scale)
+    /// <summary>Warp <paramref name="w"/>'s item against <paramref name="count"/> (at most a warp's worth) staged keys,
+    /// tile rows <paramref name="sub"/>.. from key <paramref name="t0"/> + sub: lane j scores its key when the item sees
+    /// it ([first, last]), then the online-softmax update of the item's running max and sum (returned) and output (each
+    /// lane its columns lane, lane + warp, …). The keys' probabilities go through the warp's slots of shared memory
+    /// (<paramref name="weights"/>) — one warp barrier a tile rather than a shuffle per key and column block, which on
+    /// the CPU accelerator is a rendezvous of OS threads each.</summary>
+    static RunningSoftmax ScoreTile(ArrayView<float> ks, ArrayView<float> vs, ArrayView<float> qs, ArrayView<float> acc,
+        ArrayView<float> weights, RunningSoftmax running, int w, int d, int t0, int sub, int count, int first, int last, float scale)
     {
-        int lane = Warp.LaneIdx, key = t0 + lane;
+        int lane = Warp.LaneIdx, row = sub + lane, key = t0 + row;
         bool visible = lane < count && key >= first && key <= last;
         float score = float.NegativeInfinity;
         if (visible)
         {
             float dot = 0f;
-            for (int e = 0; e < d; e++) dot += qs[w * d + e] * ks[lane * (d + 1) + e];
+            for (int e = 0; e < d; e++) dot += qs[w * d + e] * ks[row * (d + 1) + e];
             score = dot * scale;
         }
-        float oldMax = stats[w], newMax = Math.Max(oldMax, WarpReduce.Max(score));
+        float oldMax = running.Max, newMax = Math.Max(oldMax, WarpReduce.Max(score));
         float weight = visible ? XMath.Exp(score - newMax) : 0f;
         float correction = oldMax == float.NegativeInfinity ? 0f : XMath.Exp(oldMax - newMax);
         float tileSum = WarpReduce.Sum(weight);
-        // Every lane runs every shuffle (a warp-wide operation): the column loop has the same trip count on all lanes.
-        for (int e0 = 0; e0 < d; e0 += Warp.WarpSize)
+        weights[lane] = weight;
+        Warp.Barrier();
+        for (int e = lane; e < d; e += Warp.WarpSize)
         {
-            int e = e0 + lane;
-            bool mine = e < d;
-            float value = mine ? acc[w * d + e] * correction : 0f;
-            for (int j = 0; j < count; j++)
-            {
-                float p = Warp.Shuffle(weight, j);
-                if (mine) value += p * vs[j * d + e];
-            }
-            if (mine) acc[w * d + e] = value;
+            float value = acc[w * d + e] * correction;
+            for (int j = 0; j < count; j++) value += weights[j] * vs[(sub + j) * d + e];
+            acc[w * d + e] = value;
         }
-        if (lane == 0)
-        {
-            stats[w] = newMax;
-            stats[warps + w] = stats[warps + w] * correction + tileSum;
-        }
+        Warp.Barrier();  // the slots are read before the next keys' probabilities overwrite them
+        return new RunningSoftmax { Max = newMax, Sum = running.Sum * correction + tileSum };
     }
 
     /// <summary>Each item's output (one split) or its (max, sum, output) partial, laid out for CombineKernel.</summary>
@@ -326,6 +332,12 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
             y[yRow + e] = sum > 0f ? value / sum : 0f;
         }
     }
+}
+
+/// <summary>An item's online-softmax state: the largest score so far and the sum of exp(score − max).</summary>
+public struct RunningSoftmax
+{
+    public float Max, Sum;
 }
 
 /// <summary>How one attention call is laid out: <see cref="TileKeys"/> keys per staged tile (one per lane),

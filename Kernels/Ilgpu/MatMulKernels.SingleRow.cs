@@ -31,13 +31,25 @@ public sealed partial class MatMulKernels
 
     static int Groups(int m) => (m + RowsPerGroup - 1) / RowsPerGroup;
 
+    /// <summary>Threads per group for a launch of <paramref name="groups"/> groups: enough warps sharing each group's
+    /// rows (up to 4) that ~32 warps per multiprocessor are in flight to hide memory latency, and a single warp — whose
+    /// shuffles finish the sums without a barrier — once the rows alone give that many (gate/up, lm_head). On the CPU
+    /// accelerator, where a barrier is a rendezvous of OS threads, that keeps a 32,000-row lm_head from costing 8,000
+    /// of them; small test shapes still take the several-warp path.</summary>
+    int SingleRowGroup(int groups)
+    {
+        long wanted = 32L * Math.Max(1, Accelerator.NumMultiprocessors);
+        long warps = Math.Clamp((wanted + groups - 1) / Math.Max(1, groups), 1, GemvGroup / Accelerator.WarpSize);
+        return (int)warps * Accelerator.WarpSize;
+    }
+
     void SingleRowGemv(AcceleratorStream stream, ArrayView<float> x, WeightViews w, ArrayView<float> bias, int epilogue, int m,
         ArrayView<float> y)
     {
         singleRowGemv ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, WeightViews,
             SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, int, ArrayView<float>>(SingleRowGemvKernel);
         bool vector = Vectorizable(x, w);
-        singleRowGemv(stream, new KernelConfig(Groups(m), GemvGroup), x, vector ? x.Cast<Quad>() : default,
+        singleRowGemv(stream, new KernelConfig(Groups(m), SingleRowGroup(Groups(m))), x, vector ? x.Cast<Quad>() : default,
             SpecializedValue.New(vector ? 1 : 0), w, SpecializedValue.New(w.Format), bias, SpecializedValue.New(epilogue), m, y);
     }
 
@@ -55,7 +67,7 @@ public sealed partial class MatMulKernels
         int groups = Groups(w.M0) + Groups(w.M1) + Groups(w.M2);
         var rowNorm = norm ?? default;
         if (vector && norm is not null) rowNorm = rowNorm with { Weight4 = rowNorm.Weight.Cast<Quad>() };
-        singleRowGemvShared(stream, new KernelConfig(groups, GemvGroup), x, vector ? x.Cast<Quad>() : default,
+        singleRowGemvShared(stream, new KernelConfig(groups, SingleRowGroup(groups)), x, vector ? x.Cast<Quad>() : default,
             SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(w.W0.Format), SpecializedValue.New(norm is null ? 0 : 1),
             rowNorm, w, y0, y1, y2);
     }
@@ -73,7 +85,7 @@ public sealed partial class MatMulKernels
             RowNorm, WeightViews, WeightViews, int, ArrayView<float>>(SingleRowSwiGluKernel);
         bool vector = Vectorizable(x, gate) && Vectorizable(x, up) && WeightViews.Aligned16(norm.Weight);
         if (vector) norm = norm with { Weight4 = norm.Weight.Cast<Quad>() };
-        singleRowSwiGlu(stream, new KernelConfig((m + 1) / 2, GemvGroup), x, vector ? x.Cast<Quad>() : default,
+        singleRowSwiGlu(stream, new KernelConfig((m + 1) / 2, SingleRowGroup((m + 1) / 2)), x, vector ? x.Cast<Quad>() : default,
             SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(gate.Format), norm, gate, up, m, y);
     }
 
@@ -112,10 +124,10 @@ public sealed partial class MatMulKernels
         var partials = SharedMemory.Allocate<float>((RowsPerGroup + 1) * MaxWarpsPerGroup);
         int row1 = Math.Min(row0 + 1, m - 1), row2 = Math.Min(row0 + 2, m - 1), row3 = Math.Min(row0 + 3, m - 1);
         var sums = DotRows(x, x4, vector, format, normed, norm, w, row0, row1, w, row2, row3);
-        float scale = ReduceGroup(sums, normed, norm, x, w.K, partials);
+        var totals = ReduceGroup(sums, normed, norm, x, w.K, partials);
         int t = Group.IdxX, row = row0 + t;
         if (t >= RowsPerGroup || row >= m) return;
-        y[row] = Epilogue(epilogue, Folded(partials, t) * scale, bias, row, y, row);
+        y[row] = Epilogue(epilogue, totals.Sum(t) * totals.Scale, bias, row, y, row);
     }
 
     /// <summary>SwiGLU of one row: y[r] = silu(normed·gate[r]) · (normed·up[r]) for r = row0, row0 + 1 (those below m),
@@ -126,46 +138,53 @@ public sealed partial class MatMulKernels
         var partials = SharedMemory.Allocate<float>((RowsPerGroup + 1) * MaxWarpsPerGroup);
         int row1 = Math.Min(row0 + 1, m - 1);
         var sums = DotRows(x, x4, vector, format, 1, norm, gate, row0, row1, up, row0, row1);
-        float scale = ReduceGroup(sums, 1, norm, x, gate.K, partials);
+        var totals = ReduceGroup(sums, 1, norm, x, gate.K, partials);
         int t = Group.IdxX, row = row0 + t;
         if (t >= 2 || row >= m) return;
-        float g = Folded(partials, t) * scale, u = Folded(partials, t + 2) * scale;
+        float g = totals.Sum(t) * totals.Scale, u = totals.Sum(t + 2) * totals.Scale;
         y[row] = g / (1f + XMath.Exp(-g)) * u;  // ElementwiseKernels.SiluMulKernel's formula
     }
 
-    /// <summary>Folds the threads' sums over the group: each warp's by shuffles, then one shared slot per warp and sum
-    /// (<see cref="Folded"/> reads them back). Returns the factor the dot products take: 1, or with
-    /// <paramref name="normed"/> RmsNormKernel's 1/rms from the group's sum of squares over all of x — and then the
-    /// launch's first group writes the normalised x.</summary>
-    static float ReduceGroup(RowSums sums, int normed, RowNorm norm, ArrayView<float> x, int k, ArrayView<float> partials)
+    /// <summary>Folds the threads' sums over the group — each warp's by shuffles, then, with several warps, one shared
+    /// slot per warp and sum — and returns the four totals with the factor the dot products take: 1, or with
+    /// <paramref name="normed"/> RmsNormKernel's 1/rms from the group's sum of squares over all of x (and then the
+    /// launch's first group writes the normalised x).</summary>
+    static RowTotals ReduceGroup(RowSums sums, int normed, RowNorm norm, ArrayView<float> x, int k, ArrayView<float> partials)
     {
-        float s0 = WarpReduce.Sum(sums.S0), s1 = WarpReduce.Sum(sums.S1), s2 = WarpReduce.Sum(sums.S2), s3 = WarpReduce.Sum(sums.S3);
-        float squares = normed != 0 ? WarpReduce.Sum(sums.Squares) : 0f;
-        int warp = Warp.WarpIdx;
-        if (Warp.IsFirstLane)
+        var totals = new RowSums
         {
-            partials[warp * RowsPerGroup] = s0;
-            partials[warp * RowsPerGroup + 1] = s1;
-            partials[warp * RowsPerGroup + 2] = s2;
-            partials[warp * RowsPerGroup + 3] = s3;
-            partials[RowsPerGroup * MaxWarpsPerGroup + warp] = squares;
+            S0 = WarpReduce.Sum(sums.S0), S1 = WarpReduce.Sum(sums.S1), S2 = WarpReduce.Sum(sums.S2), S3 = WarpReduce.Sum(sums.S3),
+            Squares = normed != 0 ? WarpReduce.Sum(sums.Squares) : 0f,
+        };
+        int warps = Group.DimX / Warp.WarpSize;
+        if (warps > 1)
+        {
+            int warp = Warp.WarpIdx;
+            if (Warp.IsFirstLane)
+            {
+                partials[warp * RowsPerGroup] = totals.S0;
+                partials[warp * RowsPerGroup + 1] = totals.S1;
+                partials[warp * RowsPerGroup + 2] = totals.S2;
+                partials[warp * RowsPerGroup + 3] = totals.S3;
+                partials[RowsPerGroup * MaxWarpsPerGroup + warp] = totals.Squares;
+            }
+            Group.Barrier();
+            totals = new RowSums();
+            for (int i = 0; i < warps; i++)
+            {
+                totals.S0 += partials[i * RowsPerGroup];
+                totals.S1 += partials[i * RowsPerGroup + 1];
+                totals.S2 += partials[i * RowsPerGroup + 2];
+                totals.S3 += partials[i * RowsPerGroup + 3];
+                totals.Squares += partials[RowsPerGroup * MaxWarpsPerGroup + i];
+            }
         }
-        Group.Barrier();
-        if (normed == 0) return 1f;
-        float total = 0f;
-        for (int i = 0; i < Group.DimX / Warp.WarpSize; i++) total += partials[RowsPerGroup * MaxWarpsPerGroup + i];
-        float scale = 1f / XMath.Sqrt(total / k + norm.Eps);
+        var result = new RowTotals { S0 = totals.S0, S1 = totals.S1, S2 = totals.S2, S3 = totals.S3, Scale = 1f };
+        if (normed == 0) return result;
+        result.Scale = 1f / XMath.Sqrt(totals.Squares / k + norm.Eps);
         if (Grid.IdxX == 0)
-            for (int j = Group.IdxX; j < k; j += Group.DimX) norm.Normed[j] = x[j] * scale * norm.Weight[j];
-        return scale;
-    }
-
-    /// <summary>Sum <paramref name="index"/> (0–3) of the group, after <see cref="ReduceGroup"/>.</summary>
-    static float Folded(ArrayView<float> partials, int index)
-    {
-        float sum = 0f;
-        for (int i = 0; i < Group.DimX / Warp.WarpSize; i++) sum += partials[i * RowsPerGroup + index];
-        return sum;
+            for (int j = Group.IdxX; j < k; j += Group.DimX) norm.Normed[j] = x[j] * result.Scale * norm.Weight[j];
+        return result;
     }
 
     /// <summary>This thread's share of the four rows' dot products — rows 0 and 1 of <paramref name="wA"/>, 2 and 3 of
@@ -217,4 +236,13 @@ public record struct RowNorm(ArrayView<float> Weight, ArrayView<Quad> Weight4, f
 public struct RowSums
 {
     public float S0, S1, S2, S3, Squares;
+}
+
+/// <summary>A group's four finished dot products and the factor they take (1/rms when normalising, else 1).</summary>
+public struct RowTotals
+{
+    public float S0, S1, S2, S3, Scale;
+
+    /// <summary>Dot product <paramref name="index"/> (0–3).</summary>
+    public readonly float Sum(int index) => index == 0 ? S0 : index == 1 ? S1 : index == 2 ? S2 : S3;
 }
