@@ -4,11 +4,12 @@ using ILGPU.Runtime;
 namespace SonicVerse.Kernels.Ilgpu;
 
 /// <summary>
-/// y = x · Wᵀ (+ bias) with the weights left in their stored format and decoded in registers.
-/// Up to <see cref="GemvMaxRows"/> rows of x (decode, small batches): a GEMV with one warp per weight row, each lane
-/// reading 8-weight chunks (one 16-byte load for F16/BF16, two for F32, a quarter block for Q8_0/Q4_0), so every
-/// weight is read from memory once for all rows of x; per-lane partial sums live in shared memory (one slot per row of
-/// x) and a shuffle reduction finishes each output. More rows (prefill, MERT, projector, batched decode): a tiled
+/// y = x · Wᵀ (+ bias) with the weights left in their stored format and decoded in registers. One row of x (batch-1
+/// decode): the single-row GEMV (MatMulKernels.SingleRow.cs), which can also fold the RMSNorm before it and the SwiGLU
+/// after it. Up to <see cref="GemvMaxRows"/> rows (small batches): a GEMV with one warp per weight row, each lane
+/// reading 8-weight chunks (one 16-byte load for F16/BF16, two for F32, a quarter block for Q8_0/Q4_0), so every weight
+/// is read from memory once for all rows of x; per-lane partial sums live in shared memory (one slot per row of x) and
+/// a shuffle reduction finishes each output. More rows (prefill, MERT, projector, batched decode): a tiled
 /// shared-memory GEMM whose weight tile is dequantized while it is staged, split over k when its tiles alone would
 /// leave most multiprocessors idle (see <see cref="Plan"/>).
 /// </summary>
@@ -181,8 +182,9 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         // Split partials are kept in the GEMM's own [n, m] layout; the sum transposes them for a convolution.
         bool quads = conv is null && w.K % 4 == 0 && WeightViews.Aligned16(x) && x.Length >= 4;
         int mode = conv is not null ? (split ? UnfoldedInput : UnfoldedInputTransposedOutput) : quads ? PlainInputQuads : PlainInput;
-        gemm(stream, config, x, quads ? x.Cast<Quad>() : default, w, SpecializedValue.New(w.Format), bias, SpecializedValue.New(split ? 0 : epilogue), shape,
-            SpecializedValue.New(shape.TileK), SpecializedValue.New(mode), conv ?? default, split ? scratch : y);
+        gemm(stream, config, x, quads ? x.Cast<Quad>() : default, w, SpecializedValue.New(w.Format), bias,
+            SpecializedValue.New(split ? 0 : epilogue), shape, SpecializedValue.New(shape.TileK), SpecializedValue.New(mode),
+            conv ?? default, split ? scratch : y);
         if (!split) return;
         sumSplits ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, ArrayView<float>, int, int, int,
             ArrayView<float>>(SumSplitsKernel);
