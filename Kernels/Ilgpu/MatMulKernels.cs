@@ -45,13 +45,17 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>, int,
         SharedWeights, ArrayView<float>, ArrayView<float>, ArrayView<float>>? gemvShared;
 
-    /// <summary>Epilogue flags: add bias[column]; add the output's previous value (y += x·Wᵀ).</summary>
-    const int Bias = 1, Accumulate = 2;
+    /// <summary>Epilogue flags: add bias[column]; add the output's previous value (y += x·Wᵀ); then GELU or ReLU
+    /// (Activation's values times 4: <see cref="ActivationShift"/>).</summary>
+    const int Bias = 1, Accumulate = 2, Gelu = 4, Relu = 8, ActivationShift = 2;
 
-    /// <summary>The output value after the epilogue: the finished product, + bias, + what y held.</summary>
+    /// <summary>The output value after the epilogue: the finished product, + bias, through the activation (the
+    /// element-wise kernels' own functions), + what y held.</summary>
     static float Epilogue(int epilogue, float product, ArrayView<float> bias, int column, ArrayView<float> y, long index)
     {
         float v = (epilogue & Bias) != 0 ? product + bias[column] : product;
+        if ((epilogue & Gelu) != 0) v = ScalarMath.Gelu(v);
+        if ((epilogue & Relu) != 0) v = Math.Max(v, 0f);
         return (epilogue & Accumulate) != 0 ? y[index] + v : v;
     }
 
@@ -103,14 +107,15 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         }
     }
 
-    /// <summary>y = x · Wᵀ (+ bias), or y += x · Wᵀ when <paramref name="accumulate"/>. x: [n, k]; w: [m, k]; bias: [m]
-    /// (read only when <paramref name="hasBias"/>); y: [n, m]; plan from <see cref="Plan"/>; scratch: at least
-    /// <see cref="ScratchLength"/> floats.</summary>
+    /// <summary>y = activation(x · Wᵀ (+ bias)), or y += that when <paramref name="accumulate"/>. x: [n, k]; w: [m, k];
+    /// bias: [m] (read only when <paramref name="hasBias"/>); <paramref name="activation"/>: 0 none, 1 GELU, 2 ReLU (the
+    /// runtime's Activation); y: [n, m]; plan from <see cref="Plan"/>; scratch: at least <see cref="ScratchLength"/>
+    /// floats.</summary>
     public void MatMul(AcceleratorStream stream, ArrayView<float> x, WeightViews w, ArrayView<float> bias, bool hasBias,
-        bool accumulate, int n, int m, ArrayView<float> y, GemmShape? plan, ArrayView<float> scratch)
+        bool accumulate, int activation, int n, int m, ArrayView<float> y, GemmShape? plan, ArrayView<float> scratch)
     {
         if ((long)n * m == 0) return;
-        int epilogue = (hasBias ? Bias : 0) | (accumulate ? Accumulate : 0);
+        int epilogue = (hasBias ? Bias : 0) | (accumulate ? Accumulate : 0) | (activation << ActivationShift);
         if (plan is not null) Gemm(stream, x, w, bias, epilogue, plan.Value, y, scratch, null);
         else if (n == 1) SingleRowGemv(stream, x, w, bias, epilogue, m, y);
         else Gemv(stream, x, w, bias, epilogue, n, m, y);

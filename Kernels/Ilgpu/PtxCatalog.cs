@@ -24,9 +24,9 @@ public static class PtxCatalog
         Q8 = (int)WeightFormat.Q8_0, Q4 = (int)WeightFormat.Q4_0;
     static readonly (int Format, string Name)[] Formats = [(F32, "f32"), (F16, "f16"), (BF16, "bf16"), (Q8, "q8_0"), (Q4, "q4_0")];
 
-    // Epilogue flags and GEMM input modes as MatMulKernels defines them (Bias = 1, Accumulate = 2; plain input = 0,
+    // Epilogue flags and GEMM input modes as MatMulKernels defines them (Bias = 1, Accumulate = 2, GELU = 4; plain input = 0,
     // unfolded convolution input with channels-first output = 2, plain input read in quads = 3), and its GPU tile depth.
-    const int Bias = 1, Accumulate = 2, PlainInput = 0, ConvolutionOutput = 2, PlainInputQuads = 3, GpuTileK = 32;
+    const int Bias = 1, Accumulate = 2, Gelu = 4, PlainInput = 0, ConvolutionOutput = 2, PlainInputQuads = 3, GpuTileK = 32;
 
     /// <summary>The variants the runtime launches on a GPU: every weight format of the matrix products (decode GEMV
     /// with and without the residual accumulate, the shared-x GEMV, the GEMM for prefill, MERT's biased linears and
@@ -43,6 +43,7 @@ public static class PtxCatalog
         foreach (var (f, name) in Formats) list.Add(new(m, "GemvSharedKernel", $"gemv shared {name}", 1, f));
         foreach (var (f, name) in Formats) list.Add(new(m, "SingleRowGemvKernel", $"gemv 1 row {name}", 1, f, 0));
         list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row q4_0 y+=", 1, Q4, Accumulate));
+        list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row f16 +bias, GELU (projector)", 1, F16, Bias | Gelu));
         list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row f32 +bias, unaligned x", 0, F32, Bias));
         foreach (var (f, name) in Formats) list.Add(new(m, "SingleRowGemvSharedKernel", $"gemv 1 row shared {name}", 1, f, 0));
         list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row rmsnorm + shared q4_0", 1, Q4, 1));
@@ -51,6 +52,7 @@ public static class PtxCatalog
         foreach (var (f, name) in Formats) list.Add(new(m, "GemmKernel", $"gemm {name}", f, 0, GpuTileK, PlainInputQuads));
         list.Add(new(m, "GemmKernel", "gemm q4_0 y+=", Q4, Accumulate, GpuTileK, PlainInputQuads));
         list.Add(new(m, "GemmKernel", "gemm f32 +bias", F32, Bias, GpuTileK, PlainInputQuads));
+        list.Add(new(m, "GemmKernel", "gemm f32 +bias, GELU (MERT FFN)", F32, Bias | Gelu, GpuTileK, PlainInputQuads));
         list.Add(new(m, "GemmKernel", "gemm f32 +bias, unaligned x", F32, Bias, GpuTileK, PlainInput));
         list.Add(new(m, "GemmKernel", "conv1d f32 +bias", F32, Bias, GpuTileK, ConvolutionOutput));
         list.Add(new(m, "SumSplitsKernel", "gemm split sum"));

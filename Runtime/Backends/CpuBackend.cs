@@ -97,7 +97,7 @@ public sealed class CpuBackend : IBackend, IOps
 
     // ---- IOps ----
 
-    public void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y)
+    public void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y, Activation activation = Activation.None)
     {
         var (n, k, m, format) = OpChecks.MatMul(x, w, bias, y);
         var b = bias is null ? ReadOnlyMemory<float>.Empty : Floats(bias);
@@ -105,6 +105,8 @@ public sealed class CpuBackend : IBackend, IOps
             MatMulKernels.MatMul(Floats(x), Floats(w), b, n, k, m, Floats(y));
         else
             MatMulKernels.MatMul(Floats(x), Own(w).Bytes, format, b, n, k, m, Floats(y));
+        if (activation == Activation.Gelu) Gelu(y, y);
+        else if (activation == Activation.Relu) Relu(y, y);
     }
 
     public void MatMulShared(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)

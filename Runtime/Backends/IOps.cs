@@ -4,6 +4,10 @@ namespace SonicVerse.Runtime.Backends;
 /// GGUF (q/k rows permuted by the converter): adjacent pairs (2j, 2j + 1). A property of the loaded weights.</summary>
 public enum RopeLayout { HalfSplit, Interleaved }
 
+/// <summary>An element-wise function a matrix product applies to its outputs (after the bias): none, exact-erf GELU
+/// (<see cref="IOps.Gelu"/>) or ReLU.</summary>
+public enum Activation { None, Gelu, Relu }
+
 /// <summary>
 /// The one op interface every model computes through; each backend implements it and every ILGPU kernel is tested
 /// against the <c>cpu</c> op of the same name. Parameter order everywhere: sources, then scalars, then destination.
@@ -13,9 +17,10 @@ public enum RopeLayout { HalfSplit, Interleaved }
 /// </summary>
 public interface IOps
 {
-    /// <summary>y = x · Wᵀ (+ bias). x: [n, k] F32; w: [m, k] in F32/F16/BF16/Q8_0/Q4_0 (rows of k values,
-    /// quantized blocks along k); bias: [m] F32 or null; y: [n, m].</summary>
-    void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y);
+    /// <summary>y = activation(x · Wᵀ (+ bias)). x: [n, k] F32; w: [m, k] in F32/F16/BF16/Q8_0/Q4_0 (rows of k values,
+    /// quantized blocks along k); bias: [m] F32 or null; y: [n, m]. The activation is the same function as the
+    /// element-wise op of its name, fused into the product on a GPU (one launch and one pass over y fewer).</summary>
+    void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y, Activation activation = Activation.None);
 
     /// <summary>y += x · Wᵀ, shapes as <see cref="MatMul"/> (no bias): a residual add fused into the product it follows,
     /// one launch and one pass over y fewer. Each output is the finished product added to y, so the result is the same as

@@ -19,9 +19,10 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     readonly LayoutKernels layout = new(accelerator);
     MemoryBuffer1D<float, Stride1D.Dense>? scratch;
 
-    public void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y) => MatMul(x, w, bias, y, false);
+    public void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y, Activation activation = Activation.None) =>
+        MatMul(x, w, bias, y, false, activation);
 
-    public void MatMulAccumulate(DeviceTensor x, DeviceTensor w, DeviceTensor y) => MatMul(x, w, null, y, true);
+    public void MatMulAccumulate(DeviceTensor x, DeviceTensor w, DeviceTensor y) => MatMul(x, w, null, y, true, Activation.None);
 
     public void MatMulShared(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)
     {
@@ -29,7 +30,7 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         if (matMul.Plan(n, k, ys[0].Dim(1)) is not null)
         {
             // Prefill-sized x: each product is a GEMM with tiles enough of its own.
-            for (int i = 0; i < weights.Length; i++) MatMul(x, weights[i], null, ys[i], false);
+            for (int i = 0; i < weights.Length; i++) MatMul(x, weights[i], null, ys[i], false, Activation.None);
             return;
         }
         backend.CountLaunch();
@@ -47,7 +48,7 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         {
             // Several rows: the norm, then the products (a GEMM stages x in tiles; it never holds a whole row).
             RmsNorm(x, norm, eps, normed);
-            if (weights.Length == 1) MatMul(normed, weights[0], null, ys[0], false);
+            if (weights.Length == 1) MatMul(normed, weights[0], null, ys[0], false, Activation.None);
             else MatMulShared(normed, weights, ys);
             return;
         }
@@ -77,15 +78,15 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
             y.Dim(1), F(y));
     }
 
-    void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y, bool accumulate)
+    void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y, bool accumulate, Activation activation)
     {
         var (n, k, m, format) = OpChecks.MatMul(x, w, bias, y);
         backend.CountLaunch();
         var yv = F(y);
         var plan = matMul.Plan(n, k, m);
         var partials = MatMulKernels.ScratchLength(plan) is > 0 and var length ? Scratch(length) : yv;
-        matMul.MatMul(stream, F(x), Weights(w, format, k), bias is null ? yv : F(bias), bias is not null, accumulate, n, m, yv,
-            plan, partials);
+        matMul.MatMul(stream, F(x), Weights(w, format, k), bias is null ? yv : F(bias), bias is not null, accumulate,
+            (int)activation, n, m, yv, plan, partials);
         if (plan is { Splits: > 1 }) backend.CountLaunch();  // the sum over the splits
     }
 

@@ -40,6 +40,12 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
                 r.Add(MatMul(dtype, n, quant ? 256 : 64, 7, false));
             }
             r.Add(MatMul(dtype, 1, 32, 6, false));  // one block a row: fewer chunks than a group's threads
+            foreach (int n in new[] { 1, 3, 70 })  // the activations fused into the single-row GEMV, the GEMV, the GEMM
+            {
+                r.Add(MatMul(dtype, n, quant ? 96 : 64, 13, true, Activation.Gelu));
+                r.Add(MatMul(dtype, n, quant ? 96 : 64, 13, false, Activation.Relu));
+            }
+            r.Add(MatMul(dtype, 9, 1024, 16, true, Activation.Gelu));  // split over k: the split sum applies it
             r.Add(MatMul(dtype, 9, 1024, 16, true));  // few tiles, long k: the GEMM split over k
             foreach (int n in new[] { 1, 9, 70 }) r.Add(MatMulAccumulate(dtype, n, 1024, 24));
             r.Add(MatMulShared(dtype, 1, 3));
@@ -91,15 +97,16 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         Norms(r, 36, 4096);
     }
 
-    KernelCheckResult MatMul(DType dtype, int n, int k, int m, bool bias)
+    KernelCheckResult MatMul(DType dtype, int n, int k, int m, bool bias, Activation activation = Activation.None)
     {
         var w = WeightBytes(dtype, m, k);
         var x = Floats(n * k);
         var b = Floats(m);
-        return Compare($"MatMul {dtype}{(bias ? " +bias" : "")}", $"n={n} k={k} m={m}", 1e-4, 1e-3, [n, m], be =>
+        string name = $"MatMul {dtype}{(bias ? " +bias" : "")}{(activation == Activation.None ? "" : " " + activation)}";
+        return Compare(name, $"n={n} k={k} m={m}", 1e-4, 1e-3, [n, m], be =>
         {
             DeviceTensor[] t = [be.Upload(x, n, k), be.Upload(w, dtype, m, k), be.Upload(b, m)];
-            return Owning(be, t, y => be.Ops.MatMul(t[0], t[1], bias ? t[2] : null, y));
+            return Owning(be, t, y => be.Ops.MatMul(t[0], t[1], bias ? t[2] : null, y, activation));
         });
     }
 

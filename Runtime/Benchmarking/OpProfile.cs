@@ -54,8 +54,8 @@ sealed class ProfilingOps(IBackend backend, IOps inner, OpProfile profile) : IOp
     static string MatMulName(string op, DeviceTensor x, DeviceTensor w) =>
         $"{op} {(x.Dim(0) <= Kernels.Ilgpu.MatMulKernels.GemvMaxRows ? "gemv" : "gemm")} {w.DType}".ToLowerInvariant();
 
-    public void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y) =>
-        T(MatMulName("MatMul", x, w), () => inner.MatMul(x, w, bias, y));
+    public void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y, Activation activation = Activation.None) =>
+        T(MatMulName("MatMul", x, w), () => inner.MatMul(x, w, bias, y, activation));
     public void MatMulAccumulate(DeviceTensor x, DeviceTensor w, DeviceTensor y) =>
         T(MatMulName("MatMulAcc", x, w), () => inner.MatMulAccumulate(x, w, y));
     public void MatMulShared(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)

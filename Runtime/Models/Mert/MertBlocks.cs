@@ -41,7 +41,8 @@ sealed record Linear(DeviceTensor Weight, DeviceTensor Bias)
     public static Linear Load(Weights w, int outDim, int inDim, WeightUploader up) =>
         new(up.Get(w, "weight", outDim, inDim), up.Get(w, "bias", outDim));
 
-    public void Forward(IOps ops, DeviceTensor x, DeviceTensor y) => ops.MatMul(x, Weight, Bias, y);
+    public void Forward(IOps ops, DeviceTensor x, DeviceTensor y, Activation activation = Activation.None) =>
+        ops.MatMul(x, Weight, Bias, y, activation);
 }
 
 /// <summary>One feature-encoder layer: conv (no padding) → optional norm → GELU. <see cref="Norm"/> is a per-channel

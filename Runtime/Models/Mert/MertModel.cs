@@ -286,8 +286,7 @@ public sealed class MertModel : IDisposable
     void FeedForward(EncoderLayer layer, DeviceTensor x, LayerBuffers b, DeviceTensor y)
     {
         var ops = _backend.Ops;
-        layer.FfnIn.Forward(ops, x, b.Intermediate);
-        ops.Gelu(b.Intermediate, b.Intermediate);
+        layer.FfnIn.Forward(ops, x, b.Intermediate, Activation.Gelu);
         layer.FfnOut.Forward(ops, b.Intermediate, y);
     }
 

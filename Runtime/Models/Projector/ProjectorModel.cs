@@ -81,8 +81,7 @@ public sealed class ProjectorModel : IDisposable
         /// hidden: scratch [1, width]; y: [1, width].</summary>
         public void Forward(IOps ops, DeviceTensor geluX, DeviceTensor hidden, DeviceTensor y)
         {
-            ops.MatMul(geluX, w1, b1, hidden);
-            ops.Gelu(hidden, hidden);
+            ops.MatMul(geluX, w1, b1, hidden, Activation.Gelu);
             ops.MatMul(hidden, w2, b2, y);
         }
 
@@ -212,8 +211,7 @@ public sealed class ProjectorModel : IDisposable
         // Shared backbone per layer and frame, then the time SUM (padding frames contribute ReLU(bias)) and the layer mean.
         var frames = hidden.View(c.Layers * c.CanvasFrames, c.InputWidth);
         var backbone = scope.F32(c.Layers * c.CanvasFrames, c.BackboneWidth);
-        ops.MatMul(frames, _backboneW, _backboneB, backbone);
-        ops.Relu(backbone, backbone);
+        ops.MatMul(frames, _backboneW, _backboneB, backbone, Activation.Relu);
         var perLayer = scope.F32(c.Layers, c.BackboneWidth);
         ops.SumMiddle(backbone.View(c.Layers, c.CanvasFrames, c.BackboneWidth), perLayer);
         var features = scope.F32(1, c.BackboneWidth);
@@ -225,8 +223,7 @@ public sealed class ProjectorModel : IDisposable
         foreach (var head in _heads)
         {
             var hiddenHead = scope.F32(1, head.Config.HiddenWidth);
-            ops.MatMul(features, head.HiddenW, head.HiddenB, hiddenHead);
-            ops.Relu(hiddenHead, hiddenHead);
+            ops.MatMul(features, head.HiddenW, head.HiddenB, hiddenHead, Activation.Relu);
             var headLogits = scope.F32(1, head.Config.Classes);
             ops.MatMul(hiddenHead, head.OutW, head.OutB, headLogits);
             // SPEC §4: no sigmoid before the token MLPs.
