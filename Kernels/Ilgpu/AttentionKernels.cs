@@ -42,7 +42,7 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
         if (batched) return new AttentionPlan(tileKeys, warps, itemsPerKv, groupsPerKv, 1, int.MaxValue / 2);
         int visible = Math.Max(1, s.LastKey(s.Queries - 1) - s.FirstKey(0) + 1), tiles = (visible + tileKeys - 1) / tileKeys;
         long baseGroups = (long)s.KvHeads * groupsPerKv, target = 2L * Math.Max(1, Accelerator.NumMultiprocessors);
-        int splits = (int)Math.Clamp((target + baseGroups - 1) / baseGroups, 1, tiles);
+        int splits = (int)Math.Clamp((target + baseGroups - 1) / baseGroups, 1, Math.Max(1, tiles / MinTilesPerSplit));
         int tilesPerSplit = (tiles + splits - 1) / splits;
         splits = (tiles + tilesPerSplit - 1) / tilesPerSplit;
         return new AttentionPlan(tileKeys, warps, itemsPerKv, groupsPerKv, splits, tilesPerSplit * tileKeys);
@@ -95,6 +95,11 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
         attention(stream, config, q, k, v, quads ? k.Cast<Quad>() : default, quads ? v.Cast<Quad>() : default, shape, p, partials, y,
             cacheStarts, keyCounts, SpecializedValue.New(d), SpecializedValue.New(quads ? 1 : 0), SpecializedValue.New(batched ? 1 : 0));
     }
+
+    /// <summary>Fewest tiles worth a split of their own: below this the partials' writes and the combine launch (one
+    /// more a layer in every decode step) cost more than the shorter walk saves — a caption's prompt of ~150 keys
+    /// stays in one launch.</summary>
+    const int MinTilesPerSplit = 4;
 
     /// <summary>Keys staged per tile on the CPU accelerator, in warps' worth: its barriers are rendezvous of OS threads,
     /// so it stages many keys per barrier (the warps score them a warp's worth at a time). A GPU stages one per lane.</summary>

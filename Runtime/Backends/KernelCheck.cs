@@ -66,8 +66,8 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
                      (1, 1, 1, 8, 260, 259, 100), (1, 1, 1, 5, 200, -1, 0), (9, 2, 1, 6, 40, 31, 0), (7, 2, 1, 3, 50, 43, 5),
                      // one query, heads of whole quads (16-byte staging): GQA 4, split keys, a window
                      (1, 8, 2, 16, 300, 299, 0), (1, 4, 1, 12, 37, 36, 0), (1, 8, 2, 8, 90, 89, 20),
-                     // two causal queries in one group, split over the keys
-                     (2, 1, 1, 8, 100, 98, 0) })
+                     // long enough to split over the keys (at least 4 tiles a split): one query, two causal queries
+                     (1, 2, 1, 16, 600, 599, 0), (2, 1, 1, 8, 700, 698, 0) })
             r.Add(Attention(a.Item1, a.Item2, a.Item3, a.Item4, a.Item5, a.Item6, a.Item7));
         r.Add(AttentionDecodeBatch(3, 4, 2, 8, 40, 0));
         r.Add(AttentionDecodeBatch(5, 8, 2, 8, 50, 6));
