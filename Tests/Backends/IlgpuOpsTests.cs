@@ -363,3 +363,18 @@ public sealed class IlgpuOpsTests(IlgpuFixture fixture)
         Assert.Throws<ArgumentException>(() => cpu.Ops.Add(theirs, mine, theirs));
     }
 }
+
+/// <summary><c>sonicverse check-kernels</c>'s edge shapes on the CPU accelerator, as the GPU check runs them on CUDA: every
+/// op and kernel variant (fused norms and activations, attention splits, each weight format) against the cpu op.</summary>
+[Collection(IlgpuCollection.Name)]
+public sealed class KernelCheckTests(IlgpuFixture fixture)
+{
+    [Fact]
+    public void EveryEdgeShapePassesOnTheCpuAccelerator()
+    {
+        var results = new KernelCheck(fixture.Ilgpu, fixture.Cpu).Run(small: true);
+        Assert.True(results.Count > 150, $"only {results.Count} checks ran");
+        var failed = results.Where(r => !r.Pass).Select(r => $"{r.Op} {r.Shape}: max|Δ| {r.MaxAbsError:G3}").ToList();
+        Assert.True(failed.Count == 0, string.Join("; ", failed));
+    }
+}
