@@ -8,13 +8,13 @@
 #
 # usage: Benchmarks/gpu-check.sh [--device cuda|cpu|ilgpu-cpu] [--synthetic mistral-7b|small]
 #                                [--archive FILE.tar.xz] [--out DIR] [--prompt-tokens P] [--gen-tokens G]
-#                                [--time-budget SECONDS] [--kernel-families "MatVec Gemm Attention"]
+#                                [--time-budget SECONDS] [--kernel-families "MatVec DecodeFusion Gemm Attention"]
 # Dry run on a machine without a GPU: Benchmarks/gpu-check.sh --device cpu --synthetic small
 # Without the archive it falls back to `dotnet Cli/bin/Release/net10.0/sonicverse.dll` when that exists.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 device=cuda preset=mistral-7b archive=$root/out/gpu/sonicverse-linux-x64.tar.xz
-out=${OUT:-$root/out/gpu-results} prompt=128 gen=32 total=430 families="MatVec Gemm Attention"
+out=${OUT:-$root/out/gpu-results} prompt=128 gen=32 total=430 families="MatVec DecodeFusion Gemm Attention"
 while [ $# -gt 0 ]; do
   case $1 in
     --device) device=$2; shift 2 ;;
