@@ -8,17 +8,20 @@ namespace SonicVerse.Kernels.Ilgpu;
 /// y = x · Wᵀ for one row of x (a batch-1 decode step, where the weights' bandwidth is the whole cost). A group of
 /// warps owns <see cref="RowsPerGroup"/> weight rows and splits k between its threads: each thread loads a chunk of x
 /// once and dots it with the chunk of all four rows (a quarter of the x traffic through L1 of one row per warp), sums
-/// in registers, and the group folds its threads' sums (shuffles, then one shared-memory slot per warp and row).
+/// in registers, and the group folds its threads' sums (shuffles, then, with several warps, one shared-memory slot per
+/// warp and row).
 /// Consecutive threads read consecutive chunks, so each row's loads are coalesced. The stride is a whole number of
 /// quantized blocks (the group size is a multiple of 4), so a thread's place inside its blocks never changes.
 /// The shared form can fold an RMSNorm of x into the products (<see cref="RowNorm"/>): a group reads all of x anyway,
 /// so each thread also sums the squares of its x values and multiplies them by the norm's weights; the group's sum
 /// gives 1/rms, which scales the finished dot products. One launch instead of a norm launch and a product launch.
+/// The SwiGLU form does the same with two gate rows and the same two up rows per group, and gates them.
 /// </summary>
 public sealed partial class MatMulKernels
 {
     /// <summary>Weight rows per group of the single-row GEMV: each x chunk loaded serves this many rows. 4 keeps a
-    /// q_proj launch (4096 rows) at 1,024 groups, ~31 warps a multiprocessor on an H100 at 4 warps a group.</summary>
+    /// q_proj launch (4096 rows) at 1,024 groups: with 4 warps each (<see cref="SingleRowGroup"/>), ~31 warps a
+    /// multiprocessor on an H100.</summary>
     const int RowsPerGroup = 4;
 
     /// <summary>Warps a group of the single-row GEMV can have at most (the shared slots it allocates).</summary>
@@ -28,6 +31,8 @@ public sealed partial class MatMulKernels
         SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, int, ArrayView<float>>? singleRowGemv;
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>,
         SpecializedValue<int>, RowNorm, SharedWeights, ArrayView<float>, ArrayView<float>, ArrayView<float>>? singleRowGemvShared;
+    Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>,
+        RowNorm, WeightViews, WeightViews, int, ArrayView<float>>? singleRowSwiGlu;
 
     static int Groups(int m) => (m + RowsPerGroup - 1) / RowsPerGroup;
 
@@ -71,9 +76,6 @@ public sealed partial class MatMulKernels
             SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(w.W0.Format), SpecializedValue.New(norm is null ? 0 : 1),
             rowNorm, w, y0, y1, y2);
     }
-
-    Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>,
-        RowNorm, WeightViews, WeightViews, int, ArrayView<float>>? singleRowSwiGlu;
 
     /// <summary>normed = RMSNorm(x) (one row), y = silu(normed·gateᵀ) · (normed·upᵀ): a SwiGLU MLP's first half in one
     /// launch (norm, two products and the gating). gate, up: [m, k] of one format.</summary>
