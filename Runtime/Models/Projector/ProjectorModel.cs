@@ -51,13 +51,13 @@ public sealed class ProjectorModel : IDisposable
     readonly IBackend _backend;
     readonly DeviceTensor _backboneW, _backboneB;      // [backbone, input], [backbone]
     readonly DeviceTensor _layerWeights;               // [1, layers]: softmax(lmm_projector.aggregator), folded at load
-    readonly TokenMlp[] _contentMlps;
+    readonly TokenMlps _contentMlps;
     readonly Head[] _heads;
 
     public ProjectorConfig Config { get; }
 
     ProjectorModel(IBackend backend, ProjectorConfig config, DeviceTensor backboneW, DeviceTensor backboneB,
-        DeviceTensor layerWeights, TokenMlp[] contentMlps, Head[] heads)
+        DeviceTensor layerWeights, TokenMlps contentMlps, Head[] heads)
     {
         _backend = backend;
         Config = config;
@@ -68,43 +68,66 @@ public sealed class ProjectorModel : IDisposable
         _heads = heads;
     }
 
-    /// <summary>tok = L2(GELU(L1(GELU(x)))) — nn.Sequential(GELU, Linear, GELU, Linear), hence indices 1 and 3.</summary>
-    sealed class TokenMlp(DeviceTensor w1, DeviceTensor b1, DeviceTensor w2, DeviceTensor b2) : IDisposable
+    /// <summary>tok_j = L2_j(GELU(L1_j(GELU(x)))) — nn.Sequential(GELU, Linear, GELU, Linear), hence indices 1 and 3 —
+    /// for the token MLPs that read the same x (the content tokens; each head's tokens): their first layers stacked at
+    /// load into one [count·width, input] matrix, so one product (its GELU fused) serves them all, then each second
+    /// layer on its own hidden row. On a GPU that is count + 1 launches where 2·count were.</summary>
+    sealed class TokenMlps(DeviceTensor w1, DeviceTensor b1, DeviceTensor[] w2, DeviceTensor[] b2) : IDisposable
     {
-        public int Width => w2.Dim(0);
+        public int Count => w2.Length;
+        public int Width => w2[0].Dim(0);
 
-        public static TokenMlp Load(IBackend backend, Weights w, int input, int width) => new(
-            Upload(backend, w.Sub("1").Get("weight", width, input)), UploadF32(backend, w.Sub("1").Get("bias", width)),
-            Upload(backend, w.Sub("3").Get("weight", width, width)), UploadF32(backend, w.Sub("3").Get("bias", width)));
-
-        /// <summary>geluX: GELU(x) [1, input] (the first GELU, computed once for all the MLPs that share x);
-        /// hidden: scratch [1, width]; y: [1, width].</summary>
-        public void Forward(IOps ops, DeviceTensor geluX, DeviceTensor hidden, DeviceTensor y)
+        /// <summary>MLPs 0 .. count − 1 under <paramref name="layers"/>; every first layer must share one dtype.</summary>
+        public static TokenMlps Load(IBackend backend, Weights layers, int count, int input, int width)
         {
-            ops.MatMul(geluX, w1, b1, hidden, Activation.Gelu);
-            ops.MatMul(hidden, w2, b2, y);
+            var firsts = Enumerable.Range(0, count).Select(j => layers.Sub(j).Sub("1").Get("weight", width, input)).ToArray();
+            var dtype = firsts[0].DType;
+            if (firsts.FirstOrDefault(t => t.DType != dtype) is { } other)
+                throw new LoaderException(other.SourceFile, other.Name,
+                    $"is {other.DType}, the other token MLPs' first layers are {dtype}");
+            var stacked = new byte[firsts.Sum(t => (long)t.Bytes.Length)];
+            long at = 0;
+            foreach (var t in firsts)
+            {
+                t.Bytes.CopyTo(stacked.AsSpan((int)at));
+                at += t.Bytes.Length;
+            }
+            var biases = Enumerable.Range(0, count).SelectMany(j => layers.Sub(j).Sub("1").Get("bias", width).ToFloat32()).ToArray();
+            return new TokenMlps(backend.Upload(stacked, dtype, count * width, input), backend.Upload(biases, count * width),
+                [.. Enumerable.Range(0, count).Select(j => Upload(backend, layers.Sub(j).Sub("3").Get("weight", width, width)))],
+                [.. Enumerable.Range(0, count).Select(j => UploadF32(backend, layers.Sub(j).Sub("3").Get("bias", width)))]);
+        }
+
+        /// <summary>geluX: GELU(x) [1, input] (the first GELU, computed once); hidden: scratch [count, width]; tokens:
+        /// [count, width], MLP j's token into row j.</summary>
+        public void Forward(IOps ops, DeviceTensor geluX, DeviceTensor hidden, DeviceTensor tokens)
+        {
+            ops.MatMul(geluX, w1, b1, hidden.View(1, Count * Width), Activation.Gelu);
+            for (int j = 0; j < Count; j++) ops.MatMul(hidden.Rows(j, 1), w2[j], b2[j], tokens.Rows(j, 1));
         }
 
         public void Dispose()
         {
-            w1.Dispose(); b1.Dispose(); w2.Dispose(); b2.Dispose();
+            w1.Dispose(); b1.Dispose();
+            foreach (var t in w2) t.Dispose();
+            foreach (var t in b2) t.Dispose();
         }
     }
 
     sealed class Head(FeatureHeadConfig config, DeviceTensor hiddenW, DeviceTensor hiddenB, DeviceTensor outW, DeviceTensor outB,
-        TokenMlp[] tokens) : IDisposable
+        TokenMlps tokens) : IDisposable
     {
         public FeatureHeadConfig Config => config;
         public DeviceTensor HiddenW => hiddenW;
         public DeviceTensor HiddenB => hiddenB;
         public DeviceTensor OutW => outW;
         public DeviceTensor OutB => outB;
-        public TokenMlp[] Tokens => tokens;
+        public TokenMlps Tokens => tokens;
 
         public void Dispose()
         {
             hiddenW.Dispose(); hiddenB.Dispose(); outW.Dispose(); outB.Dispose();
-            foreach (var t in tokens) t.Dispose();
+            tokens.Dispose();
         }
     }
 
@@ -142,8 +165,7 @@ public sealed class ProjectorModel : IDisposable
         }
         var config = new ProjectorConfig(layers, inputWidth, backboneWidth, contentTokens, tokenWidth, heads, canvasFrames);
 
-        var contentMlps = Enumerable.Range(0, contentTokens)
-            .Select(j => TokenMlp.Load(backend, content.Sub("layers").Sub(j), inputWidth, tokenWidth)).ToArray();
+        var contentMlps = TokenMlps.Load(backend, content.Sub("layers"), contentTokens, inputWidth, tokenWidth);
         var loadedHeads = heads.Select(h => LoadHead(backend, root, h, backboneWidth, tokenWidth)).ToArray();
         var model = new ProjectorModel(backend, config,
             Upload(backend, backboneW), UploadF32(backend, backbone.Get("bias", backboneWidth)),
@@ -155,9 +177,7 @@ public sealed class ProjectorModel : IDisposable
     static Head LoadHead(IBackend backend, Weights root, FeatureHeadConfig h, int backboneWidth, int tokenWidth)
     {
         var head = root.Sub(h.Name);
-        var tokens = Enumerable.Range(0, h.Tokens)
-            .Select(j => TokenMlp.Load(backend, root.Sub(h.Name + "_projector").Sub("layers").Sub(j), h.Classes, tokenWidth))
-            .ToArray();
+        var tokens = TokenMlps.Load(backend, root.Sub(h.Name + "_projector").Sub("layers"), h.Tokens, h.Classes, tokenWidth);
         return new Head(h,
             Upload(backend, head.Sub("hidden_layer_1").Get("weight", h.HiddenWidth, backboneWidth)),
             UploadF32(backend, head.Sub("hidden_layer_1").Get("bias", h.HiddenWidth)),
@@ -202,11 +222,10 @@ public sealed class ProjectorModel : IDisposable
         ops.Transpose(timeMean, timeMeanT);
         var pooled = scope.F32(1, c.InputWidth);
         ops.MatMul(_layerWeights, timeMeanT, null, pooled);   // [1, layers] · [width, layers]ᵀ
-        var mlpHidden = scope.F32(1, c.TokenWidth);
+        var mlpHidden = scope.F32(Math.Max(c.ContentTokens, _heads.Max(h => h.Tokens.Count)), c.TokenWidth);
         var geluPooled = scope.F32(1, c.InputWidth);
         ops.Gelu(pooled, geluPooled);
-        for (int j = 0; j < _contentMlps.Length; j++)
-            _contentMlps[j].Forward(ops, geluPooled, mlpHidden, tokens.Rows(j, 1));
+        _contentMlps.Forward(ops, geluPooled, mlpHidden.Rows(0, c.ContentTokens), tokens.Rows(0, c.ContentTokens));
 
         // Shared backbone per layer and frame, then the time SUM (padding frames contribute ReLU(bias)) and the layer mean.
         var frames = hidden.View(c.Layers * c.CanvasFrames, c.InputWidth);
@@ -229,8 +248,8 @@ public sealed class ProjectorModel : IDisposable
             // SPEC §4: no sigmoid before the token MLPs.
             var geluLogits = scope.F32(1, head.Config.Classes);
             ops.Gelu(headLogits, geluLogits);
-            foreach (var mlp in head.Tokens)
-                mlp.Forward(ops, geluLogits, mlpHidden, tokens.Rows(next++, 1));
+            head.Tokens.Forward(ops, geluLogits, mlpHidden.Rows(0, head.Tokens.Count), tokens.Rows(next, head.Tokens.Count));
+            next += head.Tokens.Count;
             var hostLogits = new float[head.Config.Classes];
             _backend.Download(headLogits, hostLogits);
             logits[head.Config.Name] = hostLogits;
@@ -262,7 +281,7 @@ public sealed class ProjectorModel : IDisposable
         _backboneW.Dispose();
         _backboneB.Dispose();
         _layerWeights.Dispose();
-        foreach (var m in _contentMlps) m.Dispose();
+        _contentMlps.Dispose();
         foreach (var h in _heads) h.Dispose();
     }
 }
