@@ -8,13 +8,15 @@ sealed class EndOfFileGuard(string path, string format, Stream inner) : Stream
     const int MaxEmptyReadsInARow = 1024;
     int _emptyReads;
 
-    public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count), count);
+    public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
 
-    public override int Read(Span<byte> buffer) => Count(inner.Read(buffer), buffer.Length);
+    public override int Read(Span<byte> buffer) => Count(inner.Read(buffer));
 
-    int Count(int read, int requested)
+    /// <summary>Zero-length requests count too: NVorbis 0.10.5 was seen asking for 0 bytes at the end of a corrupt Ogg
+    /// forever (fuzz regression ogg/nvorbis-zero-length-reads-at-eof.ogg), which the guard used to take as progress.</summary>
+    int Count(int read)
     {
-        if (read > 0 || requested == 0) _emptyReads = 0;
+        if (read > 0) _emptyReads = 0;
         else if (++_emptyReads > MaxEmptyReadsInARow)
             throw new InputException($"{path}: corrupt {format}: the decoder is stuck at the end of the file");
         return read;
