@@ -67,8 +67,7 @@ public sealed partial class MatMulKernels
         singleRowGemvShared ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>,
             SpecializedValue<int>, SpecializedValue<int>, RowNorm, SharedWeights, ArrayView<float>, ArrayView<float>,
             ArrayView<float>>(SingleRowGemvSharedKernel);
-        bool vector = Vectorizable(x, w.W0) && (w.M1 == 0 || Vectorizable(x, w.W1)) && (w.M2 == 0 || Vectorizable(x, w.W2))
-            && (norm is null || WeightViews.Aligned16(norm.Value.Weight));
+        bool vector = Vectorizable(x, w) && (norm is null || WeightViews.Aligned16(norm.Value.Weight));
         int groups = Groups(w.M0) + Groups(w.M1) + Groups(w.M2);
         var rowNorm = norm ?? default;
         if (vector && norm is not null) rowNorm = rowNorm with { Weight4 = rowNorm.Weight.Cast<Quad>() };

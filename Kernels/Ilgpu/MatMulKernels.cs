@@ -28,7 +28,8 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
     /// <summary>k-step of the GEMM on a GPU: one quantized block (a staged tile never splits a block), 33 KB of shared
     /// memory for 128×128 tiles, 41 KB for 64×256. The CPU accelerator takes up to 512 (still whole blocks): each of its barriers is a
     /// rendezvous of OS threads, so fewer, deeper k-steps are what make it bearable there.</summary>
-    const int GpuTileK = 32, CpuTileK = 512;
+    internal const int GpuTileK = 32;
+    const int CpuTileK = 512;
 
     /// <summary>Chunks each lane has in flight per GEMV iteration: outstanding loads per warp to cover memory latency
     /// (Little's law). Measured on an H100 (BenchmarkDotNet MatVec, gate_proj 14336×4096): 4 → f32 86 µs, f16 111 µs,
@@ -47,7 +48,8 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
 
     /// <summary>Epilogue flags: add bias[column]; add the output's previous value (y += x·Wᵀ); then GELU or ReLU
     /// (Activation's values times 4: <see cref="ActivationShift"/>).</summary>
-    const int Bias = 1, Accumulate = 2, Gelu = 4, Relu = 8, ActivationShift = 2;
+    internal const int Bias = 1, Accumulate = 2, Gelu = 4, Relu = 8;
+    const int ActivationShift = 2;
 
     /// <summary>The output value after the epilogue: the finished product, + bias, through the activation (the
     /// element-wise kernels' own functions), + what y held.</summary>
@@ -147,7 +149,7 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         gemvShared ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>, int,
             SharedWeights, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GemvSharedKernel);
         int group = GemvGroup, rowsPerGroup = group / Accelerator.WarpSize;
-        bool vector = Vectorizable(x, w.W0) && Vectorizable(x, w.W1) && (w.M2 == 0 || Vectorizable(x, w.W2));
+        bool vector = Vectorizable(x, w);
         var config = new KernelConfig((m + rowsPerGroup - 1) / rowsPerGroup, group,
             SharedMemoryConfig.RequestDynamic<float>(n * group));
         gemvShared(stream, config, x, vector ? x.Cast<Quad>() : default, SpecializedValue.New(vector ? 1 : 0),
@@ -174,6 +176,11 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         w.K % 8 == 0 && WeightViews.Aligned16(x) && x.Length >= 4
         && (w.Vector != 0 || w.Format is (int)WeightFormat.Q8_0 or (int)WeightFormat.Q4_0);
 
+    /// <summary><see cref="Vectorizable(ArrayView{float}, WeightViews)"/> for every matrix of a shared product that has
+    /// rows.</summary>
+    static bool Vectorizable(ArrayView<float> x, SharedWeights w) =>
+        Vectorizable(x, w.W0) && (w.M1 == 0 || Vectorizable(x, w.W1)) && (w.M2 == 0 || Vectorizable(x, w.W2));
+
     /// <summary>The GEMM launch, and the sum of its k-splits when there are several. With <paramref name="conv"/>, x is
     /// a convolution's input read as its unfolded matrix and y is written transposed ([m, n]: channels first).</summary>
     void Gemm(AcceleratorStream stream, ArrayView<float> x, WeightViews w, ArrayView<float> bias, int epilogue, GemmShape shape,
@@ -198,7 +205,7 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
 
     // GemmKernel's modes: x as given (read element by element, or 16 bytes at a time when its rows are whole aligned
     // quads), or a convolution's input read as its unfolded matrix (y written [n, m] or [m, n]).
-    const int PlainInput = 0, UnfoldedInput = 1, UnfoldedInputTransposedOutput = 2, PlainInputQuads = 3;
+    internal const int PlainInput = 0, UnfoldedInput = 1, UnfoldedInputTransposedOutput = 2, PlainInputQuads = 3;
 
     /// <summary>y[r, c] (or y[c, r] when <paramref name="transposed"/>) = Σ over splits of partial[s, r, c] (+ bias[c]),
     /// in split order: the same sum on every run.</summary>
@@ -269,21 +276,8 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
     }
 
     /// <summary>The chunk's 8 weights against the matching 8 values of one x row (two 16-byte loads when aligned).</summary>
-    static float Dot(ArrayView<float> x, ArrayView<Quad> x4, int vector, long xRow, int k, Chunk8 c)
-    {
-        if (vector != 0)
-        {
-            Quad a = x4[(xRow + c.ColA) / 4], b = x4[(xRow + c.ColB) / 4];
-            return c.A0 * Interop.IntAsFloat(a.X) + c.A1 * Interop.IntAsFloat(a.Y) + c.A2 * Interop.IntAsFloat(a.Z)
-                + c.A3 * Interop.IntAsFloat(a.W) + c.B0 * Interop.IntAsFloat(b.X) + c.B1 * Interop.IntAsFloat(b.Y)
-                + c.B2 * Interop.IntAsFloat(b.Z) + c.B3 * Interop.IntAsFloat(b.W);
-        }
-        return c.A0 * X(x, xRow, c.ColA, k) + c.A1 * X(x, xRow, c.ColA + 1, k) + c.A2 * X(x, xRow, c.ColA + 2, k)
-            + c.A3 * X(x, xRow, c.ColA + 3, k) + c.B0 * X(x, xRow, c.ColB, k) + c.B1 * X(x, xRow, c.ColB + 1, k)
-            + c.B2 * X(x, xRow, c.ColB + 2, k) + c.B3 * X(x, xRow, c.ColB + 3, k);
-    }
-
-    static float X(ArrayView<float> x, long xRow, int col, int k) => col < k ? x[xRow + col] : 0f;
+    static float Dot(ArrayView<float> x, ArrayView<Quad> x4, int vector, long xRow, int k, Chunk8 c) =>
+        c.Dot(XChunk.Load(x, x4, vector, k, c.ColA, c.ColB, xRow));
 
     /// <summary>One group per (TileRows × TileCols) tile of y and split of k. Thread (ty, tx) accumulates an 8×8
     /// micro-tile in registers — rows ty + ThreadsY·i, columns tx + ThreadsX·j — from k-slices of x and of the

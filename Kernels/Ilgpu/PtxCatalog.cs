@@ -24,9 +24,10 @@ public static class PtxCatalog
         Q8 = (int)WeightFormat.Q8_0, Q4 = (int)WeightFormat.Q4_0;
     static readonly (int Format, string Name)[] Formats = [(F32, "f32"), (F16, "f16"), (BF16, "bf16"), (Q8, "q8_0"), (Q4, "q4_0")];
 
-    // Epilogue flags and GEMM input modes as MatMulKernels defines them (Bias = 1, Accumulate = 2, GELU = 4; plain input = 0,
-    // unfolded convolution input with channels-first output = 2, plain input read in quads = 3), and its GPU tile depth.
-    const int Bias = 1, Accumulate = 2, Gelu = 4, PlainInput = 0, ConvolutionOutput = 2, PlainInputQuads = 3, GpuTileK = 32;
+    // MatMulKernels' epilogue flags, GEMM input modes and GPU tile depth.
+    const int Bias = MatMulKernels.Bias, Accumulate = MatMulKernels.Accumulate, Gelu = MatMulKernels.Gelu,
+        PlainInput = MatMulKernels.PlainInput, ConvolutionOutput = MatMulKernels.UnfoldedInputTransposedOutput,
+        PlainInputQuads = MatMulKernels.PlainInputQuads, GpuTileK = MatMulKernels.GpuTileK;
 
     /// <summary>The variants the runtime launches on a GPU: every weight format of the matrix products (decode GEMV
     /// with and without the residual accumulate, the shared-x GEMV, the GEMM for prefill, MERT's biased linears and

@@ -16,6 +16,10 @@ public struct Chunk8
 {
     public float A0, A1, A2, A3, B0, B1, B2, B3;
     public int ColA, ColB;
+
+    /// <summary>These 8 weights dotted with the x values at their columns.</summary>
+    public readonly float Dot(XChunk x) =>
+        A0 * x.A0 + A1 * x.A1 + A2 * x.A2 + A3 * x.A3 + B0 * x.B0 + B1 * x.B1 + B2 * x.B2 + B3 * x.B3;
 }
 
 /// <summary>One weight row as a thread of a GEMV reads it (see <see cref="WeightViews.Reader"/>): the block scales and the
@@ -51,13 +55,14 @@ public struct XChunk
 {
     public float A0, A1, A2, A3, B0, B1, B2, B3;
 
-    /// <summary>Columns colA..colA+3 and colB..colB+3 of x: two 16-byte loads when <paramref name="vector"/> (x
-    /// 16-byte aligned, k a multiple of 8), otherwise element by element with zeros at or past k.</summary>
-    public static XChunk Load(ArrayView<float> x, ArrayView<Quad> x4, int vector, int k, int colA, int colB)
+    /// <summary>Columns colA..colA+3 and colB..colB+3 of the x row starting at <paramref name="rowStart"/>: two 16-byte
+    /// loads when <paramref name="vector"/> (x 16-byte aligned, k a multiple of 8), otherwise element by element with
+    /// zeros at or past k.</summary>
+    public static XChunk Load(ArrayView<float> x, ArrayView<Quad> x4, int vector, int k, int colA, int colB, long rowStart = 0)
     {
         if (vector != 0)
         {
-            Quad a = x4[colA / 4], b = x4[colB / 4];
+            Quad a = x4[rowStart / 4 + colA / 4], b = x4[rowStart / 4 + colB / 4];  // rowStart is whole quads here
             return new XChunk
             {
                 A0 = Interop.IntAsFloat(a.X), A1 = Interop.IntAsFloat(a.Y), A2 = Interop.IntAsFloat(a.Z), A3 = Interop.IntAsFloat(a.W),
@@ -66,12 +71,13 @@ public struct XChunk
         }
         return new XChunk
         {
-            A0 = At(x, k, colA), A1 = At(x, k, colA + 1), A2 = At(x, k, colA + 2), A3 = At(x, k, colA + 3),
-            B0 = At(x, k, colB), B1 = At(x, k, colB + 1), B2 = At(x, k, colB + 2), B3 = At(x, k, colB + 3),
+            A0 = At(x, k, rowStart, colA), A1 = At(x, k, rowStart, colA + 1), A2 = At(x, k, rowStart, colA + 2),
+            A3 = At(x, k, rowStart, colA + 3), B0 = At(x, k, rowStart, colB), B1 = At(x, k, rowStart, colB + 1),
+            B2 = At(x, k, rowStart, colB + 2), B3 = At(x, k, rowStart, colB + 3),
         };
     }
 
-    static float At(ArrayView<float> x, int k, int col) => col < k ? x[col] : 0f;
+    static float At(ArrayView<float> x, int k, long rowStart, int col) => col < k ? x[rowStart + col] : 0f;
 
     public readonly float SumOfSquares() => A0 * A0 + A1 * A1 + A2 * A2 + A3 * A3 + B0 * B0 + B1 * B1 + B2 * B2 + B3 * B3;
 
@@ -179,7 +185,7 @@ public readonly struct WeightViews
         if (vector == 0) c = Chunk(format, vector, row, chunk);
         else if (format == (int)WeightFormat.F32) c = F32Of(reader.Values[0], reader.Values[1]);
         else c = HalvesOf(format, reader.Values[0]);
-        return c.A0 * x.A0 + c.A1 * x.A1 + c.A2 * x.A2 + c.A3 * x.A3 + c.B0 * x.B0 + c.B1 * x.B1 + c.B2 * x.B2 + c.B3 * x.B3;
+        return c.Dot(x);
     }
 
     /// <summary>IEEE half bits as a float through ILGPU's Half: one <c>cvt.f32.f16</c> on CUDA, where the portable
