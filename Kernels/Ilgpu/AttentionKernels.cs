@@ -27,7 +27,9 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, AttentionShape, AttentionPlan, ArrayView<float>>? combine;
 
     /// <summary>The launch plan of one call (host side; cheap): a tile of keys per lane, one warp per item, and splits
-    /// of the visible keys (whole tiles) when the KV heads' groups alone would leave most multiprocessors idle.
+    /// of the visible keys (down to one tile each) when the KV heads' groups alone would leave most multiprocessors
+    /// idle. A split costs a combine launch, but a batch-1 decode step unsplit is 8 groups on a 132-multiprocessor
+    /// H100, each walking every key: 69 µs a layer at ~150 keys (commit 2e31d2d, when splits needed 4 tiles each).
     /// <paramref name="batched"/>: one query per sequence, never split.</summary>
     public AttentionPlan Plan(AttentionShape s, bool batched = false)
     {
@@ -42,7 +44,7 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
         if (batched) return new AttentionPlan(tileKeys, warps, itemsPerKv, groupsPerKv, 1, int.MaxValue / 2);
         int visible = Math.Max(1, s.LastKey(s.Queries - 1) - s.FirstKey(0) + 1), tiles = (visible + tileKeys - 1) / tileKeys;
         long baseGroups = (long)s.KvHeads * groupsPerKv, target = 2L * Math.Max(1, Accelerator.NumMultiprocessors);
-        int splits = (int)Math.Clamp((target + baseGroups - 1) / baseGroups, 1, Math.Max(1, tiles / MinTilesPerSplit));
+        int splits = (int)Math.Clamp((target + baseGroups - 1) / baseGroups, 1, tiles);
         int tilesPerSplit = (tiles + splits - 1) / splits;
         splits = (tiles + tilesPerSplit - 1) / tilesPerSplit;
         return new AttentionPlan(tileKeys, warps, itemsPerKv, groupsPerKv, splits, tilesPerSplit * tileKeys);
@@ -95,11 +97,6 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
         attention(stream, config, q, k, v, quads ? k.Cast<Quad>() : default, quads ? v.Cast<Quad>() : default, shape, p, partials, y,
             cacheStarts, keyCounts, SpecializedValue.New(d), SpecializedValue.New(quads ? 1 : 0), SpecializedValue.New(batched ? 1 : 0));
     }
-
-    /// <summary>Fewest tiles worth a split of their own: below this the partials' writes and the combine launch (one
-    /// more a layer in every decode step) cost more than the shorter walk saves — a caption's prompt of ~150 keys
-    /// stays in one launch.</summary>
-    const int MinTilesPerSplit = 4;
 
     /// <summary>Keys staged per tile on the CPU accelerator, in warps' worth: its barriers are rendezvous of OS threads,
     /// so it stages many keys per barrier (the warps score them a warp's worth at a time). A GPU stages one per lane.</summary>
@@ -269,26 +266,71 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
         int lane = Warp.LaneIdx, row = sub + lane, key = t0 + row;
         bool visible = lane < count && key >= first && key <= last;
         float score = float.NegativeInfinity;
-        if (visible)
-        {
-            float dot = 0f;
-            for (int e = 0; e < d; e++) dot += qs[w * d + e] * ks[row * (d + 1) + e];
-            score = dot * scale;
-        }
+        if (visible) score = Dot(qs, w * d, ks, row * (d + 1), d) * scale;
         float oldMax = running.Max, newMax = Math.Max(oldMax, WarpReduce.Max(score));
         float weight = visible ? XMath.Exp(score - newMax) : 0f;
         float correction = oldMax == float.NegativeInfinity ? 0f : XMath.Exp(oldMax - newMax);
         float tileSum = WarpReduce.Sum(weight);
         weights[lane] = weight;
         Warp.Barrier();
-        for (int e = lane; e < d; e += Warp.WarpSize)
+        // The item's output columns lane, lane + 32, …: four (or two) columns at once, so each key's probability
+        // feeds independent sums rather than one chain of dependent additions per column.
+        int e = lane, width = Warp.WarpSize, at = w * d;
+        for (; e + 3 * width < d; e += 4 * width)
         {
-            float value = acc[w * d + e] * correction;
-            for (int j = 0; j < count; j++) value += weights[j] * vs[(sub + j) * d + e];
-            acc[w * d + e] = value;
+            float v0 = acc[at + e] * correction, v1 = acc[at + e + width] * correction;
+            float v2 = acc[at + e + 2 * width] * correction, v3 = acc[at + e + 3 * width] * correction;
+            for (int j = 0, r = sub * d + e; j < count; j++, r += d)
+            {
+                float p = weights[j];
+                v0 += p * vs[r];
+                v1 += p * vs[r + width];
+                v2 += p * vs[r + 2 * width];
+                v3 += p * vs[r + 3 * width];
+            }
+            acc[at + e] = v0;
+            acc[at + e + width] = v1;
+            acc[at + e + 2 * width] = v2;
+            acc[at + e + 3 * width] = v3;
+        }
+        for (; e + width < d; e += 2 * width)
+        {
+            float v0 = acc[at + e] * correction, v1 = acc[at + e + width] * correction;
+            for (int j = 0, r = sub * d + e; j < count; j++, r += d)
+            {
+                float p = weights[j];
+                v0 += p * vs[r];
+                v1 += p * vs[r + width];
+            }
+            acc[at + e] = v0;
+            acc[at + e + width] = v1;
+        }
+        for (; e < d; e += width)
+        {
+            float v0 = acc[at + e] * correction;
+            for (int j = 0, r = sub * d + e; j < count; j++, r += d) v0 += weights[j] * vs[r];
+            acc[at + e] = v0;
         }
         Warp.Barrier();  // the slots are read before the next keys' probabilities overwrite them
         return new RunningSoftmax { Max = newMax, Sum = running.Sum * correction + tileSum };
+    }
+
+    /// <summary>The query (at <paramref name="q0"/>) dotted with a staged key row (at <paramref name="k0"/>) in four
+    /// interleaved sums: a head of 128 is four chains of 32 dependent additions instead of one of 128 — latency that
+    /// a decode step, with a warp or two per multiprocessor, has nothing else to hide behind.</summary>
+    static float Dot(ArrayView<float> qs, int q0, ArrayView<float> ks, int k0, int d)
+    {
+        float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+        int e = 0;
+        for (; e + 3 < d; e += 4)
+        {
+            s0 += qs[q0 + e] * ks[k0 + e];
+            s1 += qs[q0 + e + 1] * ks[k0 + e + 1];
+            s2 += qs[q0 + e + 2] * ks[k0 + e + 2];
+            s3 += qs[q0 + e + 3] * ks[k0 + e + 3];
+        }
+        for (; e < d; e++) s0 += qs[q0 + e] * ks[k0 + e];
+        return (s0 + s1) + (s2 + s3);
     }
 
     /// <summary>Each item's output (one split) or its (max, sum, output) partial, laid out for CombineKernel.</summary>

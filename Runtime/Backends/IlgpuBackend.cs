@@ -19,6 +19,12 @@ public sealed class IlgpuBackend : IBackend
     readonly AcceleratorStream stream;
     readonly HashSet<IlgpuTensor> live = [];
     readonly IlgpuOps ops;
+    /// <summary>Buffers of disposed tensors by length, for the next tensor of that length: a device allocation costs
+    /// ~0.1 ms on CUDA and freeing one waits for the device (H100, commit 2e31d2d: 20 allocations were 2.9 ms of a
+    /// MERT clip, 72 were 2.1 ms of three projector clips). Every launch goes on the one stream, so work queued on a
+    /// buffer before it was given back runs before any work of its next tensor.</summary>
+    readonly Dictionary<long, Stack<MemoryBuffer1D<byte, Stride1D.Dense>>> spare = [];
+    long spareBytes;
     long allocated;
     long launches;
     bool disposed;
@@ -165,6 +171,7 @@ public sealed class IlgpuBackend : IBackend
         IlgpuTensor[] tensors;
         lock (live) tensors = [.. live];
         foreach (var t in tensors) t.Dispose();
+        FreeSpares();
         ops.Dispose();
         disposed = true;
         stream.Dispose();
@@ -172,10 +179,58 @@ public sealed class IlgpuBackend : IBackend
         context.Dispose();
     }
 
-    internal void Release(IlgpuTensor tensor)
+    /// <summary>Most bytes kept in spare buffers: an eighth of the device's memory, at most 2 GB.</summary>
+    long MaxSpareBytes => Math.Min(2L << 30, MemoryBytes / 8);
+
+    /// <summary>A buffer of <paramref name="bytes"/> for a new tensor: a spare one of that length, else a new one (when
+    /// the device is full, after freeing the spares).</summary>
+    internal MemoryBuffer1D<byte, Stride1D.Dense> Rent(long bytes)
     {
         lock (live)
+            if (spare.TryGetValue(bytes, out var buffers) && buffers.Count > 0)
+            {
+                spareBytes -= bytes;
+                return buffers.Pop();
+            }
+        try
+        {
+            return accelerator.Allocate1D<byte>(bytes);
+        }
+        catch (Exception) when (FreeSpares())
+        {
+            return accelerator.Allocate1D<byte>(bytes);
+        }
+    }
+
+    /// <summary>Frees every spare buffer; false when there were none.</summary>
+    bool FreeSpares()
+    {
+        List<MemoryBuffer1D<byte, Stride1D.Dense>> buffers;
+        lock (live)
+        {
+            buffers = [.. spare.Values.SelectMany(b => b)];
+            spare.Clear();
+            spareBytes = 0;
+        }
+        foreach (var b in buffers) b.Dispose();
+        return buffers.Count > 0;
+    }
+
+    /// <summary>A tensor's end: its buffer becomes a spare (or is freed when the spares are full).</summary>
+    internal void Release(IlgpuTensor tensor, MemoryBuffer1D<byte, Stride1D.Dense> buffer)
+    {
+        lock (live)
+        {
             if (live.Remove(tensor)) Interlocked.Add(ref allocated, -IlgpuTensor.PaddedBytes(tensor.ByteLength));
+            if (!disposed && spareBytes + buffer.Length <= MaxSpareBytes)
+            {
+                if (!spare.TryGetValue(buffer.Length, out var buffers)) spare[buffer.Length] = buffers = new();
+                buffers.Push(buffer);
+                spareBytes += buffer.Length;
+                return;
+            }
+        }
+        buffer.Dispose();
     }
 
     internal IlgpuTensor Own(DeviceTensor tensor)
@@ -191,7 +246,7 @@ public sealed class IlgpuBackend : IBackend
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         if (shape.Any(d => d < 0)) throw new ArgumentException($"negative dimension in [{string.Join(", ", shape)}]");
-        var t = new IlgpuTensor(this, accelerator, dtype, (int[])shape.Clone());
+        var t = new IlgpuTensor(this, dtype, (int[])shape.Clone());
         lock (live) live.Add(t);
         Interlocked.Add(ref allocated, IlgpuTensor.PaddedBytes(t.ByteLength));
         return t;

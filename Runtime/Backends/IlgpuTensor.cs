@@ -13,10 +13,10 @@ public sealed class IlgpuTensor : DeviceTensor
     MemoryBuffer1D<byte, Stride1D.Dense>? buffer;
     bool viewDisposed;
 
-    internal IlgpuTensor(IlgpuBackend owner, Accelerator accelerator, DType dtype, int[] shape) : base(owner, dtype, shape)
+    internal IlgpuTensor(IlgpuBackend owner, DType dtype, int[] shape) : base(owner, dtype, shape)
     {
         this.owner = owner;
-        buffer = accelerator.Allocate1D<byte>(PaddedBytes(ByteLength));
+        buffer = owner.Rent(PaddedBytes(ByteLength));
     }
 
     IlgpuTensor(IlgpuTensor source, long offset, int[] shape) : base(source, offset, shape)
@@ -54,9 +54,9 @@ public sealed class IlgpuTensor : DeviceTensor
             return;
         }
         if (buffer is null) return;
-        buffer.Dispose();
+        var released = buffer;
         buffer = null;
-        owner.Release(this);
+        owner.Release(this, released);
     }
 
     ObjectDisposedException Gone() => new(ToString(), "the tensor (or its backend) has been disposed");

@@ -76,6 +76,7 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         foreach (var dtype in WeightTypes) r.Add(Embedding(dtype, 5, 64));
         r.Add(Conv1d(4, 23, 4, 5, 2, 2, 2));
         r.Add(Layout(3, 13));
+        foreach (var (a, b, c) in new[] { (3, 37, 13), (2, 1, 5), (1, 70, 40) }) r.Add(SumMiddle(a, b, c));
     }
 
     void RealShapes(List<KernelCheckResult> r)
@@ -93,6 +94,7 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         r.Add(Attention(512, 32, 8, 128, 512, 0, 0));
         r.Add(AttentionDecodeBatch(36, 32, 8, 128, 512, 0));
         r.Add(ScatterRows(36, 1024, 36 * 512));
+        r.Add(SumMiddle(13, 1000, 768));   // the projector's time sum over the canvas
         r.Add(LogSoftmax(1, 32000));
         Norms(r, 36, 4096);
     }
@@ -355,6 +357,14 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
     {
         var x = Floats(a * b);
         return Compare("Transpose", $"{a}x{b}", 0, 0, [b, a], be => Bind(be, [(x, [a, b])], (o, t, y) => o.Transpose(t[0], y)));
+    }
+
+    KernelCheckResult SumMiddle(int a, int b, int c)
+    {
+        var x = Floats(a * b * c);
+        // b terms in [-1, 1] summed in another order: rounding grows with b.
+        return Compare("SumMiddle", $"{a}x{b}x{c}", 1e-6 * b, 1e-5, [a, c],
+            be => Bind(be, [(x, [a, b, c])], (o, t, y) => o.SumMiddle(t[0], y)));
     }
 
     KernelCheckResult Unary(string op, string shape, float[] a, float[] b, Action<IOps, DeviceTensor, DeviceTensor, DeviceTensor> run,
