@@ -192,10 +192,7 @@ public sealed partial class MatMulKernels
     /// <paramref name="wB"/> (the same matrix, or gate and up) — (and, normalising, of x's sum of squares, the x
     /// values multiplied by the norm's weights): chunks Group.IdxX, + Group.DimX, … Each row's reader starts at the
     /// thread's first chunk and moves on only when another chunk follows (a view is never moved past its end); both x
-    /// columns move by 8 per chunk of the stride.
-    /// Quantized rows go two chunks an iteration, every load of both ahead of their arithmetic: a Q4_0 chunk is 4
-    /// quant bytes a row, and one chunk an iteration kept too few bytes in flight (H100, commit 2e31d2d: the fused
-    /// gate/up product of Q4_0 ran at ~1 TB/s where F16's, 8 halves a chunk, reached ~2.3).</summary>
+    /// columns move by 8 per chunk of the stride.</summary>
     static RowSums DotRows(ArrayView<float> x, ArrayView<Quad> x4, int vector, int format, int normed, RowNorm norm,
         WeightViews wA, int row0, int row1, WeightViews wB, int row2, int row3)
     {
@@ -208,31 +205,18 @@ public sealed partial class MatMulKernels
         var r3 = wB.Reader(format, vector, row3, first);
         int step = WeightViews.ReaderStep(format, stride);
         var (colA, colB) = WeightViews.ChunkColumns(format, first);
-        bool pairs = format == (int)WeightFormat.Q4_0 || format == (int)WeightFormat.Q8_0;
         for (int c = first; ;)
         {
-            if (pairs && c + stride < chunks)
+            var xc = XChunk.Load(x, x4, vector, wA.K, colA, colB);
+            if (normed != 0)
             {
-                var n0 = r0.Advance(format, step);
-                var n1 = r1.Advance(format, step);
-                var n2 = r2.Advance(format, step);
-                var n3 = r3.Advance(format, step);
-                sums = AddChunk(sums, x, x4, vector, format, normed, norm, wA, r0, row0, r1, row1, wB, r2, row2, r3, row3, c,
-                    colA, colB);
-                sums = AddChunk(sums, x, x4, vector, format, normed, norm, wA, n0, row0, n1, row1, wB, n2, row2, n3, row3,
-                    c + stride, colA + 8 * stride, colB + 8 * stride);
-                c += 2 * stride;
-                if (c >= chunks) return sums;
-                r0 = n0.Advance(format, step);
-                r1 = n1.Advance(format, step);
-                r2 = n2.Advance(format, step);
-                r3 = n3.Advance(format, step);
-                colA += 16 * stride;
-                colB += 16 * stride;
-                continue;
+                sums.Squares += xc.SumOfSquares();
+                xc = xc.Times(XChunk.Load(norm.Weight, norm.Weight4, vector, wA.K, colA, colB));
             }
-            sums = AddChunk(sums, x, x4, vector, format, normed, norm, wA, r0, row0, r1, row1, wB, r2, row2, r3, row3, c, colA,
-                colB);
+            sums.S0 += wA.Dot(format, vector, r0, row0, c, xc);
+            sums.S1 += wA.Dot(format, vector, r1, row1, c, xc);
+            sums.S2 += wB.Dot(format, vector, r2, row2, c, xc);
+            sums.S3 += wB.Dot(format, vector, r3, row3, c, xc);
             c += stride;
             if (c >= chunks) return sums;
             r0 = r0.Advance(format, step);
@@ -242,25 +226,6 @@ public sealed partial class MatMulKernels
             colA += 8 * stride;
             colB += 8 * stride;
         }
-    }
-
-    /// <summary><paramref name="sums"/> plus chunk <paramref name="c"/> (x columns colA.., colB..) of the four rows,
-    /// where their readers stand.</summary>
-    static RowSums AddChunk(RowSums sums, ArrayView<float> x, ArrayView<Quad> x4, int vector, int format, int normed, RowNorm norm,
-        WeightViews wA, RowReader r0, int row0, RowReader r1, int row1, WeightViews wB, RowReader r2, int row2, RowReader r3,
-        int row3, int c, int colA, int colB)
-    {
-        var xc = XChunk.Load(x, x4, vector, wA.K, colA, colB);
-        if (normed != 0)
-        {
-            sums.Squares += xc.SumOfSquares();
-            xc = xc.Times(XChunk.Load(norm.Weight, norm.Weight4, vector, wA.K, colA, colB));
-        }
-        sums.S0 += wA.Dot(format, vector, r0, row0, c, xc);
-        sums.S1 += wA.Dot(format, vector, r1, row1, c, xc);
-        sums.S2 += wB.Dot(format, vector, r2, row2, c, xc);
-        sums.S3 += wB.Dot(format, vector, r3, row3, c, xc);
-        return sums;
     }
 }
 

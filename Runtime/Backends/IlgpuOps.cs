@@ -159,6 +159,7 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     {
         var shape = OpChecks.Attention(q, k, v, keyCount, firstQueryPosition, slidingWindow, scale, y);
         backend.CountLaunch();
+        if (attention.Plan(shape).Splits > 1) backend.CountLaunch();  // the splits' combine
         attention.Attention(stream, F(q), F(k), F(v), Scratch(attention.ScratchLength(shape)), shape, F(y));
     }
 

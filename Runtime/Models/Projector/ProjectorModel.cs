@@ -237,25 +237,34 @@ public sealed class ProjectorModel : IDisposable
         ops.SumMiddle(perLayer.View(1, c.Layers, c.BackboneWidth), features);
         ops.Scale(features, 1f / c.Layers, features);
 
-        var logits = new Dictionary<string, float[]>();
-        int next = c.ContentTokens;
+        // Every head's logits in one tensor, downloaded once at the end: a download waits for the device, and one per
+        // head left it idle while the host queued the next head (6 waits a clip, ~0.4 ms on an H100).
+        var allLogits = scope.F32(_heads.Sum(h => h.Config.Classes), 1);
+        int next = c.ContentTokens, logitsAt = 0;
         foreach (var head in _heads)
         {
             var hiddenHead = scope.F32(1, head.Config.HiddenWidth);
             ops.MatMul(features, head.HiddenW, head.HiddenB, hiddenHead, Activation.Relu);
-            var headLogits = scope.F32(1, head.Config.Classes);
+            var headLogits = allLogits.Rows(logitsAt, head.Config.Classes).View(1, head.Config.Classes);
+            logitsAt += head.Config.Classes;
             ops.MatMul(hiddenHead, head.OutW, head.OutB, headLogits);
             // SPEC §4: no sigmoid before the token MLPs.
             var geluLogits = scope.F32(1, head.Config.Classes);
             ops.Gelu(headLogits, geluLogits);
             head.Tokens.Forward(ops, geluLogits, mlpHidden.Rows(0, head.Tokens.Count), tokens.Rows(next, head.Tokens.Count));
             next += head.Tokens.Count;
-            var hostLogits = new float[head.Config.Classes];
-            _backend.Download(headLogits, hostLogits);
-            logits[head.Config.Name] = hostLogits;
         }
         var hostTokens = new float[tokens.ElementCount];
         _backend.Download(tokens, hostTokens);
+        var hostLogits = new float[allLogits.ElementCount];
+        _backend.Download(allLogits, hostLogits);
+        var logits = new Dictionary<string, float[]>();
+        logitsAt = 0;
+        foreach (var head in _heads)
+        {
+            logits[head.Config.Name] = hostLogits[logitsAt..(logitsAt + head.Config.Classes)];
+            logitsAt += head.Config.Classes;
+        }
         return new ProjectorOutput(hostTokens, c.TotalTokens, c.TokenWidth, logits);
     }
 
