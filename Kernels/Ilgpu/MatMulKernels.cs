@@ -41,7 +41,8 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, WeightViews,
         SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, int, int, ArrayView<float>>? gemv;
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, WeightViews, SpecializedValue<int>, ArrayView<float>,
-        SpecializedValue<int>, GemmShape, SpecializedValue<int>, SpecializedValue<int>, ConvShape, ArrayView<float>>? gemm;
+        SpecializedValue<int>, GemmShape, SpecializedValue<int>, SpecializedValue<int>, ConvShape, SpecializedValue<int>,
+        ArrayView<float>>? gemm;
     Action<AcceleratorStream, Index1D, ArrayView<float>, int, ArrayView<float>, int, int, int, ArrayView<float>>? sumSplits;
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>, int,
         SharedWeights, ArrayView<float>, ArrayView<float>, ArrayView<float>>? gemvShared;
@@ -187,16 +188,19 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         ArrayView<float> y, ArrayView<float> scratch, ConvShape? conv)
     {
         gemm ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, WeightViews, SpecializedValue<int>, ArrayView<float>,
-            SpecializedValue<int>, GemmShape, SpecializedValue<int>, SpecializedValue<int>, ConvShape, ArrayView<float>>(GemmKernel);
+            SpecializedValue<int>, GemmShape, SpecializedValue<int>, SpecializedValue<int>, ConvShape, SpecializedValue<int>,
+            ArrayView<float>>(GemmKernel);
+        bool tensorCores = TensorCoreTiles(shape);
+        int pad = tensorCores ? TensorCorePad : 1;
         var config = new KernelConfig(shape.ColTiles * shape.RowTiles * shape.Splits, RowGroupSize,
-            SharedMemoryConfig.RequestDynamic<float>(shape.TileK * (shape.TileRows + 1 + shape.TileCols + 1)));
+            SharedMemoryConfig.RequestDynamic<float>(shape.TileK * (shape.TileRows + pad + shape.TileCols + pad)));
         bool split = shape.Splits > 1;
         // Split partials are kept in the GEMM's own [n, m] layout; the sum transposes them for a convolution.
         bool quads = conv is null && w.K % 4 == 0 && WeightViews.Aligned16(x) && x.Length >= 4;
         int mode = conv is not null ? (split ? UnfoldedInput : UnfoldedInputTransposedOutput) : quads ? PlainInputQuads : PlainInput;
         gemm(stream, config, x, quads ? x.Cast<Quad>() : default, w, SpecializedValue.New(w.Format), bias,
             SpecializedValue.New(split ? 0 : epilogue), shape, SpecializedValue.New(shape.TileK), SpecializedValue.New(mode),
-            conv ?? default, split ? scratch : y);
+            conv ?? default, SpecializedValue.New(tensorCores ? 1 : 0), split ? scratch : y);
         if (!split) return;
         sumSplits ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, ArrayView<float>, int, int, int,
             ArrayView<float>>(SumSplitsKernel);
@@ -287,9 +291,14 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
     /// SpecializedValue so the staging loops' divisions by it compile to shifts.</summary>
     static void GemmKernel(ArrayView<float> x, ArrayView<Quad> x4, WeightViews w, SpecializedValue<int> formatValue, ArrayView<float> bias,
         SpecializedValue<int> epilogueValue, GemmShape s, SpecializedValue<int> tileKValue, SpecializedValue<int> modeValue,
-        ConvShape conv, ArrayView<float> y)
+        ConvShape conv, SpecializedValue<int> tensorCores, ArrayView<float> y)
     {
         int format = formatValue.Value, epilogue = epilogueValue.Value, tileK = tileKValue.Value, mode = modeValue.Value;
+        if (tensorCores.Value != 0)
+        {
+            GemmTensorCoreTile(x, x4, w, format, bias, epilogue, s, tileK, mode, conv, y);
+            return;
+        }
         var shared = SharedMemory.GetDynamic<float>();
         int bm = s.TileRows, bn = s.TileCols, xStride = bm + 1, wStride = bn + 1, sy = s.ThreadsY, sx = s.ThreadsX;
         var xs = shared.SubView(0, tileK * xStride);

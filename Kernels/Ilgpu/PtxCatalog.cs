@@ -50,12 +50,16 @@ public static class PtxCatalog
         list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row rmsnorm + shared q4_0", 1, Q4, 1));
         list.Add(new(m, "SingleRowSwiGluKernel", "gemv 1 row rmsnorm + swiglu q4_0", 1, Q4));
         list.Add(new(m, "SingleRowSwiGluKernel", "gemv 1 row rmsnorm + swiglu f16", 1, F16));
-        foreach (var (f, name) in Formats) list.Add(new(m, "GemmKernel", $"gemm {name}", f, 0, GpuTileK, PlainInputQuads));
-        list.Add(new(m, "GemmKernel", "gemm q4_0 y+=", Q4, Accumulate, GpuTileK, PlainInputQuads));
-        list.Add(new(m, "GemmKernel", "gemm f32 +bias", F32, Bias, GpuTileK, PlainInputQuads));
-        list.Add(new(m, "GemmKernel", "gemm f32 +bias, GELU (MERT FFN)", F32, Bias | Gelu, GpuTileK, PlainInputQuads));
-        list.Add(new(m, "GemmKernel", "gemm f32 +bias, unaligned x", F32, Bias, GpuTileK, PlainInput));
-        list.Add(new(m, "GemmKernel", "conv1d f32 +bias", F32, Bias, GpuTileK, ConvolutionOutput));
+        foreach (var (f, name) in Formats) list.Add(new(m, "GemmKernel", $"gemm {name}", f, 0, GpuTileK, PlainInputQuads, 0));
+        list.Add(new(m, "GemmKernel", "gemm q4_0 y+=", Q4, Accumulate, GpuTileK, PlainInputQuads, 0));
+        list.Add(new(m, "GemmKernel", "gemm f32 +bias", F32, Bias, GpuTileK, PlainInputQuads, 0));
+        list.Add(new(m, "GemmKernel", "gemm f32 +bias, GELU (MERT FFN)", F32, Bias | Gelu, GpuTileK, PlainInputQuads, 0));
+        list.Add(new(m, "GemmKernel", "gemm f32 +bias, unaligned x", F32, Bias, GpuTileK, PlainInput, 0));
+        list.Add(new(m, "GemmKernel", "conv1d f32 +bias", F32, Bias, GpuTileK, ConvolutionOutput, 0));
+        foreach (var (f, name) in Formats)
+            list.Add(new(m, "GemmKernel", $"gemm tensor cores {name}", f, 0, GpuTileK, PlainInputQuads, 1));
+        list.Add(new(m, "GemmKernel", "gemm tensor cores f32 +bias, GELU (MERT FFN)", F32, Bias | Gelu, GpuTileK, PlainInputQuads, 1));
+        list.Add(new(m, "GemmKernel", "conv1d tensor cores f32 +bias", F32, Bias, GpuTileK, ConvolutionOutput, 1));
         list.Add(new(m, "SumSplitsKernel", "gemm split sum"));
         var a = typeof(AttentionKernels);
         list.Add(new(a, "AttentionKernel", "attention d=128", 128, 1, 0));

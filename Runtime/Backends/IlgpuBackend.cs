@@ -29,15 +29,24 @@ public sealed class IlgpuBackend : IBackend
     long launches;
     bool disposed;
 
-    IlgpuBackend(Context context, Accelerator accelerator, DeviceKind kind, string description)
+    IlgpuBackend(Context context, Accelerator accelerator, DeviceKind kind, string description, bool tensorCores = false)
     {
         this.context = context;
         this.accelerator = accelerator;
         stream = accelerator.CreateStream();
         Kind = kind;
         Description = description;
-        ops = new IlgpuOps(this, accelerator, stream);
+        TensorCores = tensorCores;
+        ops = new IlgpuOps(this, accelerator, stream, tensorCores);
     }
+
+    /// <summary>Whether the GEMM (prefill, batched decode, MERT, the projector's backbone) multiplies its tiles on
+    /// tensor cores (3×TF32, see MatMulKernels.TensorCores.cs).</summary>
+    public bool TensorCores { get; }
+
+    /// <summary>The environment variable that turns the tensor-core GEMM on (1) or off (0) on CUDA devices of sm_80 and
+    /// later; off when unset.</summary>
+    public const string TensorCoresVariable = "SONICVERSE_TENSOR_CORES";
 
     /// <summary>The first CUDA device, or null with the reason when there is no usable device or driver.</summary>
     public static IBackend? TryCreateCuda(out string why)
@@ -56,7 +65,9 @@ public sealed class IlgpuBackend : IBackend
             }
             var cuda = context.CreateCudaAccelerator(0);
             why = "";
-            return new IlgpuBackend(context, cuda, DeviceKind.Cuda, CudaDescription(cuda));
+            bool tensorCores = cuda.Architecture is { Major: >= 8 } && Environment.GetEnvironmentVariable(TensorCoresVariable) == "1";
+            return new IlgpuBackend(context, cuda, DeviceKind.Cuda, CudaDescription(cuda) + (tensorCores ? ", tensor-core GEMM" : ""),
+                tensorCores);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -81,6 +92,18 @@ public sealed class IlgpuBackend : IBackend
     /// <summary>ILGPU's CPU accelerator with a small simulated device (warp 4, 2 warps per group, 1 multiprocessor):
     /// each simulated thread is an OS thread, so this keeps a 2-core machine usable. Kernels read the warp and group
     /// sizes from the accelerator.</summary>
+    /// <summary>ILGPU's CPU accelerator with 32-lane warps (2 a group: 64×64 tiles) and the tensor-core GEMM on, its mma
+    /// emulated by shuffles: tests of that kernel's fragments, tiling and stores without a GPU. 64 OS threads a group
+    /// and a rendezvous per shuffle, so only for small products.</summary>
+    public static IBackend CreateCpuAcceleratorWithTensorCores()
+    {
+        var device = new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 2, numMultiprocessors: 1);
+        var context = Context.Create(b => b.CPU(device).EnableAlgorithms().Optimize(KernelFamily.Optimization));
+        var cpu = context.CreateCPUAccelerator(0);
+        return new IlgpuBackend(context, cpu, DeviceKind.IlgpuCpu,
+            $"ilgpu-cpu: {cpu.MaxNumThreadsPerGroup} threads per group, warp {cpu.WarpSize}, tensor cores emulated", tensorCores: true);
+    }
+
     public static IBackend CreateCpuAccelerator()
     {
         var device = new CPUDevice(numThreadsPerWarp: 4, numWarpsPerMultiprocessor: 2, numMultiprocessors: 1);

@@ -8,9 +8,9 @@ namespace SonicVerse.Runtime.Backends;
 
 /// <summary>The <see cref="IOps"/> of an <see cref="IlgpuBackend"/>: validates through <see cref="OpChecks"/> and
 /// queues the kernel of the same name on the backend's stream. Kernel families are created once per accelerator.</summary>
-sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, AcceleratorStream stream) : IOps, IDisposable
+sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, AcceleratorStream stream, bool tensorCores) : IOps, IDisposable
 {
-    readonly MatMulKernels matMul = new(accelerator);
+    readonly MatMulKernels matMul = new(accelerator) { TensorCores = tensorCores };
     readonly ElementwiseKernels elementwise = new(accelerator);
     readonly NormKernels norms = new(accelerator);
     readonly RopeKernels rope = new(accelerator);

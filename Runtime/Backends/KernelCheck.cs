@@ -29,6 +29,19 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         return results;
     }
 
+    /// <summary>A few GEMM cases — exact and split weights, tiles cut by n and m, GELU/ReLU, the residual add, a strided
+    /// convolution — for a device whose GEMM differs from its other products: the tensor-core tiles, emulated on the
+    /// CPU accelerator by a 32-lane warp (a rendezvous of OS threads per shuffle, so few and small).</summary>
+    public List<KernelCheckResult> RunGemm()
+    {
+        var r = new List<KernelCheckResult>();
+        r.Add(MatMul(DType.F16, 70, 37, 40, true, Activation.Gelu));  // weights exact in TF32: two products a block
+        r.Add(MatMul(DType.F32, 70, 37, 70, false, Activation.Relu));  // tiles cut by n and m
+        r.Add(MatMulAccumulate(DType.Q4_0, 65, 64, 24));
+        r.Add(Conv1d(3, 140, 40, 3, 2, 1, 1));
+        return r;
+    }
+
     void EdgeShapes(List<KernelCheckResult> r)
     {
         foreach (var dtype in WeightTypes)

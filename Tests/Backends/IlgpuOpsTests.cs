@@ -378,3 +378,19 @@ public sealed class KernelCheckTests(IlgpuFixture fixture)
         Assert.True(failed.Count == 0, string.Join("; ", failed));
     }
 }
+
+/// <summary>The tensor-core GEMM's tiling, fragment loads and stores against the cpu op, its mma emulated by shuffles
+/// from the PTX fragment layout on a CPU accelerator with 32-lane warps (the layout itself is checked on a GPU by
+/// <c>check-kernels</c> with SONICVERSE_TENSOR_CORES=1).</summary>
+public sealed class TensorCoreGemmTests
+{
+    [Fact]
+    public void EveryGemmCaseMatchesTheCpuOp()
+    {
+        using var tensorCores = IlgpuBackend.CreateCpuAcceleratorWithTensorCores();
+        using var cpu = CpuBackend.Create();
+        var results = new KernelCheck(tensorCores, cpu).RunGemm();
+        var failed = results.Where(r => !r.Pass).Select(r => $"{r.Op} {r.Shape}: max|Δ| {r.MaxAbsError:G3}").ToList();
+        Assert.True(failed.Count == 0, string.Join("; ", failed));
+    }
+}

@@ -1,0 +1,232 @@
+using ILGPU;
+using ILGPU.Runtime.Cuda;
+
+namespace SonicVerse.Kernels.Ilgpu;
+
+/// <summary>
+/// The GEMM's tile product on tensor cores (<c>mma.sync.m16n8k8</c>, TF32 operands, FP32 accumulation), for NVIDIA
+/// GPUs from sm_80. The staging into shared memory is the FMA path's (every weight format, x plain, as quads or as a
+/// convolution's unfolded input); only the product of the staged tiles and the stores differ.
+/// TF32 keeps 10 mantissa bits, so each operand is split into a TF32 part and the FP32 remainder (truncated to TF32 by
+/// the hardware) and the product is hi·hi + hi·lo + lo·hi ("3×TF32"): about 22 bits of each operand, errors of the
+/// same order as summing in another order, where plain TF32 would be ~1e-3 off the FP32 reference. Weights stored as
+/// F16 or BF16 are exact in TF32 (their remainder is 0), so that term is skipped for them.
+/// The group's 8 warps each own 64 rows × 32 columns of the tile (4 × 4 m16n8 blocks, 64 accumulators a thread).
+/// Fragment layout (PTX ISA, mma.m16n8k8 .tf32; lane = 4·g + t): A a0 (row g, k t), a1 (g + 8, t), a2 (g, t + 4),
+/// a3 (g + 8, t + 4); B b0 (k t, column g), b1 (t + 4, g); C c0 (g, 2t), c1 (g, 2t + 1), c2 (g + 8, 2t), c3 (g + 8, 2t + 1).
+/// The staged tiles are k-major (xs[k, row], ws[k, column]); with a row stride of (tile + 8) floats a fragment load's
+/// 32 lanes (8t + g) fall in 32 different banks.
+/// On the CPU accelerator (tests only: a 32-lane warp) the mma is emulated with shuffles from the same layout.
+/// </summary>
+public sealed partial class MatMulKernels
+{
+    /// <summary>Shared-memory padding of a staged row on the tensor-core path (see the class notes).</summary>
+    internal const int TensorCorePad = 8;
+
+    /// <summary>Whether the GEMM of this accelerator runs its tile products on tensor cores: CUDA only (sm_80+), or the
+    /// CPU accelerator's emulation for tests.</summary>
+    public bool TensorCores { get; init; }
+
+    /// <summary>Whether a tile of this shape runs on tensor cores: 32-lane warps, one per 64 × 32 warp tile (a GPU's
+    /// 256-thread group: 128×128 or 64×256 tiles).</summary>
+    bool TensorCoreTiles(GemmShape s) =>
+        TensorCores && Accelerator.WarpSize == 32 && s.TileRows % 64 == 0 && s.TileCols % 32 == 0 && s.TileK % 8 == 0
+        && s.TileRows / 64 * (s.TileCols / 32) * 32 == s.ThreadsX * s.ThreadsY;
+
+    static void GemmTensorCoreTile(ArrayView<float> x, ArrayView<Quad> x4, WeightViews w, int format, ArrayView<float> bias,
+        int epilogue, GemmShape s, int tileK, int mode, ConvShape conv, ArrayView<float> y)
+    {
+        var shared = SharedMemory.GetDynamic<float>();
+        int bm = s.TileRows, bn = s.TileCols, xStride = bm + TensorCorePad, wStride = bn + TensorCorePad;
+        var xs = shared.SubView(0, tileK * xStride);
+        var ws = shared.SubView(tileK * xStride, tileK * wStride);
+        int tiles = s.ColTiles * s.RowTiles, split = Grid.IdxX / tiles, tile = Grid.IdxX % tiles;
+        int row0 = tile / s.ColTiles * bm, col0 = tile % s.ColTiles * bn;
+        int warpsAcross = bn / 32, warp = Warp.WarpIdx, lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
+        int rowBase = warp / warpsAcross * 64 + g, colBase = warp % warpsAcross * 32 + g;
+        bool exactWeights = format == (int)WeightFormat.F16 || format == (int)WeightFormat.BF16;
+        int kBegin = split * s.SplitK, kEnd = Math.Min(w.K, kBegin + s.SplitK);
+        var acc = new WarpTile();
+        for (int k0 = kBegin; k0 < kEnd; k0 += tileK)
+        {
+            if (mode == PlainInputQuads) StageXQuads(x4, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
+            else if (mode == PlainInput) StageX(x, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
+            else StageUnfolded(x, conv, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
+            StageW(w, format, s.M, col0, k0, tileK, ws, wStride, bn);
+            Group.Barrier();
+            for (int kk = 0; kk < tileK; kk += 8)
+            {
+                int xAt = (kk + t) * xStride + rowBase, wAt = (kk + t) * wStride + colBase;
+                var b0 = FragmentB.Load(ws, wAt, wStride);
+                var b1 = FragmentB.Load(ws, wAt + 8, wStride);
+                var b2 = FragmentB.Load(ws, wAt + 16, wStride);
+                var b3 = FragmentB.Load(ws, wAt + 24, wStride);
+                var a = FragmentA.Load(xs, xAt, xStride);
+                acc.T00 = Mma3(acc.T00, a, b0, exactWeights);
+                acc.T01 = Mma3(acc.T01, a, b1, exactWeights);
+                acc.T02 = Mma3(acc.T02, a, b2, exactWeights);
+                acc.T03 = Mma3(acc.T03, a, b3, exactWeights);
+                a = FragmentA.Load(xs, xAt + 16, xStride);
+                acc.T10 = Mma3(acc.T10, a, b0, exactWeights);
+                acc.T11 = Mma3(acc.T11, a, b1, exactWeights);
+                acc.T12 = Mma3(acc.T12, a, b2, exactWeights);
+                acc.T13 = Mma3(acc.T13, a, b3, exactWeights);
+                a = FragmentA.Load(xs, xAt + 32, xStride);
+                acc.T20 = Mma3(acc.T20, a, b0, exactWeights);
+                acc.T21 = Mma3(acc.T21, a, b1, exactWeights);
+                acc.T22 = Mma3(acc.T22, a, b2, exactWeights);
+                acc.T23 = Mma3(acc.T23, a, b3, exactWeights);
+                a = FragmentA.Load(xs, xAt + 48, xStride);
+                acc.T30 = Mma3(acc.T30, a, b0, exactWeights);
+                acc.T31 = Mma3(acc.T31, a, b1, exactWeights);
+                acc.T32 = Mma3(acc.T32, a, b2, exactWeights);
+                acc.T33 = Mma3(acc.T33, a, b3, exactWeights);
+            }
+            Group.Barrier();
+        }
+        var part = y.SubView((long)split * s.N * s.M, (long)s.N * s.M);
+        bool transposed = mode == UnfoldedInputTransposedOutput;
+        int r = row0 + rowBase, c = col0 + colBase - g + 2 * t;
+        StoreBlock(part, bias, epilogue, s, transposed, r, c, acc.T00);
+        StoreBlock(part, bias, epilogue, s, transposed, r, c + 8, acc.T01);
+        StoreBlock(part, bias, epilogue, s, transposed, r, c + 16, acc.T02);
+        StoreBlock(part, bias, epilogue, s, transposed, r, c + 24, acc.T03);
+        StoreBlock(part, bias, epilogue, s, transposed, r + 16, c, acc.T10);
+        StoreBlock(part, bias, epilogue, s, transposed, r + 16, c + 8, acc.T11);
+        StoreBlock(part, bias, epilogue, s, transposed, r + 16, c + 16, acc.T12);
+        StoreBlock(part, bias, epilogue, s, transposed, r + 16, c + 24, acc.T13);
+        StoreBlock(part, bias, epilogue, s, transposed, r + 32, c, acc.T20);
+        StoreBlock(part, bias, epilogue, s, transposed, r + 32, c + 8, acc.T21);
+        StoreBlock(part, bias, epilogue, s, transposed, r + 32, c + 16, acc.T22);
+        StoreBlock(part, bias, epilogue, s, transposed, r + 32, c + 24, acc.T23);
+        StoreBlock(part, bias, epilogue, s, transposed, r + 48, c, acc.T30);
+        StoreBlock(part, bias, epilogue, s, transposed, r + 48, c + 8, acc.T31);
+        StoreBlock(part, bias, epilogue, s, transposed, r + 48, c + 16, acc.T32);
+        StoreBlock(part, bias, epilogue, s, transposed, r + 48, c + 24, acc.T33);
+    }
+
+    /// <summary>A thread's four values of an m16n8 block: (r, c), (r, c + 1), (r + 8, c), (r + 8, c + 1).</summary>
+    static void StoreBlock(ArrayView<float> y, ArrayView<float> bias, int epilogue, GemmShape s, bool transposed, int r, int c,
+        MmaBlock v)
+    {
+        if (transposed)
+        {
+            if (c < s.M)
+            {
+                StoreAt(y, bias, epilogue, s.N, (long)c * s.N, r, c, v.C0);
+                StoreAt(y, bias, epilogue, s.N, (long)c * s.N, r + 8, c, v.C2);
+            }
+            if (c + 1 < s.M)
+            {
+                StoreAt(y, bias, epilogue, s.N, (long)(c + 1) * s.N, r, c + 1, v.C1);
+                StoreAt(y, bias, epilogue, s.N, (long)(c + 1) * s.N, r + 8, c + 1, v.C3);
+            }
+            return;
+        }
+        if (r < s.N)
+        {
+            Store(y, bias, epilogue, s.M, (long)r * s.M, c, v.C0);
+            Store(y, bias, epilogue, s.M, (long)r * s.M, c + 1, v.C1);
+        }
+        if (r + 8 < s.N)
+        {
+            Store(y, bias, epilogue, s.M, (long)(r + 8) * s.M, c, v.C2);
+            Store(y, bias, epilogue, s.M, (long)(r + 8) * s.M, c + 1, v.C3);
+        }
+    }
+
+    /// <summary>c + a·b with both operands split into TF32 parts: lo·hi and hi·lo first (the small terms), then hi·hi;
+    /// the hi·lo term is 0 for weights exact in TF32.</summary>
+    static MmaBlock Mma3(MmaBlock c, FragmentA a, FragmentB b, bool exactWeights)
+    {
+        c = Mma(c, a.Lo0, a.Lo1, a.Lo2, a.Lo3, b.Hi0, b.Hi1);
+        if (!exactWeights) c = Mma(c, a.Hi0, a.Hi1, a.Hi2, a.Hi3, b.Lo0, b.Lo1);
+        return Mma(c, a.Hi0, a.Hi1, a.Hi2, a.Hi3, b.Hi0, b.Hi1);
+    }
+
+    /// <summary>One <c>mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32</c>: c + A·B for the warp's 16×8 block.</summary>
+    static MmaBlock Mma(MmaBlock c, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
+    {
+        if (!CudaAsm.IsSupported) return EmulatedMma(c, a0, a1, a2, a3, b0, b1);
+        Ref<float> d0 = c.C0, d1 = c.C1, d2 = c.C2, d3 = c.C3;
+        Input<uint> x0 = a0, x1 = a1, x2 = a2, x3 = a3, w0 = b0, w1 = b1;
+        CudaAsm.EmitRef("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
+            ref d0, ref d1, ref d2, ref d3, ref x0, ref x1, ref x2, ref x3, ref w0, ref w1);
+        return new MmaBlock { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
+    }
+
+    /// <summary>The mma of <see cref="Mma"/> by shuffles, for the CPU accelerator (a 32-lane warp): each lane gathers
+    /// its rows of A and columns of B from the lanes that hold them (the layout in the class notes) and sums over k in
+    /// order, with the operands cut to TF32 as the tensor cores read them.</summary>
+    static MmaBlock EmulatedMma(MmaBlock c, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
+    {
+        int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
+        for (int k = 0; k < 8; k++)
+        {
+            int from = k & 3;
+            float top = Tf32(Warp.Shuffle(k < 4 ? a0 : a2, 4 * g + from));
+            float bottom = Tf32(Warp.Shuffle(k < 4 ? a1 : a3, 4 * g + from));
+            float left = Tf32(Warp.Shuffle(k < 4 ? b0 : b1, 8 * t + from));
+            float right = Tf32(Warp.Shuffle(k < 4 ? b0 : b1, 8 * t + 4 + from));
+            c.C0 += top * left;
+            c.C1 += top * right;
+            c.C2 += bottom * left;
+            c.C3 += bottom * right;
+        }
+        return c;
+    }
+
+    /// <summary>The float the tensor cores read from TF32 bits: the low 13 mantissa bits are ignored.</summary>
+    static float Tf32(uint bits) => Interop.IntAsFloat(bits & TfMask);
+
+    const uint TfMask = 0xFFFFE000;
+
+    /// <summary>v as its TF32 part (v with the low 13 mantissa bits cleared) and the TF32 part of the remainder.</summary>
+    static (uint Hi, uint Lo) Split(float v)
+    {
+        uint hi = Interop.FloatAsInt(v) & TfMask;
+        return (hi, Interop.FloatAsInt(v - Interop.IntAsFloat(hi)) & TfMask);
+    }
+
+    /// <summary>A warp's A fragment (16 rows × 8 k of the staged x tile, k-major) split into TF32 parts.</summary>
+    struct FragmentA
+    {
+        public uint Hi0, Hi1, Hi2, Hi3, Lo0, Lo1, Lo2, Lo3;
+
+        /// <summary>at: xs index of (k t, row g) of the block; stride: the staged row stride.</summary>
+        public static FragmentA Load(ArrayView<float> xs, int at, int stride)
+        {
+            var (h0, l0) = Split(xs[at]);
+            var (h1, l1) = Split(xs[at + 8]);
+            var (h2, l2) = Split(xs[at + 4 * stride]);
+            var (h3, l3) = Split(xs[at + 4 * stride + 8]);
+            return new FragmentA { Hi0 = h0, Hi1 = h1, Hi2 = h2, Hi3 = h3, Lo0 = l0, Lo1 = l1, Lo2 = l2, Lo3 = l3 };
+        }
+    }
+
+    /// <summary>A warp's B fragment (8 k × 8 columns of the staged weight tile, k-major) split into TF32 parts.</summary>
+    struct FragmentB
+    {
+        public uint Hi0, Hi1, Lo0, Lo1;
+
+        /// <summary>at: ws index of (k t, column g) of the block; stride: the staged row stride.</summary>
+        public static FragmentB Load(ArrayView<float> ws, int at, int stride)
+        {
+            var (h0, l0) = Split(ws[at]);
+            var (h1, l1) = Split(ws[at + 4 * stride]);
+            return new FragmentB { Hi0 = h0, Hi1 = h1, Lo0 = l0, Lo1 = l1 };
+        }
+    }
+}
+
+/// <summary>A thread's four accumulators of one m16n8 block (see <see cref="MatMulKernels"/>' tensor-core notes).</summary>
+public struct MmaBlock
+{
+    public float C0, C1, C2, C3;
+}
+
+/// <summary>A warp's 64 × 32 accumulator tile: 4 × 4 m16n8 blocks (ILGPU keeps a structure's fields in registers).</summary>
+public struct WarpTile
+{
+    public MmaBlock T00, T01, T02, T03, T10, T11, T12, T13, T20, T21, T22, T23, T30, T31, T32, T33;
+}
