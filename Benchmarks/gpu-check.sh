@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One-command GPU check (issue 7): runs as is on a machine with an NVIDIA GPU, no .NET and no network, in under
 # 8 minutes. It unpacks the self-contained CLI built by Benchmarks/publish-for-gpu.sh, records the GPU's identity, runs
-# `sonicverse check-kernels` (every ILGPU kernel on CUDA against the CPU accelerator) when the build has it, then
-# `sonicverse bench --synthetic mistral-7b` for f16/q8_0/q4_0 at batch 1 and 36 (each run also times MERT on a 10 s
-# clip and the projector), then, while time is left, the BenchmarkDotNet kernel families at real shapes (in-process,
+# `sonicverse check-kernels` (every ILGPU kernel on CUDA against the CPU accelerator) when the build has it, and again
+# with the opt-in tensor-core GEMM (SONICVERSE_TENSOR_CORES=1), then `sonicverse bench --synthetic mistral-7b` for
+# f16/q8_0/q4_0 and q4_0 with tensor cores at batch 1 and 36 (each run also times MERT on a 10 s clip and the
+# projector), then, while time is left, the BenchmarkDotNet kernel families at real shapes (in-process,
 # short iterations), and writes summary.md + summary.json (plus each run's JSON and log, and bdn/) to $OUT.
 #
 # usage: Benchmarks/gpu-check.sh [--device cuda|cpu|ilgpu-cpu] [--synthetic mistral-7b|small]
@@ -87,6 +88,16 @@ else
 fi
 log "check-kernels: $kernels"
 
+# The tensor-core GEMM is opt-in (SONICVERSE_TENSOR_CORES=1) until it passes here: check it on CUDA too.
+kernels_tc="not run (cuda only)"
+if [ "$device" = cuda ] && [ "$kernels" != "missing (this build has no check-kernels verb)" ]; then
+  SONICVERSE_TENSOR_CORES=1 timeout 120 "${cli[@]}" check-kernels --device cuda > "$out/check-kernels-tensor-cores.txt" 2>&1
+  rc=$?
+  kernels_tc=$([ $rc -eq 0 ] && echo passed \
+    || echo "failed (exit $rc): $(tail -1 "$out/check-kernels-tensor-cores.txt"); $(grep -c '^FAIL' "$out/check-kernels-tensor-cores.txt") FAIL lines")
+fi
+log "check-kernels, tensor-core GEMM: $kernels_tc"
+
 # --- launch cost: the small preset's decode step is a few hundred tiny kernels, so its time per launch bounds what
 # one launch costs (ILGPU has no CUDA graphs) ---------------------------------------------------------------------
 launch_cost="not measured"
@@ -105,17 +116,21 @@ field() { grep -o "\"$1\":[^,}\"]*" "$2" | head -1 | cut -d: -f2-; }
 text() { grep -o "\"$1\":\"[^\"]*\"" "$2" | head -1 | cut -d: -f2- | tr -d '"'; }
 runs=()
 rows=()
+# "q4_0+tc": Q4_0 with the tensor-core GEMM (prefill, batched decode, MERT, the projector's backbone), on CUDA.
+variants="f16 q8_0 q4_0$([ "$device" = cuda ] && echo ' q4_0+tc')"
 for batch in 1 36; do      # batch 1 first: if time runs out, the batch-36 runs are the ones skipped
-  for quant in f16 q8_0 q4_0; do
-    name=bench-$quant-b$batch
+  for variant in $variants; do
+    quant=${variant%+tc}
+    tensor_cores=$([ "$variant" != "$quant" ] && echo 1 || echo 0)
+    name=bench-${variant/+/-}-b$batch
     left=$((budget - (SECONDS - start)))
     if [ $left -lt 30 ]; then
       status="skipped: time budget spent"
     else
       limit=$(( left < run_limit ? left : run_limit ))
-      log "bench $quant batch $batch (limit ${limit}s)"
-      timeout "$limit" "${cli[@]}" bench --synthetic "$preset" --device "$device" --quant "$quant" --batch "$batch" \
-        --prompt-tokens "$prompt" --gen-tokens "$gen" --json > "$out/$name.json" 2> "$out/$name.log"
+      log "bench $variant batch $batch (limit ${limit}s)"
+      SONICVERSE_TENSOR_CORES=$tensor_cores timeout "$limit" "${cli[@]}" bench --synthetic "$preset" --device "$device" \
+        --quant "$quant" --batch "$batch" --prompt-tokens "$prompt" --gen-tokens "$gen" --json > "$out/$name.json" 2> "$out/$name.log"
       rc=$?
       if [ $rc -eq 0 ]; then status=ok
       elif [ $rc -eq 124 ]; then status="timed out after ${limit}s"
@@ -124,13 +139,13 @@ for batch in 1 36; do      # batch 1 first: if time runs out, the batch-36 runs 
     fi
     log "  $status"
     if [ "$status" = ok ]; then
-      runs+=("{\"quant\":\"$quant\",\"batch\":$batch,\"status\":\"ok\",\"report\":$(cat "$out/$name.json")}")
+      runs+=("{\"quant\":\"$quant\",\"tensor_cores\":$tensor_cores,\"batch\":$batch,\"status\":\"ok\",\"report\":$(cat "$out/$name.json")}")
       f=$out/$name.json
-      rows+=("| $quant | $batch | $(printf '%.1f' "$(field prefill_tok_per_s "$f")") | $(printf '%.2f' "$(field decode_tok_per_s_per_seq "$f")") | $(printf '%.2f' "$(field decode_tok_per_s_total "$f")") | $(printf '%.1f' "$(field ceiling_tok_per_s "$f")") | $(awk "BEGIN {printf \"%.1f %%\", 100 * $(field achieved_fraction "$f")}") | $(printf '%.1f' "$(field mert_ms_per_10s_clip "$f")") | $(printf '%.1f' "$(field projector_ms "$f")") | $(awk "BEGIN {printf \"%.2f\", $(field peak_device_bytes "$f") / 1e9}") | $(field launches_per_decode_step "$f" | sed 's/null/–/') |")
+      rows+=("| $variant | $batch | $(printf '%.1f' "$(field prefill_tok_per_s "$f")") | $(printf '%.2f' "$(field decode_tok_per_s_per_seq "$f")") | $(printf '%.2f' "$(field decode_tok_per_s_total "$f")") | $(printf '%.1f' "$(field ceiling_tok_per_s "$f")") | $(awk "BEGIN {printf \"%.1f %%\", 100 * $(field achieved_fraction "$f")}") | $(printf '%.1f' "$(field mert_ms_per_10s_clip "$f")") | $(printf '%.1f' "$(field projector_ms "$f")") | $(awk "BEGIN {printf \"%.2f\", $(field peak_device_bytes "$f") / 1e9}") | $(field launches_per_decode_step "$f" | sed 's/null/–/') |")
     else
       rm -f "$out/$name.json"
-      runs+=("{\"quant\":\"$quant\",\"batch\":$batch,\"status\":\"$(json_escape "$status")\"}")
-      rows+=("| $quant | $batch | $status | | | | | | | | |")
+      runs+=("{\"quant\":\"$quant\",\"tensor_cores\":$tensor_cores,\"batch\":$batch,\"status\":\"$(json_escape "$status")\"}")
+      rows+=("| $variant | $batch | $status | | | | | | | | |")
     fi
   done
 done
@@ -158,8 +173,8 @@ bandwidth=$([ -n "$first_ok" ] && echo "$(awk "BEGIN {printf \"%.0f\", $(field b
 device_text=$([ -n "$first_ok" ] && text device_description "$first_ok" || echo "$device")
 clip=$([ -n "$first_ok" ] && field mert_clip_seconds "$first_ok" || echo 10)
 {
-  printf '{"date":"%s","commit":"%s","gpu":"%s","host":"%s","device":"%s","synthetic":"%s","check_kernels":"%s","kernel_families":"%s","launch_cost":"%s","seconds":%d,"runs":[' \
-    "$date" "$(json_escape "$commit")" "$(json_escape "$gpu")" "$(json_escape "$host")" "$device" "$preset" "$(json_escape "$kernels")" "$(json_escape "$kernels_bench")" "$(json_escape "$launch_cost")" $((SECONDS - start))
+  printf '{"date":"%s","commit":"%s","gpu":"%s","host":"%s","device":"%s","synthetic":"%s","check_kernels":"%s","check_kernels_tensor_cores":"%s","kernel_families":"%s","launch_cost":"%s","seconds":%d,"runs":[' \
+    "$date" "$(json_escape "$commit")" "$(json_escape "$gpu")" "$(json_escape "$host")" "$device" "$preset" "$(json_escape "$kernels")" "$(json_escape "$kernels_tc")" "$(json_escape "$kernels_bench")" "$(json_escape "$launch_cost")" $((SECONDS - start))
   (IFS=,; printf '%s' "${runs[*]}")
   printf ']}\n'
 } > "$out/summary.json"
@@ -171,6 +186,7 @@ clip=$([ -n "$first_ok" ] && field mert_clip_seconds "$first_ok" || echo 10)
   echo "- device: $device_text; host: $host"
   echo "- memory bandwidth: $bandwidth"
   echo "- check-kernels: $kernels"
+  echo "- check-kernels with the tensor-core GEMM (SONICVERSE_TENSOR_CORES=1): $kernels_tc"
   echo "- kernel families (BenchmarkDotNet): $kernels_bench"
   echo "- launch cost (upper bound): $launch_cost"
   echo "- model: synthetic $preset, $prompt prompt tokens, $gen generated tokens; MERT timed on a $clip s clip (scaled to 10 s), projector per clip"
@@ -180,6 +196,7 @@ clip=$([ -n "$first_ok" ] && field mert_clip_seconds "$first_ok" || echo 10)
   printf '%s\n' "${rows[@]}"
   echo
   echo "Ceiling = batch × bandwidth ÷ weight bytes read per decode step (all decoder weights but the embedding table; SPEC §11)."
+  echo "q4_0+tc: the same Q4_0 model with SONICVERSE_TENSOR_CORES=1 (3×TF32 tensor-core GEMM for prefill, batch-36 decode, MERT, projector)."
 } > "$out/summary.md"
 log "wrote $out/summary.md and $out/summary.json in $((SECONDS - start)) s"
 cat "$out/summary.md"
