@@ -49,10 +49,7 @@ public sealed partial class MatMulKernels
         var acc = new WarpTile();
         for (int k0 = kBegin; k0 < kEnd; k0 += tileK)
         {
-            if (mode == PlainInputQuads) StageXQuads(x4, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
-            else if (mode == PlainInput) StageX(x, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
-            else StageUnfolded(x, conv, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
-            StageW(w, format, s.M, col0, k0, tileK, ws, wStride, bn);
+            StageTiles(x, x4, w, format, s, mode, conv, row0, col0, k0, tileK, xs, xStride, ws, wStride);
             Group.Barrier();
             for (int kk = 0; kk < tileK; kk += 8)
             {
@@ -61,48 +58,30 @@ public sealed partial class MatMulKernels
                 var b1 = FragmentB.Load(ws, wAt + 8, wStride);
                 var b2 = FragmentB.Load(ws, wAt + 16, wStride);
                 var b3 = FragmentB.Load(ws, wAt + 24, wStride);
-                var a = FragmentA.Load(xs, xAt, xStride);
-                acc.T00 = Mma3(acc.T00, a, b0, exactWeights);
-                acc.T01 = Mma3(acc.T01, a, b1, exactWeights);
-                acc.T02 = Mma3(acc.T02, a, b2, exactWeights);
-                acc.T03 = Mma3(acc.T03, a, b3, exactWeights);
-                a = FragmentA.Load(xs, xAt + 16, xStride);
-                acc.T10 = Mma3(acc.T10, a, b0, exactWeights);
-                acc.T11 = Mma3(acc.T11, a, b1, exactWeights);
-                acc.T12 = Mma3(acc.T12, a, b2, exactWeights);
-                acc.T13 = Mma3(acc.T13, a, b3, exactWeights);
-                a = FragmentA.Load(xs, xAt + 32, xStride);
-                acc.T20 = Mma3(acc.T20, a, b0, exactWeights);
-                acc.T21 = Mma3(acc.T21, a, b1, exactWeights);
-                acc.T22 = Mma3(acc.T22, a, b2, exactWeights);
-                acc.T23 = Mma3(acc.T23, a, b3, exactWeights);
-                a = FragmentA.Load(xs, xAt + 48, xStride);
-                acc.T30 = Mma3(acc.T30, a, b0, exactWeights);
-                acc.T31 = Mma3(acc.T31, a, b1, exactWeights);
-                acc.T32 = Mma3(acc.T32, a, b2, exactWeights);
-                acc.T33 = Mma3(acc.T33, a, b3, exactWeights);
+                acc.R0 = Mma3(acc.R0, FragmentA.Load(xs, xAt, xStride), b0, b1, b2, b3, exactWeights);
+                acc.R1 = Mma3(acc.R1, FragmentA.Load(xs, xAt + 16, xStride), b0, b1, b2, b3, exactWeights);
+                acc.R2 = Mma3(acc.R2, FragmentA.Load(xs, xAt + 32, xStride), b0, b1, b2, b3, exactWeights);
+                acc.R3 = Mma3(acc.R3, FragmentA.Load(xs, xAt + 48, xStride), b0, b1, b2, b3, exactWeights);
             }
             Group.Barrier();
         }
         var part = y.SubView((long)split * s.N * s.M, (long)s.N * s.M);
         bool transposed = mode == UnfoldedInputTransposedOutput;
         int r = row0 + rowBase, c = col0 + colBase - g + 2 * t;
-        StoreBlock(part, bias, epilogue, s, transposed, r, c, acc.T00);
-        StoreBlock(part, bias, epilogue, s, transposed, r, c + 8, acc.T01);
-        StoreBlock(part, bias, epilogue, s, transposed, r, c + 16, acc.T02);
-        StoreBlock(part, bias, epilogue, s, transposed, r, c + 24, acc.T03);
-        StoreBlock(part, bias, epilogue, s, transposed, r + 16, c, acc.T10);
-        StoreBlock(part, bias, epilogue, s, transposed, r + 16, c + 8, acc.T11);
-        StoreBlock(part, bias, epilogue, s, transposed, r + 16, c + 16, acc.T12);
-        StoreBlock(part, bias, epilogue, s, transposed, r + 16, c + 24, acc.T13);
-        StoreBlock(part, bias, epilogue, s, transposed, r + 32, c, acc.T20);
-        StoreBlock(part, bias, epilogue, s, transposed, r + 32, c + 8, acc.T21);
-        StoreBlock(part, bias, epilogue, s, transposed, r + 32, c + 16, acc.T22);
-        StoreBlock(part, bias, epilogue, s, transposed, r + 32, c + 24, acc.T23);
-        StoreBlock(part, bias, epilogue, s, transposed, r + 48, c, acc.T30);
-        StoreBlock(part, bias, epilogue, s, transposed, r + 48, c + 8, acc.T31);
-        StoreBlock(part, bias, epilogue, s, transposed, r + 48, c + 16, acc.T32);
-        StoreBlock(part, bias, epilogue, s, transposed, r + 48, c + 24, acc.T33);
+        StoreBlocks(part, bias, epilogue, s, transposed, r, c, acc.R0);
+        StoreBlocks(part, bias, epilogue, s, transposed, r + 16, c, acc.R1);
+        StoreBlocks(part, bias, epilogue, s, transposed, r + 32, c, acc.R2);
+        StoreBlocks(part, bias, epilogue, s, transposed, r + 48, c, acc.R3);
+    }
+
+    /// <summary>A row of four m16n8 blocks (columns c, c + 8, c + 16, c + 24) from row r.</summary>
+    static void StoreBlocks(ArrayView<float> y, ArrayView<float> bias, int epilogue, GemmShape s, bool transposed, int r, int c,
+        BlockRow row)
+    {
+        StoreBlock(y, bias, epilogue, s, transposed, r, c, row.B0);
+        StoreBlock(y, bias, epilogue, s, transposed, r, c + 8, row.B1);
+        StoreBlock(y, bias, epilogue, s, transposed, r, c + 16, row.B2);
+        StoreBlock(y, bias, epilogue, s, transposed, r, c + 24, row.B3);
     }
 
     /// <summary>A thread's four values of an m16n8 block: (r, c), (r, c + 1), (r + 8, c), (r + 8, c + 1).</summary>
@@ -134,6 +113,14 @@ public sealed partial class MatMulKernels
             Store(y, bias, epilogue, s.M, (long)(r + 8) * s.M, c + 1, v.C3);
         }
     }
+
+    /// <summary>A row of four blocks plus one A fragment times four B fragments.</summary>
+    static BlockRow Mma3(BlockRow row, FragmentA a, FragmentB b0, FragmentB b1, FragmentB b2, FragmentB b3, bool exactWeights) =>
+        new()
+        {
+            B0 = Mma3(row.B0, a, b0, exactWeights), B1 = Mma3(row.B1, a, b1, exactWeights),
+            B2 = Mma3(row.B2, a, b2, exactWeights), B3 = Mma3(row.B3, a, b3, exactWeights),
+        };
 
     /// <summary>c + a·b with both operands split into TF32 parts: lo·hi and hi·lo first (the small terms), then hi·hi;
     /// the hi·lo term is 0 for weights exact in TF32.</summary>
@@ -231,8 +218,15 @@ public struct MmaBlock
     public float C0, C1, C2, C3;
 }
 
-/// <summary>A warp's 64 × 32 accumulator tile: 4 × 4 m16n8 blocks (ILGPU keeps a structure's fields in registers).</summary>
+/// <summary>Four m16n8 blocks side by side: 16 rows × 32 columns of a warp's tile.</summary>
+public struct BlockRow
+{
+    public MmaBlock B0, B1, B2, B3;
+}
+
+/// <summary>A warp's 64 × 32 accumulator tile: 4 rows of 4 m16n8 blocks (ILGPU keeps a structure's fields in
+/// registers).</summary>
 public struct WarpTile
 {
-    public MmaBlock T00, T01, T02, T03, T10, T11, T12, T13, T20, T21, T22, T23, T30, T31, T32, T33;
+    public BlockRow R0, R1, R2, R3;
 }

@@ -310,10 +310,7 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         var acc = new Tile8x8();
         for (int k0 = kBegin; k0 < kEnd; k0 += tileK)
         {
-            if (mode == PlainInputQuads) StageXQuads(x4, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
-            else if (mode == PlainInput) StageX(x, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
-            else StageUnfolded(x, conv, w.K, s.N, row0, k0, tileK, xs, xStride, bm);
-            StageW(w, format, s.M, col0, k0, tileK, ws, wStride, bn);
+            StageTiles(x, x4, w, format, s, mode, conv, row0, col0, k0, tileK, xs, xStride, ws, wStride);
             Group.Barrier();
             for (int kk = 0; kk < tileK; kk++)
             {
@@ -347,6 +344,17 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         StoreRow(part, bias, epilogue, s, row0 + ty + 5 * s.ThreadsY, c, acc.R50, acc.R51, acc.R52, acc.R53, acc.R54, acc.R55, acc.R56, acc.R57);
         StoreRow(part, bias, epilogue, s, row0 + ty + 6 * s.ThreadsY, c, acc.R60, acc.R61, acc.R62, acc.R63, acc.R64, acc.R65, acc.R66, acc.R67);
         StoreRow(part, bias, epilogue, s, row0 + ty + 7 * s.ThreadsY, c, acc.R70, acc.R71, acc.R72, acc.R73, acc.R74, acc.R75, acc.R76, acc.R77);
+    }
+
+    /// <summary>The k-step k0.. of the group's tile into shared memory: x (rows row0.., as the mode reads it) into
+    /// xs[kk, r] and the dequantized weight rows col0.. into ws[kk, c], with the given row strides.</summary>
+    static void StageTiles(ArrayView<float> x, ArrayView<Quad> x4, WeightViews w, int format, GemmShape s, int mode, ConvShape conv,
+        int row0, int col0, int k0, int tileK, ArrayView<float> xs, int xStride, ArrayView<float> ws, int wStride)
+    {
+        if (mode == PlainInputQuads) StageXQuads(x4, w.K, s.N, row0, k0, tileK, xs, xStride, s.TileRows);
+        else if (mode == PlainInput) StageX(x, w.K, s.N, row0, k0, tileK, xs, xStride, s.TileRows);
+        else StageUnfolded(x, conv, w.K, s.N, row0, k0, tileK, xs, xStride, s.TileRows);
+        StageW(w, format, s.M, col0, k0, tileK, ws, wStride, s.TileCols);
     }
 
     // The staging loops below issue several loads before storing any: a loop that stores each value right after its
