@@ -89,28 +89,25 @@ public sealed class IlgpuBackend : IBackend
             name == "cuda" && NativeLibrary.TryLoad("libcuda.so.1", out nint handle) ? handle : 0;
     }
 
-    /// <summary>ILGPU's CPU accelerator with a small simulated device (warp 4, 2 warps per group, 1 multiprocessor):
-    /// each simulated thread is an OS thread, so this keeps a 2-core machine usable. Kernels read the warp and group
-    /// sizes from the accelerator.</summary>
     /// <summary>ILGPU's CPU accelerator with 32-lane warps (2 a group: 64×64 tiles) and the tensor-core GEMM on, its mma
     /// emulated by shuffles: tests of that kernel's fragments, tiling and stores without a GPU. 64 OS threads a group
     /// and a rendezvous per shuffle, so only for small products.</summary>
-    public static IBackend CreateCpuAcceleratorWithTensorCores()
-    {
-        var device = new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 2, numMultiprocessors: 1);
-        var context = Context.Create(b => b.CPU(device).EnableAlgorithms().Optimize(KernelFamily.Optimization));
-        var cpu = context.CreateCPUAccelerator(0);
-        return new IlgpuBackend(context, cpu, DeviceKind.IlgpuCpu,
-            $"ilgpu-cpu: {cpu.MaxNumThreadsPerGroup} threads per group, warp {cpu.WarpSize}, tensor cores emulated", tensorCores: true);
-    }
+    public static IBackend CreateCpuAcceleratorWithTensorCores() =>
+        CpuAccelerator(new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 2, numMultiprocessors: 1), tensorCores: true);
 
-    public static IBackend CreateCpuAccelerator()
+    /// <summary>ILGPU's CPU accelerator with a small simulated device (warp 4, 2 warps per group, 1 multiprocessor):
+    /// each simulated thread is an OS thread, so this keeps a 2-core machine usable. Kernels read the warp and group
+    /// sizes from the accelerator.</summary>
+    public static IBackend CreateCpuAccelerator() =>
+        CpuAccelerator(new CPUDevice(numThreadsPerWarp: 4, numWarpsPerMultiprocessor: 2, numMultiprocessors: 1), tensorCores: false);
+
+    static IlgpuBackend CpuAccelerator(CPUDevice device, bool tensorCores)
     {
-        var device = new CPUDevice(numThreadsPerWarp: 4, numWarpsPerMultiprocessor: 2, numMultiprocessors: 1);
         var context = Context.Create(b => b.CPU(device).EnableAlgorithms().Optimize(KernelFamily.Optimization));
         var cpu = context.CreateCPUAccelerator(0);
         return new IlgpuBackend(context, cpu, DeviceKind.IlgpuCpu,
-            $"ilgpu-cpu: {cpu.MaxNumThreadsPerGroup} threads per group, warp {cpu.WarpSize}");
+            $"ilgpu-cpu: {cpu.MaxNumThreadsPerGroup} threads per group, warp {cpu.WarpSize}{(tensorCores ? ", tensor cores emulated" : "")}",
+            tensorCores);
     }
 
     public DeviceKind Kind { get; }
