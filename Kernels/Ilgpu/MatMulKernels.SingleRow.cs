@@ -29,8 +29,9 @@ public sealed partial class MatMulKernels
 
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, WeightViews,
         SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, int, ArrayView<float>>? singleRowGemv;
-    Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>,
-        SpecializedValue<int>, RowNorm, SharedWeights, ArrayView<float>, ArrayView<float>, ArrayView<float>>? singleRowGemvShared;
+    Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, int, SpecializedValue<int>, SpecializedValue<int>,
+        SpecializedValue<int>, SpecializedValue<int>, RowNorm, SharedWeights, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>>? singleRowGemvShared;
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>,
         RowNorm, WeightViews, WeightViews, int, ArrayView<float>>? singleRowSwiGlu;
 
@@ -60,20 +61,30 @@ public sealed partial class MatMulKernels
 
     /// <summary>The shared single-row GEMV, with x normalised first when <paramref name="norm"/> is given (its
     /// weights, eps and where the normalised x is written: by the first group, for readers after this launch).
-    /// W1 and W2 may be empty (M = 0).</summary>
+    /// W1 and W2 may be empty (M = 0). With <paramref name="xStep"/> &gt; 0 matrix i reads its own x at i·xStep (rows of
+    /// one buffer); <paramref name="accumulate"/> adds the products to y.</summary>
     void SingleRowGemvShared(AcceleratorStream stream, ArrayView<float> x, RowNorm? norm, SharedWeights w, ArrayView<float> y0,
-        ArrayView<float> y1, ArrayView<float> y2)
+        ArrayView<float> y1, ArrayView<float> y2, int xStep = 0, bool accumulate = false)
     {
-        singleRowGemvShared ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>,
-            SpecializedValue<int>, SpecializedValue<int>, RowNorm, SharedWeights, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>>(SingleRowGemvSharedKernel);
-        bool vector = Vectorizable(x, w) && (norm is null || WeightViews.Aligned16(norm.Value.Weight));
+        singleRowGemvShared ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, int, SpecializedValue<int>,
+            SpecializedValue<int>, SpecializedValue<int>, SpecializedValue<int>, RowNorm, SharedWeights, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>>(SingleRowGemvSharedKernel);
+        bool vector = Vectorizable(x, w) && xStep % 4 == 0 && (norm is null || WeightViews.Aligned16(norm.Value.Weight));
         int groups = Groups(w.M0) + Groups(w.M1) + Groups(w.M2);
         var rowNorm = norm ?? default;
         if (vector && norm is not null) rowNorm = rowNorm with { Weight4 = rowNorm.Weight.Cast<Quad>() };
-        singleRowGemvShared(stream, new KernelConfig(groups, SingleRowGroup(groups)), x, vector ? x.Cast<Quad>() : default,
+        singleRowGemvShared(stream, new KernelConfig(groups, SingleRowGroup(groups)), x, vector ? x.Cast<Quad>() : default, xStep,
             SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(w.W0.Format), SpecializedValue.New(norm is null ? 0 : 1),
-            rowNorm, w, y0, y1, y2);
+            SpecializedValue.New(accumulate ? Accumulate : 0), rowNorm, w, y0, y1, y2);
+    }
+
+    /// <summary>y0 += x[0]·W0ᵀ, y1 += x[1]·W1ᵀ (, y2 += x[2]·W2ᵀ) in one launch, x holding a row of k values per
+    /// matrix (the LoRA B products of one decode step's q, k, v or gate, up). Pass M2 = 0 for two weights.</summary>
+    public void GemvEachAccumulate(AcceleratorStream stream, ArrayView<float> x, SharedWeights w, ArrayView<float> y0,
+        ArrayView<float> y1, ArrayView<float> y2)
+    {
+        if (w.M0 + w.M1 + w.M2 == 0) return;
+        SingleRowGemvShared(stream, x, null, w, y0, y1, y2, xStep: w.W0.K, accumulate: true);
     }
 
     /// <summary>normed = RMSNorm(x) (one row), y = silu(normed·gateᵀ) · (normed·upᵀ): a SwiGLU MLP's first half in one
@@ -103,17 +114,21 @@ public sealed partial class MatMulKernels
             Grid.IdxX * RowsPerGroup, y);
     }
 
-    /// <summary>The groups of W0's rows, then W1's, then W2's: a group never straddles two matrices.</summary>
-    static void SingleRowGemvSharedKernel(ArrayView<float> x, ArrayView<Quad> x4, SpecializedValue<int> vectorValue,
-        SpecializedValue<int> formatValue, SpecializedValue<int> normedValue, RowNorm norm, SharedWeights w, ArrayView<float> y0,
-        ArrayView<float> y1, ArrayView<float> y2)
+    /// <summary>The groups of W0's rows, then W1's, then W2's: a group never straddles two matrices. Matrix i reads x
+    /// from i·xStep (0: all read the same x).</summary>
+    static void SingleRowGemvSharedKernel(ArrayView<float> x, ArrayView<Quad> x4, int xStep, SpecializedValue<int> vectorValue,
+        SpecializedValue<int> formatValue, SpecializedValue<int> normedValue, SpecializedValue<int> epilogueValue, RowNorm norm,
+        SharedWeights w, ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2)
     {
-        int vector = vectorValue.Value, format = formatValue.Value, normed = normedValue.Value, group = Grid.IdxX;
-        int groups0 = Groups(w.M0), groups1 = Groups(w.M1);
-        if (group < groups0) GroupRows(x, x4, vector, w.W0, format, normed, norm, y0, 0, w.M0, group * RowsPerGroup, y0);
-        else if (group < groups0 + groups1)
-            GroupRows(x, x4, vector, w.W1, format, normed, norm, y1, 0, w.M1, (group - groups0) * RowsPerGroup, y1);
-        else GroupRows(x, x4, vector, w.W2, format, normed, norm, y2, 0, w.M2, (group - groups0 - groups1) * RowsPerGroup, y2);
+        int vector = vectorValue.Value, format = formatValue.Value, normed = normedValue.Value, epilogue = epilogueValue.Value;
+        int group = Grid.IdxX, groups0 = Groups(w.M0), groups1 = Groups(w.M1);
+        int matrix = group < groups0 ? 0 : group < groups0 + groups1 ? 1 : 2;
+        var xi = x.SubView(matrix * xStep);
+        var x4i = vector != 0 ? x4.SubView(matrix * xStep / 4) : x4;
+        if (matrix == 0) GroupRows(xi, x4i, vector, w.W0, format, normed, norm, y0, epilogue, w.M0, group * RowsPerGroup, y0);
+        else if (matrix == 1)
+            GroupRows(xi, x4i, vector, w.W1, format, normed, norm, y1, epilogue, w.M1, (group - groups0) * RowsPerGroup, y1);
+        else GroupRows(xi, x4i, vector, w.W2, format, normed, norm, y2, epilogue, w.M2, (group - groups0 - groups1) * RowsPerGroup, y2);
     }
 
     /// <summary>y[row0 .. row0 + 3] (those below m). Rows past m repeat row m − 1's reads (in cache) and are not stored,

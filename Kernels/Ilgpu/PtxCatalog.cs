@@ -46,8 +46,9 @@ public static class PtxCatalog
         list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row q4_0 y+=", 1, Q4, Accumulate));
         list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row f16 +bias, GELU (projector)", 1, F16, Bias | Gelu));
         list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row f32 +bias, unaligned x", 0, F32, Bias));
-        foreach (var (f, name) in Formats) list.Add(new(m, "SingleRowGemvSharedKernel", $"gemv 1 row shared {name}", 1, f, 0));
-        list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row rmsnorm + shared q4_0", 1, Q4, 1));
+        foreach (var (f, name) in Formats) list.Add(new(m, "SingleRowGemvSharedKernel", $"gemv 1 row shared {name}", 1, f, 0, 0));
+        list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row rmsnorm + shared q4_0", 1, Q4, 1, 0));
+        list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row each y+= f32 (LoRA B)", 1, F32, 0, Accumulate));
         list.Add(new(m, "SingleRowSwiGluKernel", "gemv 1 row rmsnorm + swiglu q4_0", 1, Q4));
         list.Add(new(m, "SingleRowSwiGluKernel", "gemv 1 row rmsnorm + swiglu f16", 1, F16));
         foreach (var (f, name) in Formats) list.Add(new(m, "GemmKernel", $"gemm {name}", f, 0, GpuTileK, PlainInputQuads, 0));

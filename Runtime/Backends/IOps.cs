@@ -32,6 +32,12 @@ public interface IOps
     /// are those of separate MatMul calls.</summary>
     void MatMulShared(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys);
 
+    /// <summary>ys[i] += x[i] · weights[i]ᵀ for two or three weights of one dtype and row length, each with its own row
+    /// of x (the LoRA B products of q, k, v or gate, up in a decode step): one launch instead of one each on a GPU.
+    /// x: [count, k] F32; weights[i]: [m_i, k]; ys[i]: [1, m_i]. The results are those of separate MatMulAccumulate
+    /// calls.</summary>
+    void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys);
+
     /// <summary>normed = <see cref="RmsNorm"/>(x; norm, eps), then ys[i] = normed · weights[i]ᵀ for one to three weights
     /// of one dtype (a decoder block's q, k, v; gate, up; the final norm's lm_head): the norm fused into the products
     /// that read it — on a GPU one launch for a single row. normed is always written (side paths read it). x, normed:

@@ -40,6 +40,16 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         matMul.GemvShared(stream, F(x), n, w, F(ys[0]), F(ys[1]), F(last));
     }
 
+    public void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)
+    {
+        var (k, format) = OpChecks.MatMulAccumulateEach(x, weights, ys);
+        backend.CountLaunch();
+        var last = ys[^1];
+        var w = new SharedWeights(Weights(weights[0], format, k), ys[0].Dim(1), Weights(weights[1], format, k), ys[1].Dim(1),
+            Weights(weights[^1], format, k), weights.Length == 3 ? last.Dim(1) : 0);
+        matMul.GemvEachAccumulate(stream, F(x), w, F(ys[0]), F(ys[1]), F(last));
+    }
+
     public void MatMulNormed(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
         ReadOnlySpan<DeviceTensor> ys)
     {

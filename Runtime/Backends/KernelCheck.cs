@@ -89,6 +89,9 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         foreach (var dtype in WeightTypes) r.Add(Embedding(dtype, 5, 64));
         r.Add(Conv1d(4, 23, 4, 5, 2, 2, 2));
         r.Add(Layout(3, 13));
+        // The LoRA B products of a decode step: 16-byte x rows (rank 16), element by element (rank 12), a half dtype.
+        foreach (var (dtype, k, count) in new[] { (DType.F32, 16, 3), (DType.F32, 12, 2), (DType.F16, 64, 3) })
+            r.Add(MatMulAccumulateEach(dtype, k, count));
         foreach (var (a, b, c) in new[] { (3, 37, 13), (2, 1, 5), (1, 70, 40) }) r.Add(SumMiddle(a, b, c));
     }
 
@@ -214,6 +217,35 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
                     be.Download(parts[i], part);
                     for (int r = 0; r < n; r++) part.AsSpan(r * ms[i], ms[i]).CopyTo(host.AsSpan(r * total + offset));
                     offset += ms[i];
+                    parts[i].Dispose();
+                }
+                be.Write(host, y);
+            });
+        });
+    }
+
+    /// <summary>ys[i] = residual, then ys[i] += x[i]·W_iᵀ for count weights in one call (the LoRA B products of a decode
+    /// step), laid side by side into y.</summary>
+    KernelCheckResult MatMulAccumulateEach(DType dtype, int k, int count)
+    {
+        int[] ms = [40, 9, 24];
+        var weights = Enumerable.Range(0, count).Select(i => WeightBytes(dtype, ms[i], k)).ToArray();
+        var x = Floats(count * k);
+        int total = ms.Take(count).Sum();
+        var residual = Floats(total);
+        return Compare($"MatMulAccumulateEach {dtype}", $"k={k} m={string.Join("+", ms.Take(count))}", 1e-4, 1e-3, [1, total], be =>
+        {
+            var w = weights.Select((bytes, i) => be.Upload(bytes, dtype, ms[i], k)).ToArray();
+            DeviceTensor[] t = [be.Upload(x, count, k), .. w];
+            return Owning(be, t, y =>
+            {
+                var parts = Enumerable.Range(0, count)
+                    .Select(i => be.Upload(residual.AsSpan(ms.Take(i).Sum(), ms[i]), 1, ms[i])).ToArray();
+                be.Ops.MatMulAccumulateEach(t[0], w, parts);
+                var host = new float[total];
+                for (int i = 0, offset = 0; i < count; offset += ms[i++])
+                {
+                    be.Download(parts[i], host.AsSpan(offset, ms[i]));
                     parts[i].Dispose();
                 }
                 be.Write(host, y);

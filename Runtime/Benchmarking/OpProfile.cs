@@ -63,6 +63,11 @@ sealed class ProfilingOps(IBackend backend, IOps inner, OpProfile profile) : IOp
         DeviceTensor[] w = weights.ToArray(), y = ys.ToArray();
         T(MatMulName("MatMulShared", x, w[0]), () => inner.MatMulShared(x, w, y));
     }
+    public void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)
+    {
+        DeviceTensor[] w = weights.ToArray(), y = ys.ToArray();
+        T(MatMulName("MatMulAccEach", x.Rows(0, 1), w[0]), () => inner.MatMulAccumulateEach(x, w, y));
+    }
     public void MatMulNormed(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
         ReadOnlySpan<DeviceTensor> ys)
     {

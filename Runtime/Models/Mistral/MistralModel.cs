@@ -65,8 +65,28 @@ sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTenso
         if (count == 0) return;
         if (count == 1) ops.MatMul(normed, adapters[0], null, mids[0]);
         else ops.MatMulShared(normed, ((ReadOnlySpan<DeviceTensor>)adapters)[..count], ((ReadOnlySpan<DeviceTensor>)mids)[..count]);
+        var bs = new Shared();
+        var outputs = new Shared();
         for (int i = 0, m = 0; i < layers.Length; i++)
-            if (layers[i].SidePath(useLora)) ops.MatMulAccumulate(mids[m++], layers[i].ScaledLoraB!, ys[i]);
+            if (layers[i].SidePath(useLora))
+            {
+                bs[m] = layers[i].ScaledLoraB!;
+                outputs[m++] = ys[i];
+            }
+        // One row (a decode step): the B products in one launch, each from its own mid; several: one product each.
+        if (normed.Dim(0) == 1 && count > 1 && SameShapeAndType(((ReadOnlySpan<DeviceTensor>)bs)[..count]))
+            ops.MatMulAccumulateEach(scratch.LoraMidRows(count), ((ReadOnlySpan<DeviceTensor>)bs)[..count],
+                ((ReadOnlySpan<DeviceTensor>)outputs)[..count]);
+        else
+            for (int m = 0; m < count; m++) ops.MatMulAccumulate(mids[m], bs[m], outputs[m]);
+    }
+
+    /// <summary>Whether the B matrices share a dtype and a rank (what one MatMulAccumulateEach needs).</summary>
+    static bool SameShapeAndType(ReadOnlySpan<DeviceTensor> bs)
+    {
+        foreach (var b in bs)
+            if (b.DType != bs[0].DType || b.Dim(1) != bs[0].Dim(1)) return false;
+        return true;
     }
 
     /// <summary>y = silu(gate(normed)) · up(normed), normed = RMSNorm(x; norm, eps): one fused <see cref="IOps.SwiGlu"/>
