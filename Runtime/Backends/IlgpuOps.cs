@@ -34,20 +34,16 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
             return;
         }
         backend.CountLaunch();
-        var last = ys[^1];
-        var w = new SharedWeights(Weights(weights[0], format, k), ys[0].Dim(1), Weights(weights[1], format, k), ys[1].Dim(1),
-            Weights(weights[^1], format, k), weights.Length == 3 ? last.Dim(1) : 0);
-        matMul.GemvShared(stream, F(x), n, w, F(ys[0]), F(ys[1]), F(last));
+        var (w, y0, y1, y2) = SharedProduct(weights, ys, format, k);
+        matMul.GemvShared(stream, F(x), n, w, y0, y1, y2);
     }
 
     public void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)
     {
         var (k, format) = OpChecks.MatMulAccumulateEach(x, weights, ys);
         backend.CountLaunch();
-        var last = ys[^1];
-        var w = new SharedWeights(Weights(weights[0], format, k), ys[0].Dim(1), Weights(weights[1], format, k), ys[1].Dim(1),
-            Weights(weights[^1], format, k), weights.Length == 3 ? last.Dim(1) : 0);
-        matMul.GemvEachAccumulate(stream, F(x), w, F(ys[0]), F(ys[1]), F(last));
+        var (w, y0, y1, y2) = SharedProduct(weights, ys, format, k);
+        matMul.GemvEachAccumulate(stream, F(x), w, y0, y1, y2);
     }
 
     public void MatMulNormed(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
@@ -63,14 +59,21 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
             return;
         }
         backend.CountLaunch();
-        // Up to three weights; the unused places repeat the first with no rows.
+        var (shared, y0, y1, y2) = SharedProduct(weights, ys, format, k);
+        matMul.GemvNormed(stream, F(x), new RowNorm(F(norm), default, eps, F(normed)), shared, y0, y1, y2);
+    }
+
+    /// <summary>One to three weights of one format and their outputs as the views of one shared product; the unused
+    /// places repeat the first with no rows.</summary>
+    (SharedWeights W, ArrayView<float> Y0, ArrayView<float> Y1, ArrayView<float> Y2) SharedProduct(ReadOnlySpan<DeviceTensor> weights,
+        ReadOnlySpan<DeviceTensor> ys, WeightFormat format, int k)
+    {
         var w0 = Weights(weights[0], format, k);
         var w1 = weights.Length > 1 ? Weights(weights[1], format, k) : w0;
         var w2 = weights.Length > 2 ? Weights(weights[2], format, k) : w0;
         var y0 = F(ys[0]);
         var shared = new SharedWeights(w0, ys[0].Dim(1), w1, ys.Length > 1 ? ys[1].Dim(1) : 0, w2, ys.Length > 2 ? ys[2].Dim(1) : 0);
-        matMul.GemvNormed(stream, F(x), new RowNorm(F(norm), default, eps, F(normed)), shared, y0,
-            ys.Length > 1 ? F(ys[1]) : y0, ys.Length > 2 ? F(ys[2]) : y0);
+        return (shared, y0, ys.Length > 1 ? F(ys[1]) : y0, ys.Length > 2 ? F(ys[2]) : y0);
     }
 
     public void SwiGlu(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, DeviceTensor gate, DeviceTensor up,

@@ -52,27 +52,23 @@ sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTenso
         }
         ops.MatMulNormed(x, norm, eps, normed, ((ReadOnlySpan<DeviceTensor>)weights)[..layers.Length], ys);
 
+        // The side paths' A products over normed into the mids, then their B products accumulated into their ys.
         var adapters = new Shared();
         var mids = new Shared();
+        var bs = new Shared();
+        var outputs = new Shared();
         int count = 0;
         for (int i = 0; i < layers.Length; i++)
             if (layers[i].SidePath(useLora))
             {
                 adapters[count] = layers[i].LoraA!;
                 mids[count] = scratch.LoraMid(count, normed.Dim(0));
-                count++;
+                bs[count] = layers[i].ScaledLoraB!;
+                outputs[count++] = ys[i];
             }
         if (count == 0) return;
         if (count == 1) ops.MatMul(normed, adapters[0], null, mids[0]);
         else ops.MatMulShared(normed, ((ReadOnlySpan<DeviceTensor>)adapters)[..count], ((ReadOnlySpan<DeviceTensor>)mids)[..count]);
-        var bs = new Shared();
-        var outputs = new Shared();
-        for (int i = 0, m = 0; i < layers.Length; i++)
-            if (layers[i].SidePath(useLora))
-            {
-                bs[m] = layers[i].ScaledLoraB!;
-                outputs[m++] = ys[i];
-            }
         // One row (a decode step): the B products in one launch, each from its own mid; several: one product each.
         if (normed.Dim(0) == 1 && count > 1 && SameShapeAndType(((ReadOnlySpan<DeviceTensor>)bs)[..count]))
             ops.MatMulAccumulateEach(scratch.LoraMidRows(count), ((ReadOnlySpan<DeviceTensor>)bs)[..count],
