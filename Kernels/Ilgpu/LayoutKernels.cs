@@ -11,6 +11,18 @@ public sealed class LayoutKernels(Accelerator accelerator) : KernelFamily(accele
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, int, int, ArrayView<float>>? sumMiddle;
     Action<AcceleratorStream, Index1D, WeightViews, ArrayView<int>, int, ArrayView<float>>? embedding;
     Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, int, ArrayView<float>>? scatterRows;
+    Action<AcceleratorStream, Index1D, ArrayView<ushort>, int, int, ArrayView<ushort>>? splitQuantizedRows;
+
+    /// <summary>GGUF Q8_0/Q4_0 rows as uploaded (<paramref name="gguf"/>) rewritten into the split rows the kernels read
+    /// (<see cref="WeightViews.SplitQuantizedRow"/>): <paramref name="blocks"/> blocks in all, <paramref name="blocksPerRow"/>
+    /// a row, <paramref name="blockBytes"/> (18 or 34) each.</summary>
+    public void SplitQuantizedRows(AcceleratorStream stream, ArrayView<ushort> gguf, long blocks, int blocksPerRow, int blockBytes,
+        ArrayView<ushort> split)
+    {
+        splitQuantizedRows ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<ushort>, int, int, ArrayView<ushort>>(
+            WeightViews.SplitQuantizedRow);
+        if (blocks > 0) splitQuantizedRows(stream, (int)blocks, gguf, blocksPerRow, blockBytes / 2, split);
+    }
 
     /// <summary>dst[rows[i]] = src[i]; src: [n, w]; rows: [n]; dst: [R, w] (rows distinct and inside dst).</summary>
     public void ScatterRows(AcceleratorStream stream, ArrayView<float> src, ArrayView<int> rows, int n, int w, ArrayView<float> dst)

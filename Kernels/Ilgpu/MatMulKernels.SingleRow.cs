@@ -218,29 +218,35 @@ public sealed partial class MatMulKernels
         var r1 = wA.Reader(format, vector, row1, first);
         var r2 = wB.Reader(format, vector, row2, first);
         var r3 = wB.Reader(format, vector, row3, first);
-        int step = WeightViews.ReaderStep(format, stride);
+        var step = RowReader.Step(format, stride);
         var (colA, colB) = WeightViews.ChunkColumns(format, first);
         for (int c = first; ;)
         {
-            var xc = XChunk.Load(x, x4, vector, wA.K, colA, colB);
-            if (normed != 0)
-            {
-                sums.Squares += xc.SumOfSquares();
-                xc = xc.Times(XChunk.Load(norm.Weight, norm.Weight4, vector, wA.K, colA, colB));
-            }
+            var xc = LoadX(x, x4, vector, normed, norm, wA.K, colA, colB, ref sums);
             sums.S0 += wA.Dot(format, vector, r0, row0, c, xc);
             sums.S1 += wA.Dot(format, vector, r1, row1, c, xc);
             sums.S2 += wB.Dot(format, vector, r2, row2, c, xc);
             sums.S3 += wB.Dot(format, vector, r3, row3, c, xc);
             c += stride;
             if (c >= chunks) return sums;
-            r0 = r0.Advance(format, step);
-            r1 = r1.Advance(format, step);
-            r2 = r2.Advance(format, step);
-            r3 = r3.Advance(format, step);
+            r0 = r0.Advance(format, vector, step);
+            r1 = r1.Advance(format, vector, step);
+            r2 = r2.Advance(format, vector, step);
+            r3 = r3.Advance(format, vector, step);
             colA += 8 * stride;
             colB += 8 * stride;
         }
+    }
+
+    /// <summary>The x values a chunk meets; normalising, also adds their squares to the sum and multiplies them by the
+    /// norm's weights.</summary>
+    static XChunk LoadX(ArrayView<float> x, ArrayView<Quad> x4, int vector, int normed, RowNorm norm, int k, int colA, int colB,
+        ref RowSums sums)
+    {
+        var xc = XChunk.Load(x, x4, vector, k, colA, colB);
+        if (normed == 0) return xc;
+        sums.Squares += xc.SumOfSquares();
+        return xc.Times(XChunk.Load(norm.Weight, norm.Weight4, vector, k, colA, colB));
     }
 }
 

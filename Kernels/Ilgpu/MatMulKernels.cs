@@ -170,12 +170,12 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
             SpecializedValue.New(w.Format), bias, SpecializedValue.New(epilogue), n, m, y);
     }
 
-    /// <summary>Whether the GEMV can read x and the weight rows with 16-byte loads: rows a multiple of 8 values long,
-    /// x 16-byte aligned, and F32/F16/BF16 weights too (quantized blocks are read in 2-byte pieces whatever their
-    /// alignment). The kernels take this as a <c>SpecializedValue</c>, so the usual aligned case carries no scalar path.</summary>
+    /// <summary>Whether the GEMV can read x with 16-byte loads and the weight rows with whole-word loads: x 16-byte
+    /// aligned and the weights' <see cref="WeightViews.Vector"/> (rows a multiple of 8 values, or of 64/128 for
+    /// Q4_0/Q8_0, and aligned). The kernels take this as a <c>SpecializedValue</c>, so the usual aligned case carries no
+    /// scalar path.</summary>
     static bool Vectorizable(ArrayView<float> x, WeightViews w) =>
-        w.K % 8 == 0 && WeightViews.Aligned16(x) && x.Length >= 4
-        && (w.Vector != 0 || w.Format is (int)WeightFormat.Q8_0 or (int)WeightFormat.Q4_0);
+        w.Vector != 0 && WeightViews.Aligned16(x) && x.Length >= 4;
 
     /// <summary><see cref="Vectorizable(ArrayView{float}, WeightViews)"/> for every matrix of a shared product that has
     /// rows.</summary>

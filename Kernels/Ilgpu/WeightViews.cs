@@ -22,32 +22,74 @@ public struct Chunk8
         A0 * x.A0 + A1 * x.A1 + A2 * x.A2 + A3 * x.A3 + B0 * x.B0 + B1 * x.B1 + B2 * x.B2 + B3 * x.B3;
 }
 
+/// <summary>The raw words one chunk of a quantized row is decoded from: its block's scale (f16 bits) and its quants, 4
+/// bytes (Q4_0: 8 nibbles, in Low) or 8 (Q8_0, in Low and High) as little-endian words.</summary>
+public struct QuantWords
+{
+    public int Scale;
+    public uint Low, High;
+}
+
 /// <summary>One weight row as a thread of a GEMV reads it (see <see cref="WeightViews.Reader"/>): the block scales and the
-/// chunk's quant words of Q8_0/Q4_0 rows (Q4_0 uses two words, Q8_0 four), or the values of F32/F16/BF16 rows.</summary>
+/// quant words of Q8_0/Q4_0 rows (one uint a chunk for Q4_0, one ulong for Q8_0), or the values of F32/F16/BF16 rows.</summary>
 public struct RowReader
 {
-    public ArrayView<ushort> Scale, Q0, Q1, Q2, Q3;
+    public ArrayView<ushort> Scale;
+    public ArrayView<uint> Words;
+    public ArrayView<ulong> Pairs;
     public ArrayView<Quad> Values;
 
-    /// <summary>The reader moved on by <paramref name="step"/> (<see cref="WeightViews.ReaderStep"/>): pointer
-    /// increments carried through the loop, so the loads need no address arithmetic at all.</summary>
-    public RowReader Advance(int format, int step)
+    /// <summary>How far <see cref="Advance"/> moves each view for <paramref name="chunks"/> chunks (a multiple of 4, so
+    /// whole blocks), worked out once before a loop (ILGPU does not hoist it).</summary>
+    public static ReaderStep Step(int format, int chunks) => new()
+    {
+        Scales = chunks / 4,
+        Values = format == (int)WeightFormat.F32 ? 2 * chunks : chunks,
+        Quants = chunks,
+    };
+
+    /// <summary>The reader moved on by <paramref name="step"/>: pointer increments carried through the loop, so the
+    /// loads need no address arithmetic at all. Without <paramref name="vector"/> the reader is empty (rows are read
+    /// by <see cref="WeightViews.Chunk"/>) and stays so.</summary>
+    public RowReader Advance(int format, int vector, ReaderStep step)
     {
         var next = this;
+        if (vector == 0) return next;
         if (format == (int)WeightFormat.Q4_0 || format == (int)WeightFormat.Q8_0)
         {
-            next.Scale = Scale.SubView(step);
-            next.Q0 = Q0.SubView(step);
-            next.Q1 = Q1.SubView(step);
-            if (format == (int)WeightFormat.Q8_0)
-            {
-                next.Q2 = Q2.SubView(step);
-                next.Q3 = Q3.SubView(step);
-            }
+            next.Scale = Scale.SubView(step.Scales);
+            if (format == (int)WeightFormat.Q4_0) next.Words = Words.SubView(step.Quants);
+            else next.Pairs = Pairs.SubView(step.Quants);
         }
-        else if (Values.IsValid) next.Values = Values.SubView(step);
+        else next.Values = Values.SubView(step.Values);
         return next;
     }
+
+    /// <summary>The quant words where the reader stands (Q8_0/Q4_0; nothing for the plain formats).</summary>
+    public readonly QuantWords Fetch(int format)
+    {
+        var q = new QuantWords();
+        if (format == (int)WeightFormat.Q4_0)
+        {
+            q.Scale = Scale[0];
+            q.Low = Words[0];
+        }
+        else if (format == (int)WeightFormat.Q8_0)
+        {
+            q.Scale = Scale[0];
+            ulong pair = Pairs[0];
+            q.Low = (uint)pair;
+            q.High = (uint)(pair >> 32);
+        }
+        return q;
+    }
+}
+
+/// <summary>A <see cref="RowReader"/>'s move for a stride of chunks, in each view's own elements (quant words are one a
+/// chunk).</summary>
+public struct ReaderStep
+{
+    public int Scales, Quants, Values;
 }
 
 /// <summary>The 8 values of x that meet one <see cref="Chunk8"/>: A0..A3 at ColA.., B0..B3 at ColB...</summary>
@@ -91,13 +133,20 @@ public struct XChunk
 
 /// <summary>A stored weight matrix [rows, k] seen several ways over the same bytes (device code reads whichever its
 /// format needs): bytes for int8/nibble quants, ushort for F16/BF16 values and block scales, float for F32, and 16-byte
-/// quads for vectorized loads of F32/F16/BF16 rows when the rows are 16-byte aligned (<see cref="Vector"/> = 1).</summary>
+/// quads for vectorized loads of F32/F16/BF16 rows when the rows are 16-byte aligned (<see cref="Vector"/> = 1).
+/// <para>Q8_0 and Q4_0 rows are kept on the device split (<see cref="SplitQuantizedRow"/>): each row's block scales first,
+/// then its blocks' quants, same bytes and row length as GGUF's interleaved blocks. A chunk's quants are then one
+/// aligned word (Q4_0: 4 bytes, Q8_0: 8) beside its neighbour's, so a warp's quant loads are one contiguous run, where
+/// GGUF's 18- and 34-byte blocks only allow 2-byte loads (<see cref="Vector"/> = 1 when the words are aligned: k a
+/// multiple of 64 for Q4_0, of 128 for Q8_0).</para></summary>
 public readonly struct WeightViews
 {
     public readonly ArrayView<byte> Bytes;
     public readonly ArrayView<ushort> Halves;
     public readonly ArrayView<float> Floats;
     public readonly ArrayView<Quad> Quads;
+    public readonly ArrayView<uint> Words;
+    public readonly ArrayView<ulong> Pairs;
     public readonly int Format;
     public readonly int K;
     public readonly int Vector;
@@ -109,9 +158,16 @@ public readonly struct WeightViews
         Floats = floats;
         Format = (int)format;
         K = k;
-        bool aligned = k % 8 == 0 && Aligned16(bytes) && bytes.Length >= 16;
+        bool aligned = Aligned16(bytes) && bytes.Length >= 16 && format switch
+        {
+            WeightFormat.Q4_0 => k % 64 == 0,
+            WeightFormat.Q8_0 => k % 128 == 0,
+            _ => k % 8 == 0,
+        };
         Vector = aligned ? 1 : 0;
-        Quads = aligned ? bytes.Cast<Quad>() : default;
+        Quads = aligned && format is not (WeightFormat.Q4_0 or WeightFormat.Q8_0) ? bytes.Cast<Quad>() : default;
+        Words = aligned && format == WeightFormat.Q4_0 ? bytes.Cast<uint>() : default;
+        Pairs = aligned && format == WeightFormat.Q8_0 ? bytes.Cast<ulong>() : default;
     }
 
     /// <summary>Whether the view starts on a 16-byte boundary (buffers themselves are allocated aligned); host side.</summary>
@@ -131,29 +187,21 @@ public readonly struct WeightViews
     }
 
     /// <summary>Row <paramref name="row"/> as a thread reads it from chunk <paramref name="chunk"/> on, in steps of a
-    /// whole number of blocks (<see cref="ReaderStep"/>): views that start at that chunk's scale and quant words
-    /// (Q8_0/Q4_0) or values (F32/F16/BF16 when <paramref name="vector"/>), which a loop moves on with
-    /// <see cref="RowReader.Advance"/>. Each load then needs no address arithmetic, against ~10 instructions of 64-bit
-    /// index arithmetic per load when every access recomputed row · stride + block (ptxas, sm_90).</summary>
+    /// whole number of blocks (<see cref="RowReader.Advance"/>): views that start at that chunk's scale and quant word
+    /// (Q8_0/Q4_0) or values (F32/F16/BF16), when <paramref name="vector"/> (else chunks are read by
+    /// <see cref="Chunk"/>). Each load then needs no address arithmetic at all, against ~10 instructions of 64-bit index
+    /// arithmetic per load when every access recomputed row · stride + block (ptxas, sm_90).</summary>
     public RowReader Reader(int format, int vector, int row, int chunk)
     {
         var r = new RowReader();
+        if (vector == 0) return r;
         if (format == (int)WeightFormat.Q4_0 || format == (int)WeightFormat.Q8_0)
         {
-            int blockBytes = format == (int)WeightFormat.Q4_0 ? WeightFormats.Q4BlockBytes : WeightFormats.Q8BlockBytes;
-            int wordsPerChunk = format == (int)WeightFormat.Q4_0 ? 2 : 4;
-            long block = BlockOffset(row, chunk >> 2, blockBytes) / 2;
-            long words = block + 1 + (chunk & 3) * wordsPerChunk;
-            r.Scale = Halves.SubView(block);
-            r.Q0 = Halves.SubView(words);
-            r.Q1 = Halves.SubView(words + 1);
-            if (format == (int)WeightFormat.Q8_0)
-            {
-                r.Q2 = Halves.SubView(words + 2);
-                r.Q3 = Halves.SubView(words + 3);
-            }
+            r.Scale = Halves.SubView(ScaleOffset(format, row, chunk >> 2) / 2);
+            if (format == (int)WeightFormat.Q4_0) r.Words = Words.SubView(QuantOffset(format, row, chunk >> 2) / 4 + (chunk & 3));
+            else r.Pairs = Pairs.SubView(QuantOffset(format, row, chunk >> 2) / 8 + (chunk & 3));
         }
-        else if (vector != 0)
+        else
         {
             long first = (long)row * K + chunk * 8;
             r.Values = Quads.SubView(format == (int)WeightFormat.F32 ? first / 4 : first / 8);
@@ -161,29 +209,21 @@ public readonly struct WeightViews
         return r;
     }
 
-    /// <summary>How far a <see cref="RowReader"/> moves for <paramref name="chunks"/> chunks (a multiple of 4):
-    /// in ushorts for Q8_0/Q4_0, in quads otherwise.</summary>
-    public static int ReaderStep(int format, int chunks)
-    {
-        if (format == (int)WeightFormat.Q8_0) return chunks / 4 * (WeightFormats.Q8BlockBytes / 2);
-        if (format == (int)WeightFormat.Q4_0) return chunks / 4 * (WeightFormats.Q4BlockBytes / 2);
-        return format == (int)WeightFormat.F32 ? 2 * chunks : chunks;
-    }
-
     /// <summary>Chunk <paramref name="chunk"/> of row <paramref name="row"/>, where <paramref name="reader"/> stands,
     /// dotted with the matching x values.
     /// Q8_0 and Q4_0 decode without integer-to-float conversions (a quarter-rate instruction on NVIDIA): a quant's bits
     /// in the mantissa of 2²³ give the float 2²³ + q exactly, and one subtraction leaves q. The exponent bits are ORed
-    /// into each 16-bit word once, and each quant is then cut out where it sits with one AND (bits 4–7 give 16·q, 8–15
+    /// into each 16-bit half once, and each quant is then cut out where it sits with one AND (bits 4–7 give 16·q, 8–15
     /// 256·q): each position is summed on its own and scaled back by its power of two (exact), so the products are
-    /// the plain q·x ones, summed in another order.</summary>
+    /// the plain q·x ones, summed in another order.
+    /// </summary>
     public float Dot(int format, int vector, RowReader reader, int row, int chunk, XChunk x)
     {
-        if (format == (int)WeightFormat.Q4_0) return DotQ4(reader, x);
-        if (format == (int)WeightFormat.Q8_0) return DotQ8(reader, x);
+        if (vector == 0) return Chunk(format, vector, row, chunk).Dot(x);
+        if (format == (int)WeightFormat.Q4_0) return DotQ4(reader.Fetch(format), x);
+        if (format == (int)WeightFormat.Q8_0) return DotQ8(reader.Fetch(format), x);
         Chunk8 c;
-        if (vector == 0) c = Chunk(format, vector, row, chunk);
-        else if (format == (int)WeightFormat.F32) c = F32Of(reader.Values[0], reader.Values[1]);
+        if (format == (int)WeightFormat.F32) c = F32Of(reader.Values[0], reader.Values[1]);
         else c = HalvesOf(format, reader.Values[0]);
         return c.Dot(x);
     }
@@ -201,12 +241,13 @@ public readonly struct WeightViews
     /// the exponent bits: 2²³ + (the masked mantissa bits).</summary>
     static float Masked(int word, int mask) => Interop.IntAsFloat((uint)(word & (TwoTo23Bits | mask)));
 
-    // Bytes 4·sub .. 4·sub + 3 of the block as two ushorts u0, u1 (ChunkQ4's layout): low nibbles (bits 0–3, 8–11) are
-    // elements ColA.., high nibbles (bits 4–7, 12–15) elements ColB.., each stored as q + 8.
-    static float DotQ4(RowReader r, XChunk x)
+    // The chunk's 4 quant bytes (ChunkQ4's layout) as two 16-bit halves, u0 = bytes 0–1, u1 = bytes 2–3, each with the
+    // exponent bits ORed in (u0 keeps bytes 2–3 above them: no mask below reaches there): low nibbles (bits 0–3, 8–11)
+    // are elements ColA.., high nibbles (bits 4–7, 12–15) elements ColB.., each stored as q + 8.
+    static float DotQ4(QuantWords w, XChunk x)
     {
-        float d = HalfValue(r.Scale[0]);
-        int u0 = r.Q0[0] | TwoTo23Bits, u1 = r.Q1[0] | TwoTo23Bits;
+        float d = HalfValue((ushort)w.Scale);
+        int u0 = (int)w.Low | TwoTo23Bits, u1 = (int)(w.Low >> 16) | TwoTo23Bits;
         float bits0 = (Masked(u0, 0xF) - (TwoTo23 + 8)) * x.A0 + (Masked(u1, 0xF) - (TwoTo23 + 8)) * x.A2;
         float bits4 = (Masked(u0, 0xF0) - (TwoTo23 + 128)) * x.B0 + (Masked(u1, 0xF0) - (TwoTo23 + 128)) * x.B2;
         float bits8 = (Masked(u0, 0xF00) - (TwoTo23 + 2048)) * x.A1 + (Masked(u1, 0xF00) - (TwoTo23 + 2048)) * x.A3;
@@ -214,14 +255,15 @@ public readonly struct WeightViews
         return d * (bits0 + bits4 * (1f / 16) + bits8 * (1f / 256) + bits12 * (1f / 4096));
     }
 
-    // Quants 8·sub .. 8·sub + 7 of the block as four ushorts (ChunkQ8's layout). A signed byte s with its top bit
-    // flipped is s + 128, so XOR with 0x8080 (and the exponent bits, which a ushort lacks) gives 2²³ + 128 + s for the
-    // low byte and 2²³ + 256·(128 + s) for the high one.
-    static float DotQ8(RowReader r, XChunk x)
+    // The chunk's 8 quant bytes (ChunkQ8's layout) as four 16-bit halves u0..u3 (bytes 0–1 .. 6–7). A signed byte s with
+    // its top bit flipped is s + 128, so XOR with 0x8080 and the exponent bits gives 2²³ + 128 + s for a half's low byte
+    // and 2²³ + 256·(128 + s) for its high one.
+    static float DotQ8(QuantWords w, XChunk x)
     {
-        float d = HalfValue(r.Scale[0]);
+        float d = HalfValue((ushort)w.Scale);
         const int Flip = TwoTo23Bits | 0x8080;
-        int u0 = r.Q0[0] ^ Flip, u1 = r.Q1[0] ^ Flip, u2 = r.Q2[0] ^ Flip, u3 = r.Q3[0] ^ Flip;
+        int u0 = (int)(w.Low & 0xFFFF) ^ Flip, u1 = (int)(w.Low >> 16) ^ Flip;
+        int u2 = (int)(w.High & 0xFFFF) ^ Flip, u3 = (int)(w.High >> 16) ^ Flip;
         const float Low = TwoTo23 + 128, High = TwoTo23 + 32768;
         float low = (Masked(u0, 0xFF) - Low) * x.A0 + (Masked(u1, 0xFF) - Low) * x.A2
             + (Masked(u2, 0xFF) - Low) * x.B0 + (Masked(u3, 0xFF) - Low) * x.B2;
@@ -230,7 +272,40 @@ public readonly struct WeightViews
         return d * (low + high * (1f / 256));
     }
 
-    long BlockOffset(int row, int block, int blockBytes) => ((long)row * (K / WeightFormats.BlockElements) + block) * blockBytes;
+    int BlocksPerRow => K / WeightFormats.BlockElements;
+
+    /// <summary>Quant bytes of a block: 16 (Q4_0) or 32 (Q8_0).</summary>
+    static int QuantBytes(int format) => format == (int)WeightFormat.Q4_0 ? WeightFormats.Q4BlockBytes - 2 : WeightFormats.Q8BlockBytes - 2;
+
+    long RowStart(int format, int row) => (long)row * BlocksPerRow * (2 + QuantBytes(format));
+
+    /// <summary>Byte offset of block <paramref name="block"/>'s scale in a split quantized row (see the type's remarks).</summary>
+    long ScaleOffset(int format, int row, int block) => RowStart(format, row) + 2 * block;
+
+    /// <summary>Byte offset of block <paramref name="block"/>'s quants in a split quantized row.</summary>
+    long QuantOffset(int format, int row, int block) => RowStart(format, row) + 2 * BlocksPerRow + (long)block * QuantBytes(format);
+
+    /// <summary>Scale and quant words of chunk <paramref name="chunk"/> of row <paramref name="row"/>: one aligned load
+    /// for the quants when <paramref name="vector"/>, else 16-bit loads.</summary>
+    QuantWords QuantsAt(int format, int vector, int row, int chunk)
+    {
+        int block = chunk >> 2, sub = chunk & 3;
+        var q = new QuantWords { Scale = Halves[ScaleOffset(format, row, block) / 2] };
+        long quants = QuantOffset(format, row, block) + sub * (format == (int)WeightFormat.Q4_0 ? 4 : 8);
+        if (vector != 0 && format == (int)WeightFormat.Q4_0) q.Low = Words[quants / 4];
+        else if (vector != 0)
+        {
+            ulong pair = Pairs[quants / 8];
+            q.Low = (uint)pair;
+            q.High = (uint)(pair >> 32);
+        }
+        else
+        {
+            q.Low = Halves[quants / 2] | ((uint)Halves[quants / 2 + 1] << 16);
+            if (format == (int)WeightFormat.Q8_0) q.High = Halves[quants / 2 + 2] | ((uint)Halves[quants / 2 + 3] << 16);
+        }
+        return q;
+    }
 
     /// <summary>Element [row, col] as float (embedding lookups).</summary>
     public float Element(int row, int col) => Element(Format, row, col);
@@ -244,15 +319,12 @@ public readonly struct WeightViews
         if (format == (int)WeightFormat.F16) return HalfValue(Halves[index]);
         if (format == (int)WeightFormat.BF16) return ScalarMath.BF16ToFloat(Halves[index]);
         int block = col / WeightFormats.BlockElements, q = col % WeightFormats.BlockElements;
-        if (format == (int)WeightFormat.Q8_0)
-        {
-            long b8 = BlockOffset(row, block, WeightFormats.Q8BlockBytes);
-            return HalfValue(Halves[b8 / 2]) * SignedByte(Bytes[b8 + 2 + q], 0);
-        }
-        long b4 = BlockOffset(row, block, WeightFormats.Q4BlockBytes);
-        int packed = Bytes[b4 + 2 + (q & 15)];
+        float d = HalfValue(Halves[ScaleOffset(format, row, block) / 2]);
+        long quants = QuantOffset(format, row, block);
+        if (format == (int)WeightFormat.Q8_0) return d * SignedByte(Bytes[quants + q], 0);
+        int packed = Bytes[quants + (q & 15)];
         int nibble = q < 16 ? packed & 15 : packed >> 4;
-        return HalfValue(Halves[b4 / 2]) * (nibble - 8);
+        return d * (nibble - 8);
     }
 
     /// <summary>Chunk <paramref name="chunk"/> (0 ≤ chunk &lt; <see cref="ChunksPerRow"/>) of row <paramref name="row"/>,
@@ -263,8 +335,8 @@ public readonly struct WeightViews
     /// F32 GEMV with every format's element path left in, against 692 for Q4_0).</summary>
     public Chunk8 Chunk(int format, int vector, int row, int chunk)
     {
-        if (format == (int)WeightFormat.Q8_0) return ChunkQ8(row, chunk);
-        if (format == (int)WeightFormat.Q4_0) return ChunkQ4(row, chunk);
+        if (format == (int)WeightFormat.Q8_0) return ChunkQ8(QuantsAt(format, vector, row, chunk), chunk);
+        if (format == (int)WeightFormat.Q4_0) return ChunkQ4(QuantsAt(format, vector, row, chunk), chunk);
         if (vector != 0) return format == (int)WeightFormat.F32 ? ChunkF32(row, chunk) : ChunkHalves(format, row, chunk);
         var c = new Chunk8 { ColA = chunk * 8, ColB = chunk * 8 + 4 };
         c.A0 = Guarded(format, row, c.ColA);
@@ -329,14 +401,11 @@ public readonly struct WeightViews
     /// (found by check-kernels on an H100: every Q8_0 product was wrong there and right on the CPU accelerator).</summary>
     static int SignedByte(int word, int index) => (word << (24 - 8 * index)) >> 24;
 
-    // Blocks are 34 bytes (2-byte aligned), so the 8 quants of a chunk are read as 4 ushorts.
-    Chunk8 ChunkQ8(int row, int chunk)
+    // Chunk sub of a block takes quants 8·sub .. 8·sub + 7, as four 16-bit halves of the two words.
+    static Chunk8 ChunkQ8(QuantWords w, int chunk)
     {
-        int sub = chunk & 3;
-        long b = BlockOffset(row, chunk >> 2, WeightFormats.Q8BlockBytes) / 2;
-        float d = HalfValue(Halves[b]);
-        long q = b + 1 + sub * 4;
-        int u0 = Halves[q], u1 = Halves[q + 1], u2 = Halves[q + 2], u3 = Halves[q + 3];
+        float d = HalfValue((ushort)w.Scale);
+        int u0 = (int)(w.Low & 0xFFFF), u1 = (int)(w.Low >> 16), u2 = (int)(w.High & 0xFFFF), u3 = (int)(w.High >> 16);
         return new Chunk8
         {
             A0 = d * SignedByte(u0, 0), A1 = d * SignedByte(u0, 1), A2 = d * SignedByte(u1, 0), A3 = d * SignedByte(u1, 1),
@@ -345,20 +414,32 @@ public readonly struct WeightViews
         };
     }
 
-    // Q4_0 (ggml-common.h): byte j of a block holds element j (low nibble) and j + 16 (high nibble), both offset by 8.
-    // Chunk sub of a block takes bytes 4·sub .. 4·sub + 3 (two ushorts of an 18-byte, 2-byte aligned block).
-    Chunk8 ChunkQ4(int row, int chunk)
+    // Q4_0 (ggml-common.h): quant byte j of a block holds element j (low nibble) and j + 16 (high nibble), both offset
+    // by 8. Chunk sub of a block takes quant bytes 4·sub .. 4·sub + 3, as two 16-bit halves u0, u1 of the word.
+    static Chunk8 ChunkQ4(QuantWords w, int chunk)
     {
-        int sub = chunk & 3;
-        long b = BlockOffset(row, chunk >> 2, WeightFormats.Q4BlockBytes) / 2;
-        float d = HalfValue(Halves[b]);
-        int u0 = Halves[b + 1 + sub * 2], u1 = Halves[b + 2 + sub * 2];
-        int first = (chunk >> 2) * WeightFormats.BlockElements + sub * 4;
+        float d = HalfValue((ushort)w.Scale);
+        int u0 = (int)(w.Low & 0xFFFF), u1 = (int)(w.Low >> 16);
+        int first = (chunk >> 2) * WeightFormats.BlockElements + (chunk & 3) * 4;
         return new Chunk8
         {
             A0 = d * ((u0 & 15) - 8), A1 = d * (((u0 >> 8) & 15) - 8), A2 = d * ((u1 & 15) - 8), A3 = d * (((u1 >> 8) & 15) - 8),
             B0 = d * (((u0 >> 4) & 15) - 8), B1 = d * ((u0 >> 12) - 8), B2 = d * (((u1 >> 4) & 15) - 8), B3 = d * ((u1 >> 12) - 8),
             ColA = first, ColB = first + 16,
         };
+    }
+
+    /// <summary>Rewrites GGUF Q8_0/Q4_0 rows (<paramref name="blocks"/>: [rows, blocks per row] interleaved scale + quants)
+    /// into the split rows the kernels read (see the type's remarks): one thread per block moves its scale to the row's
+    /// front and its quants into the row's quant run. Both views are 16-bit (every block offset is even).</summary>
+    public static void SplitQuantizedRow(Index1D block, ArrayView<ushort> gguf, int blocksPerRow, int blockHalves,
+        ArrayView<ushort> split)
+    {
+        long row = block / blocksPerRow, inRow = block % blocksPerRow;
+        long rowStart = row * blocksPerRow * blockHalves, source = rowStart + inRow * blockHalves;
+        int quantHalves = blockHalves - 1;
+        split[rowStart + inRow] = gguf[source];
+        long quants = rowStart + blocksPerRow + inRow * quantHalves;
+        for (int i = 0; i < quantHalves; i++) split[quants + i] = gguf[source + 1 + i];
     }
 }

@@ -139,13 +139,28 @@ public sealed class IlgpuBackend : IBackend
         return t;
     }
 
+    /// <summary>Copies the bytes to the device. Q8_0/Q4_0 weights land in a pooled buffer first and are rewritten from
+    /// there into the split rows the kernels read (<see cref="SonicVerse.Kernels.Ilgpu.WeightViews"/>): same bytes, no
+    /// host copy.</summary>
     public DeviceTensor Upload(ReadOnlySpan<byte> bytes, DType dtype, params int[] shape)
     {
         var t = New(dtype, shape);
         OpChecks.UploadLength(dtype, shape, bytes.Length, t.ByteLength);
+        if (dtype is DType.Q8_0 or DType.Q4_0)
+        {
+            using var gguf = New(dtype, shape);
+            Copy(bytes, gguf);
+            ops.SplitQuantizedRows(gguf, t);
+            return t;
+        }
+        Copy(bytes, t);
+        return t;
+    }
+
+    void Copy(ReadOnlySpan<byte> bytes, IlgpuTensor t)
+    {
         t.Bytes.MemSetToZero(stream);
         ((ArrayView1D<byte, Stride1D.Dense>)t.Bytes.SubView(0, bytes.Length)).CopyFromCPU(stream, bytes);
-        return t;
     }
 
     public DeviceTensor Upload(ReadOnlySpan<float> values, params int[] shape) =>

@@ -234,6 +234,17 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         ((ArrayView1D<byte, Stride1D.Dense>)from).CopyTo(stream, to);
     }
 
+    /// <summary>Fills the Q8_0/Q4_0 weight <paramref name="split"/> from <paramref name="gguf"/>, the same tensor's bytes as
+    /// GGUF stores them (interleaved blocks): the kernels read quantized rows split into scales and quants
+    /// (<see cref="WeightViews"/>).</summary>
+    internal void SplitQuantizedRows(IlgpuTensor gguf, IlgpuTensor split)
+    {
+        int k = split.Shape[^1], blocksPerRow = k / WeightFormats.BlockElements;
+        int blockBytes = split.DType == DType.Q4_0 ? WeightFormats.Q4BlockBytes : WeightFormats.Q8BlockBytes;
+        layout.SplitQuantizedRows(stream, gguf.Halves, split.ElementCount / WeightFormats.BlockElements, blocksPerRow, blockBytes,
+            split.Halves);
+    }
+
     public void SumMiddle(DeviceTensor x, DeviceTensor y)
     {
         var (a, b, c) = OpChecks.SumMiddle(x, y);
