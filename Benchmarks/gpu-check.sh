@@ -4,7 +4,8 @@
 # `sonicverse check-kernels` (every ILGPU kernel on CUDA against the CPU accelerator) when the build has it, and again
 # with the opt-in tensor-core GEMM (SONICVERSE_TENSOR_CORES=1), then `sonicverse bench --synthetic mistral-7b` for
 # f16/q8_0/q4_0 and q4_0 with tensor cores at batch 1 and 36 (each run also times MERT on a 10 s clip and the
-# projector), then, while time is left, the BenchmarkDotNet kernel families at real shapes (in-process,
+# projector), then `describe`'s model work for a 6-minute song (bench --describe-seconds 360, q4_0), then, while time
+# is left, the BenchmarkDotNet kernel families at real shapes (in-process,
 # short iterations), and writes summary.md + summary.json (plus each run's JSON and log, and bdn/) to $OUT.
 #
 # usage: Benchmarks/gpu-check.sh [--device cuda|cpu|ilgpu-cpu] [--synthetic mistral-7b|small]
@@ -165,6 +166,24 @@ elif [ $left -ge 45 ]; then
   rc=$?
   kernels_bench=$([ $rc -eq 0 ] && echo "ok: bdn/results/*.md" || echo "stopped (exit $rc): see bdn.log; finished families in bdn/results")
 fi
+# --- describe of a whole song: the model work of `describe` at its token limits (an upper bound; bench --describe-seconds)
+song=$([ "$preset" = mistral-7b ] && echo 360 || echo 25)
+describe="skipped: time budget spent"
+left=$((budget - (SECONDS - start)))
+if [ $left -ge 30 ]; then
+  limit=$(( left < run_limit ? left : run_limit ))
+  log "describe of a ${song} s song, q4_0 (limit ${limit}s)"
+  timeout "$limit" "${cli[@]}" bench --synthetic "$preset" --device "$device" --quant q4_0 --prompt-tokens 8 --gen-tokens 2 \
+    --describe-seconds "$song" --json > "$out/describe.json" 2> "$out/describe.log"
+  rc=$?
+  f=$out/describe.json
+  if [ $rc -eq 0 ]; then
+    describe="$(printf '%.2f' "$(field total_seconds "$f")") s for a $song s song, q4_0, $(field chunks "$f") chunks (MERT $(printf '%.2f' "$(field mert_seconds "$f")"), projector $(printf '%.2f' "$(field projector_seconds "$f")"), caption prefill $(printf '%.2f' "$(field prefill_seconds "$f")"), captions $(printf '%.2f' "$(field generate_seconds "$f")"), chain prefill $(printf '%.2f' "$(field chain_prefill_seconds "$f")"), description $(printf '%.2f' "$(field chain_generate_seconds "$f")") s)"
+  elif [ $rc -eq 124 ]; then describe="timed out after ${limit}s"
+  else describe="failed (exit $rc): $(grep -m1 '^error:' "$out/describe.log" || tail -1 "$out/describe.log")"
+  fi
+fi
+log "describe: $describe"
 log "kernel families: $kernels_bench"
 
 # --- summary -----------------------------------------------------------------------------------------------------
@@ -173,8 +192,8 @@ bandwidth=$([ -n "$first_ok" ] && echo "$(awk "BEGIN {printf \"%.0f\", $(field b
 device_text=$([ -n "$first_ok" ] && text device_description "$first_ok" || echo "$device")
 clip=$([ -n "$first_ok" ] && field mert_clip_seconds "$first_ok" || echo 10)
 {
-  printf '{"date":"%s","commit":"%s","gpu":"%s","host":"%s","device":"%s","synthetic":"%s","check_kernels":"%s","check_kernels_tensor_cores":"%s","kernel_families":"%s","launch_cost":"%s","seconds":%d,"runs":[' \
-    "$date" "$(json_escape "$commit")" "$(json_escape "$gpu")" "$(json_escape "$host")" "$device" "$preset" "$(json_escape "$kernels")" "$(json_escape "$kernels_tc")" "$(json_escape "$kernels_bench")" "$(json_escape "$launch_cost")" $((SECONDS - start))
+  printf '{"date":"%s","commit":"%s","gpu":"%s","host":"%s","device":"%s","synthetic":"%s","check_kernels":"%s","check_kernels_tensor_cores":"%s","kernel_families":"%s","launch_cost":"%s","describe":"%s","seconds":%d,"runs":[' \
+    "$date" "$(json_escape "$commit")" "$(json_escape "$gpu")" "$(json_escape "$host")" "$device" "$preset" "$(json_escape "$kernels")" "$(json_escape "$kernels_tc")" "$(json_escape "$kernels_bench")" "$(json_escape "$launch_cost")" "$(json_escape "$describe")" $((SECONDS - start))
   (IFS=,; printf '%s' "${runs[*]}")
   printf ']}\n'
 } > "$out/summary.json"
@@ -189,6 +208,7 @@ clip=$([ -n "$first_ok" ] && field mert_clip_seconds "$first_ok" || echo 10)
   echo "- check-kernels with the tensor-core GEMM (SONICVERSE_TENSOR_CORES=1): $kernels_tc"
   echo "- kernel families (BenchmarkDotNet): $kernels_bench"
   echo "- launch cost (upper bound): $launch_cost"
+  echo "- describe (model work at the token limits: 128 per caption, 1000 for the description): $describe"
   echo "- model: synthetic $preset, $prompt prompt tokens, $gen generated tokens; MERT timed on a $clip s clip (scaled to 10 s), projector per clip"
   echo
   echo "| weights | batch | prefill tok/s | decode tok/s per seq | decode tok/s total | ceiling tok/s | of ceiling | MERT ms / 10 s | projector ms | peak GB | launches / step |"

@@ -23,6 +23,7 @@ public static class BenchVerb
             ClipSeconds = args.Has("clip-seconds") ? args.GetFloat("clip-seconds", 10) : null,
             Seed = (ulong)args.GetInt("seed", 1),
             Profile = args.Has("profile"),
+            DescribeSeconds = args.Has("describe-seconds") ? args.GetFloat("describe-seconds", 360) : null,
         };
         bool json = args.Has("json");
         args.RejectUnknown("bench");
@@ -31,6 +32,9 @@ public static class BenchVerb
         if (options.Synthetic is not null && options.Model is not null) throw new UsageException("bench: give --synthetic or --model, not both");
         if (options.Synthetic is { } preset && !SyntheticPreset.Names.Contains(preset))
             throw new UsageException($"bench: --synthetic {preset}: use {string.Join(" or ", SyntheticPreset.Names)}");
+
+        try { options.Validate(); }
+        catch (ArgumentException e) { throw new UsageException($"bench: {e.Message}"); }
 
         var report = BenchRunner.Run(options, msg => Console.Error.WriteLine(msg));
         Console.WriteLine(json ? report.ToJson() : report.ToText());

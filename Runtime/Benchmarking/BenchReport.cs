@@ -29,6 +29,8 @@ public sealed record BenchOptions
     public ulong Seed { get; init; } = 1;
     /// <summary>Time every op of each timed stage (with a device wait around each) and log the breakdown.</summary>
     public bool Profile { get; init; }
+    /// <summary>Also time <c>describe</c>'s model work for a song this long (<see cref="DescribeWorkload"/>); null: not.</summary>
+    public double? DescribeSeconds { get; init; }
 
     public void Validate()
     {
@@ -40,6 +42,8 @@ public sealed record BenchOptions
         if (Batch < 1) throw new ArgumentException($"--batch must be ≥ 1, got {Batch}");
         if (PromptTokens < 1 || GenTokens < 1)
             throw new ArgumentException($"--prompt-tokens and --gen-tokens must be ≥ 1, got {PromptTokens} and {GenTokens}");
+        if (DescribeSeconds is { } song && !(song >= 1 && song <= 3600))
+            throw new ArgumentException($"--describe-seconds must be in [1, 3600], got {song}");
         if (ClipSeconds is { } clip && !(clip >= 1 && clip <= 10))
             throw new ArgumentException($"--clip-seconds must be in [1, 10] (the projector's canvas holds 10.13 s), got {clip}");
     }
@@ -85,6 +89,8 @@ public sealed record BenchReport
     /// <summary>Kernel launches and device copies queued per decode step (ILGPU backends; null on cpu). ILGPU has no
     /// CUDA graphs, so at a few microseconds each they bound small-model and batch-1 speed.</summary>
     public required double? LaunchesPerDecodeStep { get; init; }
+    /// <summary><c>describe</c>'s model work for a whole song, when asked for (<see cref="BenchOptions.DescribeSeconds"/>).</summary>
+    public DescribeTiming? Describe { get; init; }
 
     static readonly JsonSerializerOptions Json = new()
     {
@@ -116,6 +122,16 @@ public sealed record BenchReport
         Line("bandwidth ceiling", $"{F(CeilingTokPerS, "F2")} tok/s");
         Line("achieved fraction", $"{F(100 * AchievedFraction)} % of the ceiling");
         if (LaunchesPerDecodeStep is { } launches) Line("launches per decode step", F(launches, "F0"));
+        if (Describe is { Workload: var w } d)
+        {
+            Line("describe", $"{F(d.TotalSeconds, "F2")} s for a {F(w.SongSeconds, "0.#")} s song ({w.Chunks} chunks; captions of " +
+                             $"{w.CaptionTokens} tokens, a description of {w.ChainTokens}: the limits, so an upper bound)");
+            Line("  MERT, projector", $"{F(d.MertSeconds, "F2")} s, {F(d.ProjectorSeconds, "F2")} s");
+            Line("  caption prefill, decode", $"{F(d.PrefillSeconds, "F2")} s ({w.Chunks} × {w.ChunkPromptTokens} tokens), " +
+                                              $"{F(d.GenerateSeconds, "F2")} s");
+            Line("  chain prefill, decode", $"{F(d.ChainPrefillSeconds, "F2")} s ({w.ChainPromptTokens} tokens), " +
+                                            $"{F(d.ChainGenerateSeconds, "F2")} s");
+        }
         return s.ToString();
     }
 }

@@ -58,6 +58,7 @@ public static class BenchRunner
         int promptTokens = options.PromptTokens.Value, genTokens = options.GenTokens.Value;
         var (prefill, decode, launches) = TimeDecoder(models.Llm, options.Batch, promptTokens, genTokens, options.Seed, profile, Profiled);
         log?.Invoke($"prefill {prefill:F1} tok/s, decode {decode:F2} tok/s");
+        var describe = options.DescribeSeconds is { } song ? TimeDescribe(models, song, options.Seed, log) : null;
 
         double ceilingSteps = bandwidth.BytesPerSecond / models.WeightBytesPerStep;
         return new BenchReport
@@ -87,7 +88,78 @@ public static class BenchRunner
             CeilingTokPerS = ceilingSteps * options.Batch,
             AchievedFraction = decode / ceilingSteps,
             LaunchesPerDecodeStep = launches,
+            Describe = describe,
         };
+    }
+
+    /// <summary>
+    /// The model work <c>describe</c> does for a song of <paramref name="songSeconds"/> (<see cref="DescribeWorkload"/>),
+    /// stage by stage as <see cref="Pipeline.LongFormDescriber"/> runs it: each chunk's 10 s of noise through MERT and
+    /// the projector; every chunk's prompt (random ids, the projector's tokens in its slots) prefilled in one
+    /// <see cref="MistralModel.ForwardBatch"/> and its caption decoded by <see cref="MistralModel.DecodeBatch"/>; then the
+    /// chaining prompt (random ids) prefilled and the description decoded alone. Not timed: decoding the audio file,
+    /// the tokenizer, and the LoRA side path (synthetic models have no adapter; captions run it, the chain does not).
+    /// Runs after the stages above, so every kernel is already compiled.
+    /// </summary>
+    static DescribeTiming TimeDescribe(BenchModels models, double songSeconds, ulong seed, Action<string>? log)
+    {
+        var llm = models.Llm;
+        int rate = models.Mert.Config.SampleRate, slots = models.Projector.Config.TotalTokens;
+        var work = DescribeWorkload.ForSong(songSeconds, rate, Pipeline.SonicVerseCaptioner.MaxClipSamplesOf(
+            models.Mert.Config, models.Projector.Config), slots);
+        if (work.ChainPromptTokens + work.ChainTokens > llm.Config.MaxPositions)
+            throw new ArgumentException($"a {songSeconds} s song's chaining prompt ({work.ChainPromptTokens} + {work.ChainTokens} tokens) " +
+                                        $"does not fit {models.Name}'s context of {llm.Config.MaxPositions}: describe a shorter song");
+        log?.Invoke($"describe of a {songSeconds:0.#} s song: {work.Chunks} chunks of {work.ChunkPromptTokens} prompt tokens and " +
+                    $"{work.CaptionTokens} caption tokens, a chaining prompt of {work.ChainPromptTokens} tokens and {work.ChainTokens} more");
+        var clip = Noise(10 * rate, seed + 2);
+        var chunkIds = RandomIds(work.ChunkPromptTokens, llm.Config.VocabSize, seed + 3);
+        var prompts = new float[work.Chunks][];
+        double mert = 0, projector = 0;
+        var clock = new Stopwatch();
+        for (int i = 0; i < work.Chunks; i++)
+        {
+            clock.Restart();
+            using var canvas = models.Mert.EncodeAudioToCanvas(clip, models.Projector.Config.CanvasFrames);
+            mert += clock.Elapsed.TotalSeconds;
+            clock.Restart();
+            var projection = models.Projector.Project(canvas);
+            prompts[i] = EmbedOnHost(llm, chunkIds);
+            for (int j = 0; j < slots; j++)
+                projection.Token(j).CopyTo(prompts[i].AsSpan((DescribeWorkload.ChunkSlotStart + j) * llm.Config.HiddenSize, llm.Config.HiddenSize));
+            projector += clock.Elapsed.TotalSeconds;
+        }
+
+        var (prefill, generate) = TimeGeneration(llm, prompts, null, work.CaptionTokens);
+        var chainIds = RandomIds(work.ChainPromptTokens, llm.Config.VocabSize, seed + 4);
+        var (chainPrefill, chainGenerate) = TimeGeneration(llm, null, chainIds, work.ChainTokens);
+        var timing = new DescribeTiming(work, mert, projector, prefill, generate, chainPrefill, chainGenerate);
+        log?.Invoke($"describe: {timing.TotalSeconds:F2} s (MERT {mert:F2}, projector {projector:F2}, prefill {prefill:F2}, " +
+                    $"captions {generate:F2}, chain prefill {chainPrefill:F2}, description {chainGenerate:F2})");
+        return timing;
+    }
+
+    /// <summary>Prefill, then greedy steps until <paramref name="tokens"/> tokens are generated (the prefill's argmax is
+    /// the first): the spliced <paramref name="prompts"/> together (batch decode), or <paramref name="ids"/> alone.
+    /// Returns (prefill seconds, generation seconds).</summary>
+    static (double Prefill, double Generate) TimeGeneration(MistralModel llm, float[][]? prompts, int[]? ids, int tokens)
+    {
+        int batch = prompts?.Length ?? 1, promptTokens = prompts is null ? ids!.Length : prompts[0].Length / llm.Config.HiddenSize;
+        var states = llm.CreateStates(batch, promptTokens + tokens);
+        try
+        {
+            var host = new float[batch * llm.Config.VocabSize];
+            var clock = Stopwatch.StartNew();
+            Prefill(llm, states, ids ?? [], prompts, host);
+            double prefill = clock.Elapsed.TotalSeconds;
+            clock.Restart();
+            for (int step = 1; step < tokens; step++) Step(llm, states, host);
+            return (prefill, clock.Elapsed.TotalSeconds);
+        }
+        finally
+        {
+            foreach (var state in states) state.Dispose();
+        }
     }
 
     /// <summary>Encodes seeded noise onto the projector's canvas as a caption does: a short clip to warm up, then the

@@ -32,7 +32,11 @@ public sealed class SonicVerseCaptioner : IDisposable
     public IBackend Backend { get; }
 
     /// <summary>The longest clip that fits the projector's canvas: (canvas − 1) frames of hop plus one receptive field.</summary>
-    public int MaxClipSamples => (Projector.Config.CanvasFrames - 1) * Mert.Config.HopLength + Mert.Config.ReceptiveField;
+    public int MaxClipSamples => MaxClipSamplesOf(Mert.Config, Projector.Config);
+
+    /// <summary><see cref="MaxClipSamples"/> for these configurations.</summary>
+    public static int MaxClipSamplesOf(MertConfig mert, ProjectorConfig projector) =>
+        (projector.CanvasFrames - 1) * mert.HopLength + mert.ReceptiveField;
 
     public int SampleRate => Mert.Config.SampleRate;
 

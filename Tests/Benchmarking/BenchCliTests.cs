@@ -34,7 +34,8 @@ public class BenchCliTests
         foreach (string f in TextFields)
             Assert.False(string.IsNullOrWhiteSpace(root.GetProperty(f).GetString()), $"{f} is empty");
         Assert.Equal(JsonValueKind.Null, root.GetProperty(LaunchField).ValueKind);
-        Assert.Equal(NumberFields.Length + TextFields.Length + 1, root.EnumerateObject().Count());
+        Assert.Equal(JsonValueKind.Null, root.GetProperty("describe").ValueKind);  // only with --describe-seconds
+        Assert.Equal(NumberFields.Length + TextFields.Length + 2, root.EnumerateObject().Count());
         Assert.Equal("cpu", root.GetProperty("device").GetString());
         Assert.Equal("q4_0", JsonDocument.Parse(CliRunner.Run("bench", "--synthetic", "small", "--device", "cpu", "--json",
             "--quant", "q4_0", "--prompt-tokens", "4", "--gen-tokens", "2", "--clip-seconds", "1").Stdout).RootElement.GetProperty("weights").GetString());
@@ -74,11 +75,37 @@ public class BenchCliTests
         Assert.Contains("DecodeBatch", root.GetProperty("batch_note").GetString());
     }
 
+    /// <summary>A 25 s song: 3 chunks (the 5 s tail is its own), every stage timed, the total their sum.</summary>
+    [Fact]
+    public void DescribeSecondsTimesEveryStageOfASong()
+    {
+        var r = CliRunner.Run("bench", "--synthetic", "small", "--device", "cpu", "--json",
+            "--prompt-tokens", "4", "--gen-tokens", "2", "--clip-seconds", "1", "--describe-seconds", "25");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var describe = JsonDocument.Parse(r.Stdout).RootElement.GetProperty("describe");
+        var work = describe.GetProperty("workload");
+        Assert.Equal(3, work.GetProperty("chunks").GetInt32());
+        Assert.Equal(128, work.GetProperty("caption_tokens").GetInt32());
+        double sum = 0;
+        foreach (string stage in new[] { "mert_seconds", "projector_seconds", "prefill_seconds", "generate_seconds",
+                     "chain_prefill_seconds", "chain_generate_seconds" })
+        {
+            double seconds = describe.GetProperty(stage).GetDouble();
+            Assert.True(seconds > 0, $"{stage} = {seconds}");
+            sum += seconds;
+        }
+        Assert.Equal(sum, describe.GetProperty("total_seconds").GetDouble(), 9);
+        Assert.Contains("describe: ", r.Stderr);
+    }
+
     [Fact]
     public void BadFlagsAreUsageErrors()
     {
         Assert.Equal(2, CliRunner.Run("bench", "--device", "cpu").ExitCode);
         Assert.Equal(2, CliRunner.Run("bench", "--synthetic", "huge", "--device", "cpu").ExitCode);
         Assert.Equal(2, CliRunner.Run("bench", "--synthetic", "small", "--quant", "q5").ExitCode);
+        var song = CliRunner.Run("bench", "--synthetic", "small", "--device", "cpu", "--describe-seconds", "0");
+        Assert.Equal(2, song.ExitCode);
+        Assert.Contains("--describe-seconds must be in [1, 3600], got 0", song.Stderr);
     }
 }
