@@ -20,9 +20,12 @@ public sealed class LayoutKernels(Accelerator accelerator) : KernelFamily(accele
         ArrayView<ushort> split)
     {
         splitQuantizedRows ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<ushort>, int, int, ArrayView<ushort>>(
-            WeightViews.SplitQuantizedRow);
+            SplitQuantizedRowsKernel);
         if (blocks > 0) splitQuantizedRows(stream, (int)blocks, gguf, blocksPerRow, blockBytes / 2, split);
     }
+
+    static void SplitQuantizedRowsKernel(Index1D block, ArrayView<ushort> gguf, int blocksPerRow, int blockHalves,
+        ArrayView<ushort> split) => WeightViews.SplitQuantizedRow(block, gguf, blocksPerRow, blockHalves, split);
 
     /// <summary>dst[rows[i]] = src[i]; src: [n, w]; rows: [n]; dst: [R, w] (rows distinct and inside dst).</summary>
     public void ScatterRows(AcceleratorStream stream, ArrayView<float> src, ArrayView<int> rows, int n, int w, ArrayView<float> dst)
