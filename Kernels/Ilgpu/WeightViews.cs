@@ -22,30 +22,30 @@ public struct Chunk8
         A0 * x.A0 + A1 * x.A1 + A2 * x.A2 + A3 * x.A3 + B0 * x.B0 + B1 * x.B1 + B2 * x.B2 + B3 * x.B3;
 }
 
-/// <summary>The raw words one chunk of a quantized row is decoded from: its block's scale (f16 bits) and its quants, 4
-/// bytes (Q4_0: 8 nibbles, in Low) or 8 (Q8_0, in Low and High) as little-endian words.</summary>
+/// <summary>The raw words quantized weights are decoded from: their block's scale (f16 bits) and 4 or 8 quant bytes as
+/// little-endian words (Low, then High): 8 nibbles a word for Q4_0, 4 bytes a word for Q8_0.</summary>
 public struct QuantWords
 {
     public int Scale;
     public uint Low, High;
 }
 
-/// <summary>One weight row as a thread of a GEMV reads it (see <see cref="WeightViews.Reader"/>): the block scales and the
-/// quant words of Q8_0/Q4_0 rows (one uint a chunk for Q4_0, one ulong for Q8_0), or the values of F32/F16/BF16 rows.</summary>
+/// <summary>One weight row as a thread of the single-row GEMV reads it (see <see cref="WeightViews.Reader"/>), a unit at a
+/// time: the block scales and the 8 quant bytes of a unit (one ulong: 16 weights of Q4_0, 8 of Q8_0), or the values of
+/// F32/F16/BF16 rows (8 weights).</summary>
 public struct RowReader
 {
     public ArrayView<ushort> Scale;
-    public ArrayView<uint> Words;
     public ArrayView<ulong> Pairs;
     public ArrayView<Quad> Values;
 
-    /// <summary>How far <see cref="Advance"/> moves each view for <paramref name="chunks"/> chunks (a multiple of 4, so
-    /// whole blocks), worked out once before a loop (ILGPU does not hoist it).</summary>
-    public static ReaderStep Step(int format, int chunks) => new()
+    /// <summary>How far <see cref="Advance"/> moves each view for <paramref name="units"/> units (whole blocks: a multiple
+    /// of 2 for Q4_0, of 4 for Q8_0), worked out once before a loop (ILGPU does not hoist it).</summary>
+    public static ReaderStep Step(int format, int units) => new()
     {
-        Scales = chunks / 4,
-        Values = format == (int)WeightFormat.F32 ? 2 * chunks : chunks,
-        Quants = chunks,
+        Scales = units / WeightViews.UnitsPerBlock(format),
+        Values = format == (int)WeightFormat.F32 ? 2 * units : units,
+        Quants = units,
     };
 
     /// <summary>The reader moved on by <paramref name="step"/>: pointer increments carried through the loop, so the
@@ -58,30 +58,17 @@ public struct RowReader
         if (format == (int)WeightFormat.Q4_0 || format == (int)WeightFormat.Q8_0)
         {
             next.Scale = Scale.SubView(step.Scales);
-            if (format == (int)WeightFormat.Q4_0) next.Words = Words.SubView(step.Quants);
-            else next.Pairs = Pairs.SubView(step.Quants);
+            next.Pairs = Pairs.SubView(step.Quants);
         }
         else next.Values = Values.SubView(step.Values);
         return next;
     }
 
-    /// <summary>The quant words where the reader stands (Q8_0/Q4_0; nothing for the plain formats).</summary>
-    public readonly QuantWords Fetch(int format)
+    /// <summary>The scale and the 8 quant bytes of the unit where the reader stands (Q8_0/Q4_0).</summary>
+    public readonly QuantWords Fetch()
     {
-        var q = new QuantWords();
-        if (format == (int)WeightFormat.Q4_0)
-        {
-            q.Scale = Scale[0];
-            q.Low = Words[0];
-        }
-        else if (format == (int)WeightFormat.Q8_0)
-        {
-            q.Scale = Scale[0];
-            ulong pair = Pairs[0];
-            q.Low = (uint)pair;
-            q.High = (uint)(pair >> 32);
-        }
-        return q;
+        ulong pair = Pairs[0];
+        return new QuantWords { Scale = Scale[0], Low = (uint)pair, High = (uint)(pair >> 32) };
     }
 }
 
@@ -136,9 +123,9 @@ public struct XChunk
 /// quads for vectorized loads of F32/F16/BF16 rows when the rows are 16-byte aligned (<see cref="Vector"/> = 1).
 /// <para>Q8_0 and Q4_0 rows are kept on the device split (<see cref="SplitQuantizedRow"/>): each row's block scales first,
 /// then its blocks' quants, same bytes and row length as GGUF's interleaved blocks. A chunk's quants are then one
-/// aligned word (Q4_0: 4 bytes, Q8_0: 8) beside its neighbour's, so a warp's quant loads are one contiguous run, where
-/// GGUF's 18- and 34-byte blocks only allow 2-byte loads (<see cref="Vector"/> = 1 when the words are aligned: k a
-/// multiple of 64 for Q4_0, of 128 for Q8_0).</para></summary>
+/// aligned word (Q4_0: 4 bytes, Q8_0: 8) beside its neighbour's, and the single-row GEMV reads 8 quant bytes a load (16
+/// Q4_0 weights, 8 of Q8_0), so a warp's quant loads are one contiguous run, where GGUF's 18- and 34-byte blocks only
+/// allow 2-byte loads (<see cref="Vector"/> = 1 when the words are aligned: k a multiple of 128).</para></summary>
 public readonly struct WeightViews
 {
     public readonly ArrayView<byte> Bytes;
@@ -160,14 +147,13 @@ public readonly struct WeightViews
         K = k;
         bool aligned = Aligned16(bytes) && bytes.Length >= 16 && format switch
         {
-            WeightFormat.Q4_0 => k % 64 == 0,
-            WeightFormat.Q8_0 => k % 128 == 0,
+            WeightFormat.Q4_0 or WeightFormat.Q8_0 => k % 128 == 0,
             _ => k % 8 == 0,
         };
         Vector = aligned ? 1 : 0;
         Quads = aligned && format is not (WeightFormat.Q4_0 or WeightFormat.Q8_0) ? bytes.Cast<Quad>() : default;
         Words = aligned && format == WeightFormat.Q4_0 ? bytes.Cast<uint>() : default;
-        Pairs = aligned && format == WeightFormat.Q8_0 ? bytes.Cast<ulong>() : default;
+        Pairs = aligned && format is WeightFormat.Q4_0 or WeightFormat.Q8_0 ? bytes.Cast<ulong>() : default;
     }
 
     /// <summary>Whether the view starts on a 16-byte boundary (buffers themselves are allocated aligned); host side.</summary>
@@ -176,6 +162,23 @@ public readonly struct WeightViews
 
     /// <summary>Chunks of 8 weights per row (the last one of an F32/F16/BF16 row may be partial).</summary>
     public int ChunksPerRow => (K + 7) / 8;
+
+    /// <summary>Weights in one unit of the single-row GEMV (<see cref="Reader"/>): 16 for aligned Q4_0 rows (8 quant bytes,
+    /// one load), else a chunk of 8.</summary>
+    public static int UnitWeights(int format, int vector) => format == (int)WeightFormat.Q4_0 && vector != 0 ? 16 : 8;
+
+    /// <summary>Units of a quantized block: 2 for Q4_0, 4 for Q8_0 (8 quant bytes each).</summary>
+    public static int UnitsPerBlock(int format) => format == (int)WeightFormat.Q4_0 ? 2 : 4;
+
+    /// <summary>The x columns unit <paramref name="unit"/> meets, as <see cref="XChunk"/>s of 8: Q4_0's 16-weight unit
+    /// (quant bytes 8·half .. 8·half + 7 of its block) is two chunks, its low word's and its high word's (second = the
+    /// first moved by 4); every other unit is the chunk of <see cref="ChunkColumns"/>.</summary>
+    public static (int ColA, int ColB) UnitColumns(int format, int vector, int unit)
+    {
+        if (UnitWeights(format, vector) == 8) return ChunkColumns(format, unit);
+        int first = (unit >> 1) * WeightFormats.BlockElements + (unit & 1) * 8;
+        return (first, first + 16);
+    }
 
     /// <summary>The columns chunk <paramref name="chunk"/> covers: ColA..ColA+3 and ColB..ColB+3 (see
     /// <see cref="Chunk8"/>).</summary>
@@ -186,24 +189,24 @@ public readonly struct WeightViews
         return (first, first + 16);
     }
 
-    /// <summary>Row <paramref name="row"/> as a thread reads it from chunk <paramref name="chunk"/> on, in steps of a
-    /// whole number of blocks (<see cref="RowReader.Advance"/>): views that start at that chunk's scale and quant word
-    /// (Q8_0/Q4_0) or values (F32/F16/BF16), when <paramref name="vector"/> (else chunks are read by
-    /// <see cref="Chunk"/>). Each load then needs no address arithmetic at all, against ~10 instructions of 64-bit index
+    /// <summary>Row <paramref name="row"/> as a thread reads it from unit <paramref name="unit"/> on
+    /// (<see cref="UnitWeights"/>), in steps of a whole number of blocks (<see cref="RowReader.Advance"/>): views that
+    /// start at that unit's scale and quant bytes (Q8_0/Q4_0) or values (F32/F16/BF16), when <paramref name="vector"/>
+    /// (else chunks are read by <see cref="Chunk"/>). Each load then needs no address arithmetic at all, against ~10 instructions of 64-bit index
     /// arithmetic per load when every access recomputed row · stride + block (ptxas, sm_90).</summary>
-    public RowReader Reader(int format, int vector, int row, int chunk)
+    public RowReader Reader(int format, int vector, int row, int unit)
     {
         var r = new RowReader();
         if (vector == 0) return r;
         if (format == (int)WeightFormat.Q4_0 || format == (int)WeightFormat.Q8_0)
         {
-            r.Scale = Halves.SubView(ScaleOffset(format, row, chunk >> 2) / 2);
-            if (format == (int)WeightFormat.Q4_0) r.Words = Words.SubView(QuantOffset(format, row, chunk >> 2) / 4 + (chunk & 3));
-            else r.Pairs = Pairs.SubView(QuantOffset(format, row, chunk >> 2) / 8 + (chunk & 3));
+            int perBlock = UnitsPerBlock(format), block = unit / perBlock;
+            r.Scale = Halves.SubView(ScaleOffset(format, row, block) / 2);
+            r.Pairs = Pairs.SubView(QuantOffset(format, row, block) / 8 + unit % perBlock);
         }
         else
         {
-            long first = (long)row * K + chunk * 8;
+            long first = (long)row * K + unit * 8;
             r.Values = Quads.SubView(format == (int)WeightFormat.F32 ? first / 4 : first / 8);
         }
         return r;
@@ -216,12 +219,17 @@ public readonly struct WeightViews
     /// into each 16-bit half once, and each quant is then cut out where it sits with one AND (bits 4–7 give 16·q, 8–15
     /// 256·q): each position is summed on its own and scaled back by its power of two (exact), so the products are
     /// the plain q·x ones, summed in another order.
-    /// </summary>
-    public float Dot(int format, int vector, RowReader reader, int row, int chunk, XChunk x)
+    /// <para>With Q4_0's 16-weight units (<see cref="UnitWeights"/>), <paramref name="high"/> holds the x values of the
+    /// unit's second chunk.</para></summary>
+    public float Dot(int format, int vector, RowReader reader, int row, int unit, XChunk x, XChunk high)
     {
-        if (vector == 0) return Chunk(format, vector, row, chunk).Dot(x);
-        if (format == (int)WeightFormat.Q4_0) return DotQ4(reader.Fetch(format), x);
-        if (format == (int)WeightFormat.Q8_0) return DotQ8(reader.Fetch(format), x);
+        if (vector == 0) return Chunk(format, vector, row, unit).Dot(x);
+        if (format == (int)WeightFormat.Q4_0)
+        {
+            var q = reader.Fetch();
+            return HalfValue((ushort)q.Scale) * (DotQ4Quants(q.Low, x) + DotQ4Quants(q.High, high));
+        }
+        if (format == (int)WeightFormat.Q8_0) return DotQ8(reader.Fetch(), x);
         Chunk8 c;
         if (format == (int)WeightFormat.F32) c = F32Of(reader.Values[0], reader.Values[1]);
         else c = HalvesOf(format, reader.Values[0]);
@@ -241,18 +249,18 @@ public readonly struct WeightViews
     /// the exponent bits: 2²³ + (the masked mantissa bits).</summary>
     static float Masked(int word, int mask) => Interop.IntAsFloat((uint)(word & (TwoTo23Bits | mask)));
 
-    // The chunk's 4 quant bytes (ChunkQ4's layout) as two 16-bit halves, u0 = bytes 0–1, u1 = bytes 2–3, each with the
-    // exponent bits ORed in (u0 keeps bytes 2–3 above them: no mask below reaches there): low nibbles (bits 0–3, 8–11)
-    // are elements ColA.., high nibbles (bits 4–7, 12–15) elements ColB.., each stored as q + 8.
-    static float DotQ4(QuantWords w, XChunk x)
+    // A chunk's 4 quant bytes (ChunkQ4's layout) dotted with x, before the block's scale: two 16-bit halves, u0 = bytes
+    // 0–1 and u1 = bytes 2–3, each with the exponent bits ORed in (u0 keeps bytes 2–3 above them: no mask below reaches
+    // there): low nibbles (bits 0–3, 8–11) are elements ColA.., high nibbles (bits 4–7, 12–15) elements ColB.., each
+    // stored as q + 8.
+    static float DotQ4Quants(uint word, XChunk x)
     {
-        float d = HalfValue((ushort)w.Scale);
-        int u0 = (int)w.Low | TwoTo23Bits, u1 = (int)(w.Low >> 16) | TwoTo23Bits;
+        int u0 = (int)word | TwoTo23Bits, u1 = (int)(word >> 16) | TwoTo23Bits;
         float bits0 = (Masked(u0, 0xF) - (TwoTo23 + 8)) * x.A0 + (Masked(u1, 0xF) - (TwoTo23 + 8)) * x.A2;
         float bits4 = (Masked(u0, 0xF0) - (TwoTo23 + 128)) * x.B0 + (Masked(u1, 0xF0) - (TwoTo23 + 128)) * x.B2;
         float bits8 = (Masked(u0, 0xF00) - (TwoTo23 + 2048)) * x.A1 + (Masked(u1, 0xF00) - (TwoTo23 + 2048)) * x.A3;
         float bits12 = (Masked(u0, 0xF000) - (TwoTo23 + 32768)) * x.B1 + (Masked(u1, 0xF000) - (TwoTo23 + 32768)) * x.B3;
-        return d * (bits0 + bits4 * (1f / 16) + bits8 * (1f / 256) + bits12 * (1f / 4096));
+        return bits0 + bits4 * (1f / 16) + bits8 * (1f / 256) + bits12 * (1f / 4096);
     }
 
     // The chunk's 8 quant bytes (ChunkQ8's layout) as four 16-bit halves u0..u3 (bytes 0–1 .. 6–7). A signed byte s with
