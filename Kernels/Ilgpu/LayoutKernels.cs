@@ -14,10 +14,10 @@ public sealed class LayoutKernels(Accelerator accelerator) : KernelFamily(accele
     Action<AcceleratorStream, Index1D, ArrayView<ushort>, int, int, ArrayView<ushort>>? splitQuantizedRows;
 
     /// <summary>GGUF Q8_0/Q4_0 rows as uploaded (<paramref name="gguf"/>) rewritten into the split rows the kernels read
-    /// (<see cref="WeightViews.SplitQuantizedRow"/>): <paramref name="blocks"/> blocks in all, <paramref name="blocksPerRow"/>
-    /// a row, <paramref name="blockBytes"/> (18 or 34) each.</summary>
-    public void SplitQuantizedRows(AcceleratorStream stream, ArrayView<ushort> gguf, long blocks, int blocksPerRow, int blockBytes,
-        ArrayView<ushort> split)
+    /// (<see cref="WeightViews.SplitQuantizedRow"/>): <paramref name="blocks"/> blocks in all,
+    /// <paramref name="blocksPerRow"/> a row, <paramref name="blockBytes"/> (18 or 34) each.</summary>
+    public void SplitQuantizedRows(AcceleratorStream stream, ArrayView<ushort> gguf, long blocks, int blocksPerRow,
+        int blockBytes, ArrayView<ushort> split)
     {
         splitQuantizedRows ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<ushort>, int, int, ArrayView<ushort>>(
             SplitQuantizedRowsKernel);

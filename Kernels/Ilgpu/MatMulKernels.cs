@@ -171,7 +171,7 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
     }
 
     /// <summary>Whether the GEMV can read x with 16-byte loads and the weight rows with whole-word loads: x 16-byte
-    /// aligned and the weights' <see cref="WeightViews.Vector"/> (rows a multiple of 8 values, or of 64/128 for
+    /// aligned and the weights' <see cref="WeightViews.Vector"/> (rows a multiple of 8 values, or of 128 for
     /// Q4_0/Q8_0, and aligned). The kernels take this as a <c>SpecializedValue</c>, so the usual aligned case carries no
     /// scalar path.</summary>
     static bool Vectorizable(ArrayView<float> x, WeightViews w) =>

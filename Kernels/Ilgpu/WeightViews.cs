@@ -72,8 +72,8 @@ public struct RowReader
     }
 }
 
-/// <summary>A <see cref="RowReader"/>'s move for a stride of chunks, in each view's own elements (quant words are one a
-/// chunk).</summary>
+/// <summary>A <see cref="RowReader"/>'s move for a stride of units, in each view's own elements (one 8-byte quant load a
+/// unit).</summary>
 public struct ReaderStep
 {
     public int Scales, Quants, Values;
@@ -192,8 +192,9 @@ public readonly struct WeightViews
     /// <summary>Row <paramref name="row"/> as a thread reads it from unit <paramref name="unit"/> on
     /// (<see cref="UnitWeights"/>), in steps of a whole number of blocks (<see cref="RowReader.Advance"/>): views that
     /// start at that unit's scale and quant bytes (Q8_0/Q4_0) or values (F32/F16/BF16), when <paramref name="vector"/>
-    /// (else chunks are read by <see cref="Chunk"/>). Each load then needs no address arithmetic at all, against ~10 instructions of 64-bit index
-    /// arithmetic per load when every access recomputed row · stride + block (ptxas, sm_90).</summary>
+    /// (else chunks are read by <see cref="Chunk"/>). Each load then needs no address arithmetic at all, against ~10
+    /// instructions of 64-bit index arithmetic per load when every access recomputed row · stride + block (ptxas,
+    /// sm_90).</summary>
     public RowReader Reader(int format, int vector, int row, int unit)
     {
         var r = new RowReader();
