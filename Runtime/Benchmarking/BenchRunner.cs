@@ -104,7 +104,7 @@ public static class BenchRunner
     static DescribeTiming TimeDescribe(BenchModels models, double songSeconds, ulong seed, Action<string>? log)
     {
         var llm = models.Llm;
-        int rate = models.Mert.Config.SampleRate, slots = models.Projector.Config.TotalTokens;
+        int rate = models.Mert.Config.SampleRate, slots = models.Projector.Config.TotalTokens, hidden = llm.Config.HiddenSize;
         var work = DescribeWorkload.ForSong(songSeconds, rate, Pipeline.SonicVerseCaptioner.MaxClipSamplesOf(
             models.Mert.Config, models.Projector.Config), slots);
         if (work.ChainPromptTokens + work.ChainTokens > llm.Config.MaxPositions)
@@ -126,7 +126,7 @@ public static class BenchRunner
             var projection = models.Projector.Project(canvas);
             prompts[i] = EmbedOnHost(llm, chunkIds);
             for (int j = 0; j < slots; j++)
-                projection.Token(j).CopyTo(prompts[i].AsSpan((DescribeWorkload.ChunkSlotStart + j) * llm.Config.HiddenSize, llm.Config.HiddenSize));
+                projection.Token(j).CopyTo(prompts[i].AsSpan((DescribeWorkload.ChunkSlotStart + j) * hidden, hidden));
             projector += clock.Elapsed.TotalSeconds;
         }
 
