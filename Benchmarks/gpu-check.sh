@@ -3,9 +3,9 @@
 # 8 minutes. It unpacks the self-contained CLI built by Benchmarks/publish-for-gpu.sh, records the GPU's identity, runs
 # `sonicverse check-kernels` (every ILGPU kernel on CUDA against the CPU accelerator) when the build has it, and again
 # with the opt-in tensor-core GEMM (SONICVERSE_TENSOR_CORES=1), then `sonicverse bench --synthetic mistral-7b` for
-# f16/q8_0/q4_0 and q4_0 with tensor cores at batch 1 and 36 (each run also times MERT on a 10 s clip and the
-# projector), then `describe`'s model work for a 6-minute song (bench --describe-seconds 360, q4_0), then, while time
-# is left, the BenchmarkDotNet kernel families at real shapes (in-process,
+# f16/q8_0/q4_0 and q4_0 with tensor cores at batch 1 (each run also times MERT on a 10 s clip and the projector),
+# `describe`'s model work for a 6-minute song (bench --describe-seconds 360, q4_0), the same four at batch 36, then,
+# while time is left, the BenchmarkDotNet kernel families at real shapes (in-process,
 # short iterations), and writes summary.md + summary.json (plus each run's JSON and log, and bdn/) to $OUT.
 #
 # usage: Benchmarks/gpu-check.sh [--device cuda|cpu|ilgpu-cpu] [--synthetic mistral-7b|small]
@@ -119,8 +119,9 @@ runs=()
 rows=()
 # "q4_0+tc": Q4_0 with the tensor-core GEMM (prefill, batched decode, MERT, the projector's backbone), on CUDA.
 variants="f16 q8_0 q4_0$([ "$device" = cuda ] && echo ' q4_0+tc')"
-for batch in 1 36; do      # batch 1 first: if time runs out, the batch-36 runs are the ones skipped
-  for variant in $variants; do
+# One bench run and its row of the table.
+bench_row() {
+    local variant=$1 batch=$2 quant tensor_cores name left limit rc status f
     quant=${variant%+tc}
     tensor_cores=$([ "$variant" != "$quant" ] && echo 1 || echo 0)
     name=bench-${variant/+/-}-b$batch
@@ -148,24 +149,9 @@ for batch in 1 36; do      # batch 1 first: if time runs out, the batch-36 runs 
       runs+=("{\"quant\":\"$quant\",\"tensor_cores\":$tensor_cores,\"batch\":$batch,\"status\":\"$(json_escape "$status")\"}")
       rows+=("| $variant | $batch | $status | | | | | | | | |")
     fi
-  done
-done
-
-# --- kernel families (BenchmarkDotNet, in-process: the machine has no SDK to build a separate benchmark process) ------
-kernels_bench="skipped: time budget spent"
-left=$((budget + kernel_budget - (SECONDS - start)))
-if [ "$device" != cuda ]; then
-  kernels_bench="skipped: only on cuda (real shapes)"
-elif [ $left -ge 45 ]; then
-  log "kernel families, BenchmarkDotNet (limit ${left}s)"
-  filters=()
-  for family in $families; do filters+=("*${family}Benchmarks*"); done
-  SONICVERSE_BENCH_DEVICES=cuda timeout "$left" "${kernel_bench[@]}" --filter "${filters[@]}" \
-    --inProcess --launchCount 1 --warmupCount 2 --iterationCount 5 --iterationTime 100 \
-    --exporters github --artifacts "$out/bdn" > "$out/bdn.log" 2>&1
-  rc=$?
-  kernels_bench=$([ $rc -eq 0 ] && echo "ok: bdn/results/*.md" || echo "stopped (exit $rc): see bdn.log; finished families in bdn/results")
-fi
+}
+# Batch 1 first, then describe's model work, then batch 36: if time runs out, the batch-36 runs are the ones skipped.
+for variant in $variants; do bench_row "$variant" 1; done
 # --- describe of a whole song: the model work of `describe` at its token limits (an upper bound; bench --describe-seconds)
 song=$([ "$preset" = mistral-7b ] && echo 360 || echo 25)
 describe="skipped: time budget spent"
@@ -184,6 +170,23 @@ if [ $left -ge 30 ]; then
   fi
 fi
 log "describe: $describe"
+for variant in $variants; do bench_row "$variant" 36; done
+
+# --- kernel families (BenchmarkDotNet, in-process: the machine has no SDK to build a separate benchmark process) ------
+kernels_bench="skipped: time budget spent"
+left=$((budget + kernel_budget - (SECONDS - start)))
+if [ "$device" != cuda ]; then
+  kernels_bench="skipped: only on cuda (real shapes)"
+elif [ $left -ge 45 ]; then
+  log "kernel families, BenchmarkDotNet (limit ${left}s)"
+  filters=()
+  for family in $families; do filters+=("*${family}Benchmarks*"); done
+  SONICVERSE_BENCH_DEVICES=cuda timeout "$left" "${kernel_bench[@]}" --filter "${filters[@]}" \
+    --inProcess --launchCount 1 --warmupCount 2 --iterationCount 5 --iterationTime 100 \
+    --exporters github --artifacts "$out/bdn" > "$out/bdn.log" 2>&1
+  rc=$?
+  kernels_bench=$([ $rc -eq 0 ] && echo "ok: bdn/results/*.md" || echo "stopped (exit $rc): see bdn.log; finished families in bdn/results")
+fi
 log "kernel families: $kernels_bench"
 
 # --- summary -----------------------------------------------------------------------------------------------------
