@@ -24,6 +24,7 @@ public static class BenchVerb
             Seed = (ulong)args.GetInt("seed", 1),
             Profile = args.Has("profile"),
             DescribeSeconds = args.Has("describe-seconds") ? args.GetFloat("describe-seconds", 360) : null,
+            LoraRank = OptionalInt(args, "lora-rank"),
         };
         bool json = args.Has("json");
         args.RejectUnknown("bench");

@@ -28,11 +28,13 @@ public static class Verbs
                                        safetensors, to compare a stage against a reference run
           bench --synthetic mistral-7b|small | --model DIR  [--quant f16|q8_0|q4_0] [--batch N]
                 [--prompt-tokens 128] [--gen-tokens 32] [--clip-seconds 10] [--seed S] [--json] [--profile]
-                [--describe-seconds S]
+                [--lora-rank R] [--describe-seconds S]
                                        MERT ms per 10 s clip, projector ms, prefill and decode tok/s, peak device
                                        memory, and decode as a fraction of the memory-bandwidth ceiling;
                                        --profile logs each stage's time per op (a device wait around every op);
-                                       --describe-seconds also times describe's model work for an S-second song
+                                       --lora-rank adds a random LoRA side path of rank R to synthetic weights
+                                       (captions run SonicVerse's adapter); --describe-seconds also times
+                                       describe's model work for an S-second song
                                        (captions and description at their token limits: an upper bound)
 
           check-kernels [--device cuda|ilgpu-cpu] [--small|--full] [--json]

@@ -24,8 +24,9 @@ public sealed class BenchModels(MertModel mert, ProjectorModel projector, Mistra
 
     /// <summary>Seeded random weights at a preset's shapes, made tensor by tensor as each is uploaded. MERT runs in fp32
     /// and the projector in f16 (the release stores bf16; f16 is what the GPU targets assume); the decoder in
-    /// <paramref name="weights"/>.</summary>
-    public static BenchModels Synthetic(SyntheticPreset preset, DType weights, ulong seed, IBackend backend)
+    /// <paramref name="weights"/>, with a random LoRA side path of rank <paramref name="loraRank"/> on all seven
+    /// projections when given (captions run one; α = 16, peft's default).</summary>
+    public static BenchModels Synthetic(SyntheticPreset preset, DType weights, ulong seed, IBackend backend, int? loraRank = null)
     {
         var loaded = new List<IDisposable>();
         try
@@ -40,9 +41,13 @@ public sealed class BenchModels(MertModel mert, ProjectorModel projector, Mistra
             long before = backend.AllocatedBytes;
             MistralModel llm;
             using (var ck = SyntheticModels.Mistral(preset.Mistral, weights, seed + 2))
-                llm = Keep(MistralModel.Load(ck, preset.Mistral, backend), loaded);
+            {
+                var lora = loraRank is { } rank ? LoraAdapter.Synthetic(preset.Mistral, rank, 16, seed + 3) : null;
+                llm = Keep(MistralModel.Load(ck, preset.Mistral, backend, new MistralLoadOptions { Lora = lora }), loaded);
+            }
             long embedding = weights.ByteSize((long)preset.Mistral.VocabSize * preset.Mistral.HiddenSize);
-            return new BenchModels(mert, projector, llm, $"synthetic {preset.Name}", weights.ToString().ToLowerInvariant(),
+            string name = $"synthetic {preset.Name}" + (loraRank is { } r ? $" + LoRA r={r} (side path)" : "");
+            return new BenchModels(mert, projector, llm, name, weights.ToString().ToLowerInvariant(),
                 backend.AllocatedBytes - before - embedding);
         }
         catch

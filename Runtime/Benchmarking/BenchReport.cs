@@ -29,6 +29,9 @@ public sealed record BenchOptions
     public ulong Seed { get; init; } = 1;
     /// <summary>Time every op of each timed stage (with a device wait around each) and log the breakdown.</summary>
     public bool Profile { get; init; }
+    /// <summary>Synthetic weights only: a random LoRA side path of this rank on all seven projections, as captions run
+    /// the SonicVerse adapter (a real model brings its own); null: none.</summary>
+    public int? LoraRank { get; init; }
     /// <summary>Also time <c>describe</c>'s model work for a song this long (<see cref="DescribeWorkload"/>); null: not.</summary>
     public double? DescribeSeconds { get; init; }
 
@@ -42,6 +45,10 @@ public sealed record BenchOptions
         if (Batch < 1) throw new ArgumentException($"--batch must be ≥ 1, got {Batch}");
         if (PromptTokens < 1 || GenTokens < 1)
             throw new ArgumentException($"--prompt-tokens and --gen-tokens must be ≥ 1, got {PromptTokens} and {GenTokens}");
+        if (LoraRank is { } rank && (Synthetic is null || rank < 1 || rank > 1024))
+            throw new ArgumentException(Synthetic is null
+                ? "--lora-rank applies to synthetic weights; a real model runs its own adapter"
+                : $"--lora-rank must be in [1, 1024], got {rank}");
         if (DescribeSeconds is { } song && !(song >= 1 && song <= 3600))
             throw new ArgumentException($"--describe-seconds must be in [1, 3600], got {song}");
         if (ClipSeconds is { } clip && !(clip >= 1 && clip <= 10))
@@ -60,6 +67,9 @@ public sealed record BenchReport
     public required string DeviceDescription { get; init; }
     public required string Model { get; init; }
     public required string Weights { get; init; }
+    /// <summary>The rank of the synthetic LoRA side path the decode ran through (<see cref="BenchOptions.LoraRank"/>);
+    /// null: none, or a real model's own adapter (named in <see cref="Model"/>'s loading log).</summary>
+    public required int? LoraRank { get; init; }
     public required int Batch { get; init; }
     /// <summary>How the batch was run.</summary>
     public required string BatchNote { get; init; }

@@ -37,7 +37,7 @@ public static class BenchRunner
         var clock = Stopwatch.StartNew();
         using var models = preset is null
             ? BenchModels.FromFiles(options.Model!, options.Quant, backend)
-            : BenchModels.Synthetic(preset, options.Quant ?? DType.F16, options.Seed, backend);
+            : BenchModels.Synthetic(preset, options.Quant ?? DType.F16, options.Seed, backend, options.LoraRank);
         double loadSeconds = clock.Elapsed.TotalSeconds;
         log?.Invoke($"loaded {models.Name} ({models.Weights}) in {loadSeconds:F1} s; {backend.AllocatedBytes / 1e9:F2} GB on the device");
 
@@ -67,6 +67,7 @@ public static class BenchRunner
             DeviceDescription = backend.Description,
             Model = models.Name,
             Weights = models.Weights,
+            LoraRank = options.LoraRank,
             Batch = options.Batch,
             BatchNote = options.Batch == 1
                 ? "one sequence: Forward per token"
@@ -97,8 +98,9 @@ public static class BenchRunner
     /// stage by stage as <see cref="Pipeline.LongFormDescriber"/> runs it: each chunk's 10 s of noise through MERT and
     /// the projector; every chunk's prompt (random ids, the projector's tokens in its slots) prefilled in one
     /// <see cref="MistralModel.ForwardBatch"/> and its caption decoded by <see cref="MistralModel.DecodeBatch"/>; then the
-    /// chaining prompt (random ids) prefilled and the description decoded alone. Not timed: decoding the audio file,
-    /// the tokenizer, and the LoRA side path (synthetic models have no adapter; captions run it, the chain does not).
+    /// chaining prompt (random ids) prefilled and the description decoded alone, without the LoRA side path (as
+    /// <c>describe</c> runs the plain Instruct model there; captions run it when the model has one: --lora-rank). Not
+    /// timed: decoding the audio file and the tokenizer.
     /// Runs after the stages above, so every kernel is already compiled.
     /// </summary>
     static DescribeTiming TimeDescribe(BenchModels models, double songSeconds, ulong seed, Action<string>? log)
@@ -130,9 +132,9 @@ public static class BenchRunner
             projector += clock.Elapsed.TotalSeconds;
         }
 
-        var (prefill, generate) = TimeGeneration(llm, prompts, null, work.CaptionTokens);
+        var (prefill, generate) = TimeGeneration(llm, prompts, null, work.CaptionTokens, lora: true);
         var chainIds = RandomIds(work.ChainPromptTokens, llm.Config.VocabSize, seed + 4);
-        var (chainPrefill, chainGenerate) = TimeGeneration(llm, null, chainIds, work.ChainTokens);
+        var (chainPrefill, chainGenerate) = TimeGeneration(llm, null, chainIds, work.ChainTokens, lora: false);
         var timing = new DescribeTiming(work, mert, projector, prefill, generate, chainPrefill, chainGenerate);
         log?.Invoke($"describe: {timing.TotalSeconds:F2} s (MERT {mert:F2}, projector {projector:F2}, prefill {prefill:F2}, " +
                     $"captions {generate:F2}, chain prefill {chainPrefill:F2}, description {chainGenerate:F2})");
@@ -140,12 +142,14 @@ public static class BenchRunner
     }
 
     /// <summary>Prefill, then greedy steps until <paramref name="tokens"/> tokens are generated (the prefill's argmax is
-    /// the first): the spliced <paramref name="prompts"/> together (batch decode), or <paramref name="ids"/> alone.
-    /// Returns (prefill seconds, generation seconds).</summary>
-    static (double Prefill, double Generate) TimeGeneration(MistralModel llm, float[][]? prompts, int[]? ids, int tokens)
+    /// the first): the spliced <paramref name="prompts"/> together (batch decode), or <paramref name="ids"/> alone, with
+    /// the model's LoRA side path when it has one and <paramref name="lora"/> asks for it. Returns (prefill seconds,
+    /// generation seconds).</summary>
+    static (double Prefill, double Generate) TimeGeneration(MistralModel llm, float[][]? prompts, int[]? ids, int tokens, bool lora)
     {
         int batch = prompts?.Length ?? 1, promptTokens = prompts is null ? ids!.Length : prompts[0].Length / llm.Config.HiddenSize;
         var states = llm.CreateStates(batch, promptTokens + tokens);
+        foreach (var state in states) state.UseLora &= lora;
         try
         {
             var host = new float[batch * llm.Config.VocabSize];

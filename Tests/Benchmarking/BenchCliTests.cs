@@ -35,7 +35,8 @@ public class BenchCliTests
             Assert.False(string.IsNullOrWhiteSpace(root.GetProperty(f).GetString()), $"{f} is empty");
         Assert.Equal(JsonValueKind.Null, root.GetProperty(LaunchField).ValueKind);
         Assert.Equal(JsonValueKind.Null, root.GetProperty("describe").ValueKind);  // only with --describe-seconds
-        Assert.Equal(NumberFields.Length + TextFields.Length + 2, root.EnumerateObject().Count());
+        Assert.Equal(JsonValueKind.Null, root.GetProperty("lora_rank").ValueKind);  // only with --lora-rank
+        Assert.Equal(NumberFields.Length + TextFields.Length + 3, root.EnumerateObject().Count());
         Assert.Equal("cpu", root.GetProperty("device").GetString());
         Assert.Equal("q4_0", JsonDocument.Parse(CliRunner.Run("bench", "--synthetic", "small", "--device", "cpu", "--json",
             "--quant", "q4_0", "--prompt-tokens", "4", "--gen-tokens", "2", "--clip-seconds", "1").Stdout).RootElement.GetProperty("weights").GetString());
@@ -59,7 +60,18 @@ public class BenchCliTests
             Assert.True(root.GetProperty(f).GetDouble() > 0, $"{f} = {root.GetProperty(f)}");
         // Every layer launches several kernels per step; the small preset has more than one layer.
         var c = Runtime.Benchmarking.SyntheticPreset.Get("small").Mistral;
-        Assert.InRange(root.GetProperty(LaunchField).GetDouble(), 5.0 * c.LayerCount, 100.0 * c.LayerCount);
+        double launches = root.GetProperty(LaunchField).GetDouble();
+        Assert.InRange(launches, 5.0 * c.LayerCount, 100.0 * c.LayerCount);
+
+        // A LoRA side path on all seven projections: the A products of q/k/v and of gate/up shared, o and down on their
+        // own, then each block's B products (q/k/v in one launch, gate/up in one, o, down): 9 more launches a block.
+        var lora = CliRunner.Run("bench", "--synthetic", "small", "--device", "ilgpu-cpu", "--json", "--lora-rank", "4",
+            "--prompt-tokens", "2", "--gen-tokens", "2", "--clip-seconds", "1");
+        Assert.True(lora.ExitCode == 0, lora.Stderr);
+        var withLora = JsonDocument.Parse(lora.Stdout).RootElement;
+        Assert.Equal(4, withLora.GetProperty("lora_rank").GetInt32());
+        Assert.Contains("LoRA r=4", withLora.GetProperty("model").GetString());
+        Assert.Equal(launches + 9.0 * c.LayerCount, withLora.GetProperty(LaunchField).GetDouble());
     }
 
     [Fact]
@@ -75,11 +87,12 @@ public class BenchCliTests
         Assert.Contains("DecodeBatch", root.GetProperty("batch_note").GetString());
     }
 
-    /// <summary>A 25 s song: 3 chunks (the 5 s tail is its own), every stage timed, the total their sum.</summary>
+    /// <summary>A 25 s song (captions through a LoRA side path): 3 chunks (the 5 s tail is its own), every stage timed,
+    /// the total their sum.</summary>
     [Fact]
     public void DescribeSecondsTimesEveryStageOfASong()
     {
-        var r = CliRunner.Run("bench", "--synthetic", "small", "--device", "cpu", "--json",
+        var r = CliRunner.Run("bench", "--synthetic", "small", "--device", "cpu", "--json", "--lora-rank", "4",
             "--prompt-tokens", "4", "--gen-tokens", "2", "--clip-seconds", "1", "--describe-seconds", "25");
         Assert.True(r.ExitCode == 0, r.Stderr);
         var describe = JsonDocument.Parse(r.Stdout).RootElement.GetProperty("describe");
@@ -107,5 +120,11 @@ public class BenchCliTests
         var song = CliRunner.Run("bench", "--synthetic", "small", "--device", "cpu", "--describe-seconds", "0");
         Assert.Equal(2, song.ExitCode);
         Assert.Contains("--describe-seconds must be in [1, 3600], got 0", song.Stderr);
+        var rank = CliRunner.Run("bench", "--synthetic", "small", "--device", "cpu", "--lora-rank", "0");
+        Assert.Equal(2, rank.ExitCode);
+        Assert.Contains("--lora-rank must be in [1, 1024], got 0", rank.Stderr);
+        var real = CliRunner.Run("bench", "--model", "somewhere", "--device", "cpu", "--lora-rank", "8");
+        Assert.Equal(2, real.ExitCode);
+        Assert.Contains("--lora-rank applies to synthetic weights", real.Stderr);
     }
 }

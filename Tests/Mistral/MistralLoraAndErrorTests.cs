@@ -28,6 +28,7 @@ public class MistralLoraAndErrorTests
         };
         using var model = MistralModel.Load(MistralKit.HfFolder, backend, options);
         Assert.Equal(!merge, model.HasLoraSidePath);
+        if (!merge) Assert.Contains("side path, bf16", model.Description);  // the kit's adapter is bf16, its scale 2
         foreach (string prompt in MistralKit.PromptNames)
             MistralParityTests.AssertGreedy(MistralKit.Run("hf_lora_merged", prompt), model, steps, 1e-3);
     }
@@ -44,9 +45,8 @@ public class MistralLoraAndErrorTests
         }
     }
 
-    /// <summary>The side path costs one shared A product per group of layers that read the same x and one accumulating
-    /// B product per layer: q/k/v 1 + 3, o 2, gate/up 1 + 2 and the gating the fused SwiGLU does in its product (1),
-    /// down 2 — 12 launches a block on top of the base step.</summary>
+    /// <summary>The side path costs one shared A product per group of layers that read the same x and the B products,
+    /// those of a group in one accumulating launch: 9 launches a block on top of the base step (counted below).</summary>
     [Fact]
     public void LoraSidePathAddsNineLaunchesABlock()
     {
@@ -64,6 +64,36 @@ public class MistralLoraAndErrorTests
         // q/k/v: A shared, B each from its own mid (2); gate/up: the norm apart from the products, A, B, SiLU·up (3);
         // o and down: A and B (2 each).
         Assert.Equal(LaunchesOfOneStep(false) + 9 * model.Config.LayerCount, LaunchesOfOneStep(true));
+    }
+
+    /// <summary>An adapter made in memory (what <c>bench --lora-rank</c> runs) plugs into both ways of applying one: its
+    /// side path gives the logits of the same adapter merged into the weights, with the side path stored in bf16 when
+    /// scale·B stays exact there (scale 2) and in fp32 when it does not (scale 0.75).</summary>
+    [Theory]
+    [InlineData(8f, "bf16")]
+    [InlineData(3f, "f32")]
+    public void SyntheticAdapterSidePathMatchesItsMerge(float alpha, string stored)
+    {
+        using var backend = Backend.Create(DeviceKind.Cpu);
+        MistralConfig config;
+        using (var plain = MistralModel.Load(MistralKit.HfFolder, backend)) config = plain.Config;
+        var adapter = LoraAdapter.Synthetic(config, rank: 4, alpha: alpha, seed: 7);
+        Assert.Equal(7 * config.LayerCount, adapter.PairCount);
+        float[] Logits(bool merge, bool useLora)
+        {
+            using var model = MistralModel.Load(MistralKit.HfFolder, backend, new MistralLoadOptions { Lora = adapter, MergeLora = merge });
+            if (!merge) Assert.Contains($"side path, {stored}", model.Description);
+            using var state = model.CreateState();
+            state.UseLora = useLora;
+            var logits = new float[config.VocabSize];
+            backend.Download(model.Forward([1, 415, 2936, 9060], state), logits);
+            return logits;
+        }
+        float[] side = Logits(merge: false, useLora: true), merged = Logits(merge: true, useLora: true);
+        float[] none = Logits(merge: false, useLora: false);
+        float scale = side.Max(MathF.Abs);
+        for (int i = 0; i < side.Length; i++) Assert.True(MathF.Abs(side[i] - merged[i]) <= 1e-4f * scale, $"logit {i}");
+        Assert.True(side.Zip(none).Max(p => MathF.Abs(p.First - p.Second)) > 1e-2f * scale, "the adapter changed nothing");
     }
 
     [Fact]

@@ -66,6 +66,35 @@ public sealed class LoraAdapter
 
     public LoraPair? Find(int layer, MistralProjection projection) => _pairs.GetValueOrDefault((layer, projection));
 
+    public IEnumerable<LoraPair> Pairs => _pairs.Values;
+
+    /// <summary>A seeded random adapter at <paramref name="config"/>'s shapes on all seven projections (peft's defaults
+    /// for a Mistral target list, SPEC §6), for benchmarks: A and B uniform in ±1/√in and ±1/√rank, so the side path
+    /// adds a delta of the base product's size, not a zero one a kernel could skip; values rounded to bf16, the dtype
+    /// the kit's adapter is stored in.</summary>
+    public static LoraAdapter Synthetic(MistralConfig config, int rank, float alpha, ulong seed)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rank);
+        var rng = new Random(unchecked((int)seed));
+        float[] Uniform(int count, int fanIn)
+        {
+            float bound = 1f / MathF.Sqrt(fanIn);
+            var values = new float[count];
+            for (int i = 0; i < values.Length; i++)
+                values[i] = TensorConvert.BF16ToFloat(TensorConvert.FloatToBF16((float)(rng.NextDouble() * 2 - 1) * bound));
+            return values;
+        }
+        var pairs = new Dictionary<(int, MistralProjection), LoraPair>();
+        for (int i = 0; i < config.LayerCount; i++)
+            foreach (var projection in Enum.GetValues<MistralProjection>())
+            {
+                var (outDim, inDim) = projection.Shape(config);
+                pairs[(i, projection)] = new LoraPair(Uniform(rank * inDim, inDim), Uniform(outDim * rank, rank), rank, inDim, outDim,
+                    alpha / rank);
+            }
+        return new LoraAdapter("synthetic", rank, alpha, alpha / rank, pairs);
+    }
+
     /// <summary>Loads the adapter in <paramref name="folder"/>; <paramref name="weightsFile"/> picks the weight file when
     /// the folder has both (default: adapter_model.safetensors, else adapter_model.bin).</summary>
     public static LoraAdapter Load(string folder, MistralConfig config, string? weightsFile = null)

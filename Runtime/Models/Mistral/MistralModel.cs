@@ -12,6 +12,9 @@ public sealed record MistralLoadOptions
     /// <summary>A peft adapter folder (adapter_config.json + adapter_model.safetensors or .bin).</summary>
     public string? LoraFolder { get; init; }
 
+    /// <summary>An adapter already in memory (<see cref="LoraAdapter.Synthetic"/>), instead of <see cref="LoraFolder"/>.</summary>
+    public LoraAdapter? Lora { get; init; }
+
     /// <summary>The adapter's weight file when the folder holds both formats (default: .safetensors first).</summary>
     public string? LoraWeightsFile { get; init; }
 
