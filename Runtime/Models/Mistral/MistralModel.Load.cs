@@ -143,7 +143,8 @@ public sealed partial class MistralModel
     {
         var stored = checkpoint.Blocks[0].Projections.Values.Select(t => t.DType).Distinct();
         string weights = options.Quantize is { } q ? $"{q} (quantized on load)" : string.Join("/", stored);
-        string lora = adapter is null ? "" : $", LoRA r={adapter.Rank} scale={adapter.Scale} ({(options.MergeLora ? "merged" : $"side path, {loraDType.ToString().ToLowerInvariant()}")})";
+        string applied = options.MergeLora ? "merged" : $"side path, {loraDType.ToString().ToLowerInvariant()}";
+        string lora = adapter is null ? "" : $", LoRA r={adapter.Rank} scale={adapter.Scale} ({applied})";
         var c = checkpoint.Config;
         return $"{checkpoint.File.Format} {c.LayerCount} layers, hidden {c.HiddenSize}, vocab {c.VocabSize}, weights {weights}, " +
                $"RoPE {checkpoint.Layout}{lora}";
