@@ -28,6 +28,9 @@ public struct QuantWords
 {
     public int Scale;
     public uint Low, High;
+
+    /// <summary>A scale and 8 quant bytes read as one ulong.</summary>
+    public static QuantWords Of(int scale, ulong quants) => new() { Scale = scale, Low = (uint)quants, High = (uint)(quants >> 32) };
 }
 
 /// <summary>One weight row as a thread of the single-row GEMV reads it (see <see cref="WeightViews.Reader"/>), a unit at a
@@ -65,11 +68,7 @@ public struct RowReader
     }
 
     /// <summary>The scale and the 8 quant bytes of the unit where the reader stands (Q8_0/Q4_0).</summary>
-    public readonly QuantWords Fetch()
-    {
-        ulong pair = Pairs[0];
-        return new QuantWords { Scale = Scale[0], Low = (uint)pair, High = (uint)(pair >> 32) };
-    }
+    public readonly QuantWords Fetch() => QuantWords.Of(Scale[0], Pairs[0]);
 }
 
 /// <summary>A <see cref="RowReader"/>'s move for a stride of units, in each view's own elements (one 8-byte quant load a
@@ -213,8 +212,8 @@ public readonly struct WeightViews
         return r;
     }
 
-    /// <summary>Chunk <paramref name="chunk"/> of row <paramref name="row"/>, where <paramref name="reader"/> stands,
-    /// dotted with the matching x values.
+    /// <summary>Unit <paramref name="unit"/> of row <paramref name="row"/> (<see cref="UnitWeights"/>), where
+    /// <paramref name="reader"/> stands, dotted with the matching x values.
     /// Q8_0 and Q4_0 decode without integer-to-float conversions (a quarter-rate instruction on NVIDIA): a quant's bits
     /// in the mantissa of 2²³ give the float 2²³ + q exactly, and one subtraction leaves q. The exponent bits are ORed
     /// into each 16-bit half once, and each quant is then cut out where it sits with one AND (bits 4–7 give 16·q, 8–15
@@ -286,28 +285,29 @@ public readonly struct WeightViews
     /// <summary>Quant bytes of a block: 16 (Q4_0) or 32 (Q8_0).</summary>
     static int QuantBytes(int format) => format == (int)WeightFormat.Q4_0 ? WeightFormats.Q4BlockBytes - 2 : WeightFormats.Q8BlockBytes - 2;
 
-    long RowStart(int format, int row) => (long)row * BlocksPerRow * (2 + QuantBytes(format));
+    long ScaleOffset(int format, int row, int block) => SplitScaleOffset(row, block, BlocksPerRow, QuantBytes(format));
 
-    /// <summary>Byte offset of block <paramref name="block"/>'s scale in a split quantized row (see the type's remarks).</summary>
-    long ScaleOffset(int format, int row, int block) => RowStart(format, row) + 2 * block;
+    long QuantOffset(int format, int row, int block) => SplitQuantOffset(row, block, BlocksPerRow, QuantBytes(format));
 
-    /// <summary>Byte offset of block <paramref name="block"/>'s quants in a split quantized row.</summary>
-    long QuantOffset(int format, int row, int block) => RowStart(format, row) + 2 * BlocksPerRow + (long)block * QuantBytes(format);
+    /// <summary>Byte offset of block <paramref name="block"/>'s scale in split quantized row <paramref name="row"/> (see
+    /// the type's remarks): the row's scales come first.</summary>
+    static long SplitScaleOffset(long row, long block, int blocksPerRow, int quantBytes) =>
+        row * blocksPerRow * (2 + quantBytes) + 2 * block;
+
+    /// <summary>Byte offset of block <paramref name="block"/>'s quants in split quantized row <paramref name="row"/>: after
+    /// the row's scales.</summary>
+    static long SplitQuantOffset(long row, long block, int blocksPerRow, int quantBytes) =>
+        row * blocksPerRow * (2 + quantBytes) + 2 * blocksPerRow + block * quantBytes;
 
     /// <summary>Scale and quant words of chunk <paramref name="chunk"/> of row <paramref name="row"/>: one aligned load
     /// for the quants when <paramref name="vector"/>, else 16-bit loads.</summary>
     QuantWords QuantsAt(int format, int vector, int row, int chunk)
     {
-        int block = chunk >> 2, sub = chunk & 3;
-        var q = new QuantWords { Scale = Halves[ScaleOffset(format, row, block) / 2] };
+        int block = chunk >> 2, sub = chunk & 3, scale = Halves[ScaleOffset(format, row, block) / 2];
         long quants = QuantOffset(format, row, block) + sub * (format == (int)WeightFormat.Q4_0 ? 4 : 8);
-        if (vector != 0 && format == (int)WeightFormat.Q4_0) q.Low = Words[quants / 4];
-        else if (vector != 0)
-        {
-            ulong pair = Pairs[quants / 8];
-            q.Low = (uint)pair;
-            q.High = (uint)(pair >> 32);
-        }
+        if (vector != 0 && format == (int)WeightFormat.Q8_0) return QuantWords.Of(scale, Pairs[quants / 8]);
+        var q = new QuantWords { Scale = scale };
+        if (vector != 0) q.Low = Words[quants / 4];
         else
         {
             q.Low = Halves[quants / 2] | ((uint)Halves[quants / 2 + 1] << 16);
@@ -444,11 +444,10 @@ public readonly struct WeightViews
     public static void SplitQuantizedRow(Index1D block, ArrayView<ushort> gguf, int blocksPerRow, int blockHalves,
         ArrayView<ushort> split)
     {
-        long row = block / blocksPerRow, inRow = block % blocksPerRow;
-        long rowStart = row * blocksPerRow * blockHalves, source = rowStart + inRow * blockHalves;
-        int quantHalves = blockHalves - 1;
-        split[rowStart + inRow] = gguf[source];
-        long quants = rowStart + blocksPerRow + inRow * quantHalves;
-        for (int i = 0; i < quantHalves; i++) split[quants + i] = gguf[source + 1 + i];
+        long row = block / blocksPerRow, inRow = block % blocksPerRow, source = (long)(int)block * blockHalves;
+        int quantBytes = 2 * (blockHalves - 1);
+        split[SplitScaleOffset(row, inRow, blocksPerRow, quantBytes) / 2] = gguf[source];
+        long quants = SplitQuantOffset(row, inRow, blocksPerRow, quantBytes) / 2;
+        for (int i = 0; i < blockHalves - 1; i++) split[quants + i] = gguf[source + 1 + i];
     }
 }

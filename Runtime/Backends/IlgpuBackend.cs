@@ -157,10 +157,11 @@ public sealed class IlgpuBackend : IBackend
         return t;
     }
 
+    /// <summary>The bytes into the start of <paramref name="t"/>'s buffer, the padding after them zeroed.</summary>
     void Copy(ReadOnlySpan<byte> bytes, IlgpuTensor t)
     {
-        t.Bytes.MemSetToZero(stream);
         ((ArrayView1D<byte, Stride1D.Dense>)t.Bytes.SubView(0, bytes.Length)).CopyFromCPU(stream, bytes);
+        if (t.Bytes.Length > bytes.Length) t.Bytes.SubView(bytes.Length).MemSetToZero(stream);
     }
 
     public DeviceTensor Upload(ReadOnlySpan<float> values, params int[] shape) =>

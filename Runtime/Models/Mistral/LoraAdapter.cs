@@ -84,15 +84,15 @@ public sealed class LoraAdapter
                 values[i] = TensorConvert.BF16ToFloat(TensorConvert.FloatToBF16((float)(rng.NextDouble() * 2 - 1) * bound));
             return values;
         }
+        float scale = alpha / rank;  // peft, without rsLoRA
         var pairs = new Dictionary<(int, MistralProjection), LoraPair>();
         for (int i = 0; i < config.LayerCount; i++)
             foreach (var projection in Enum.GetValues<MistralProjection>())
             {
                 var (outDim, inDim) = projection.Shape(config);
-                pairs[(i, projection)] = new LoraPair(Uniform(rank * inDim, inDim), Uniform(outDim * rank, rank), rank, inDim, outDim,
-                    alpha / rank);
+                pairs[(i, projection)] = new LoraPair(Uniform(rank * inDim, inDim), Uniform(outDim * rank, rank), rank, inDim, outDim, scale);
             }
-        return new LoraAdapter("synthetic", rank, alpha, alpha / rank, pairs);
+        return new LoraAdapter("synthetic", rank, alpha, scale, pairs);
     }
 
     /// <summary>Loads the adapter in <paramref name="folder"/>; <paramref name="weightsFile"/> picks the weight file when
