@@ -11,7 +11,8 @@ namespace SonicVerse.Kernels.Ilgpu;
 /// is read from memory once for all rows of x; per-lane partial sums live in shared memory (one slot per row of x) and
 /// a shuffle reduction finishes each output. More rows (prefill, MERT, projector, batched decode): a tiled
 /// shared-memory GEMM whose weight tile is dequantized while it is staged, split over k when its tiles alone would
-/// leave most multiprocessors idle (see <see cref="Plan"/>).
+/// leave most multiprocessors idle (see <see cref="Plan"/>); with tensor cores on, up to
+/// <see cref="SmallBatchMaxRows"/> rows take the small-batch product instead (MatMulKernels.SmallBatch.cs).
 /// </summary>
 public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamily(accelerator)
 {
@@ -67,7 +68,8 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
 
     /// <summary>How y = x · Wᵀ of these sizes will run: the GEMV (null shape) or the GEMM's tiling and its split over k.
     /// Splits are whole k-steps, so quantized blocks never straddle two.</summary>
-    public GemmShape? Plan(int n, int k, int m) => n <= GemvMaxRows ? null : GemmPlan(n, k, m);
+    public GemmShape? Plan(int n, int k, int m) =>
+        n <= GemvMaxRows ? null : SmallBatchTiles(n, k) ? SmallBatchPlan(n, k, m) : GemmPlan(n, k, m);
 
     GemmShape GemmPlan(int n, int k, int m)
     {
@@ -182,10 +184,24 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
     static bool Vectorizable(ArrayView<float> x, SharedWeights w) =>
         Vectorizable(x, w.W0) && (w.M1 == 0 || Vectorizable(x, w.W1)) && (w.M2 == 0 || Vectorizable(x, w.W2));
 
-    /// <summary>The GEMM launch, and the sum of its k-splits when there are several. With <paramref name="conv"/>, x is
+    /// <summary>The GEMM launch (the tiled GEMM, or the small-batch product when the plan says so), and the sum of its
+    /// k-splits when there are several. With <paramref name="conv"/>, x is
     /// a convolution's input read as its unfolded matrix and y is written transposed ([m, n]: channels first).</summary>
     void Gemm(AcceleratorStream stream, ArrayView<float> x, WeightViews w, ArrayView<float> bias, int epilogue, GemmShape shape,
         ArrayView<float> y, ArrayView<float> scratch, ConvShape? conv)
+    {
+        bool split = shape.Splits > 1;
+        if (shape.SmallBatch) SmallBatch(stream, x, w, split ? 0 : epilogue, bias, shape, split ? scratch : y);
+        else GemmTiles(stream, x, w, bias, split ? 0 : epilogue, shape, split ? scratch : y, conv);
+        if (!split) return;
+        sumSplits ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, ArrayView<float>, int, int, int,
+            ArrayView<float>>(SumSplitsKernel);
+        sumSplits(stream, shape.N * shape.M, scratch, shape.Splits, bias, epilogue, shape.M, conv is null ? 0 : 1, y);
+    }
+
+    /// <summary>The tiled GEMM's launch: its result (or its split partials) into <paramref name="y"/>.</summary>
+    void GemmTiles(AcceleratorStream stream, ArrayView<float> x, WeightViews w, ArrayView<float> bias, int epilogue, GemmShape shape,
+        ArrayView<float> y, ConvShape? conv)
     {
         gemm ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, WeightViews, SpecializedValue<int>, ArrayView<float>,
             SpecializedValue<int>, GemmShape, SpecializedValue<int>, SpecializedValue<int>, ConvShape, SpecializedValue<int>,
@@ -199,12 +215,8 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         bool quads = conv is null && w.K % 4 == 0 && WeightViews.Aligned16(x) && x.Length >= 4;
         int mode = conv is not null ? (split ? UnfoldedInput : UnfoldedInputTransposedOutput) : quads ? PlainInputQuads : PlainInput;
         gemm(stream, config, x, quads ? x.Cast<Quad>() : default, w, SpecializedValue.New(w.Format), bias,
-            SpecializedValue.New(split ? 0 : epilogue), shape, SpecializedValue.New(shape.TileK), SpecializedValue.New(mode),
-            conv ?? default, SpecializedValue.New(tensorCores ? 1 : 0), split ? scratch : y);
-        if (!split) return;
-        sumSplits ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, ArrayView<float>, int, int, int,
-            ArrayView<float>>(SumSplitsKernel);
-        sumSplits(stream, shape.N * shape.M, scratch, shape.Splits, bias, epilogue, shape.M, conv is null ? 0 : 1, y);
+            SpecializedValue.New(epilogue), shape, SpecializedValue.New(shape.TileK), SpecializedValue.New(mode),
+            conv ?? default, SpecializedValue.New(tensorCores ? 1 : 0), y);
     }
 
     // GemmKernel's modes: x as given (read element by element, or 16 bytes at a time when its rows are whole aligned
@@ -541,6 +553,12 @@ public readonly record struct SharedWeights(WeightViews W0, int M0, WeightViews 
 public readonly record struct GemmShape(int N, int M, int ThreadsX, int ThreadsY, int TileRows, int TileCols, int ColTiles,
     int RowTiles, int TileK, int Splits, int SplitK)
 {
+    /// <summary>The small-batch tensor-core product's plan (MatMulKernels.SmallBatch.cs): TileRows are x's rows padded to
+    /// column blocks of 8, TileCols the weight rows of a group of ThreadsX threads, TileK its k-step. (Held as an int:
+    /// a bool field would make the shape non-blittable, and kernels take it as a parameter.)</summary>
+    public bool SmallBatch { get => smallBatch != 0; init => smallBatch = value ? 1 : 0; }
+    readonly int smallBatch;
+
     /// <summary>Widest tile: 256 columns keep a 32-deep k-step of both staged tiles under 48 KB of shared memory.</summary>
     const int MaxThreadsX = 32;
 

@@ -20,6 +20,20 @@ public struct Chunk8
     /// <summary>These 8 weights dotted with the x values at their columns.</summary>
     public readonly float Dot(XChunk x) =>
         A0 * x.A0 + A1 * x.A1 + A2 * x.A2 + A3 * x.A3 + B0 * x.B0 + B1 * x.B1 + B2 * x.B2 + B3 * x.B3;
+
+    /// <summary>The 8 weights times <paramref name="d"/> (a quantized block's scale), at the same columns.</summary>
+    public readonly Chunk8 Scaled(float d) => new()
+    {
+        A0 = d * A0, A1 = d * A1, A2 = d * A2, A3 = d * A3, B0 = d * B0, B1 = d * B1, B2 = d * B2, B3 = d * B3,
+        ColA = ColA, ColB = ColB,
+    };
+}
+
+/// <summary>A chunk's 8 weights before their block's scale (see <see cref="WeightViews.UnscaledChunk"/>).</summary>
+public struct ScaledChunk
+{
+    public Chunk8 Values;
+    public float Scale;
 }
 
 /// <summary>The raw words quantized weights are decoded from: their block's scale (f16 bits) and 4 or 8 quant bytes as
@@ -410,30 +424,44 @@ public readonly struct WeightViews
     /// (found by check-kernels on an H100: every Q8_0 product was wrong there and right on the CPU accelerator).</summary>
     static int SignedByte(int word, int index) => (word << (24 - 8 * index)) >> 24;
 
-    // Chunk sub of a block takes quants 8·sub .. 8·sub + 7, as four 16-bit halves of the two words.
-    static Chunk8 ChunkQ8(QuantWords w, int chunk)
+    /// <summary>Chunk <paramref name="chunk"/> of row <paramref name="row"/> as <see cref="Chunk"/> reads it, except that
+    /// Q8_0/Q4_0 quants stay unscaled (small integers, exact in any float format) with their block's scale beside them
+    /// (1 for the other formats): the tensor-core products multiply the integers and scale each block's sum.</summary>
+    public ScaledChunk UnscaledChunk(int format, int vector, int row, int chunk)
     {
-        float d = HalfValue((ushort)w.Scale);
+        if (format != (int)WeightFormat.Q8_0 && format != (int)WeightFormat.Q4_0)
+            return new ScaledChunk { Values = Chunk(format, vector, row, chunk), Scale = 1f };
+        var q = QuantsAt(format, vector, row, chunk);
+        var values = format == (int)WeightFormat.Q8_0 ? ChunkQ8Quants(q, chunk) : ChunkQ4Quants(q, chunk);
+        return new ScaledChunk { Values = values, Scale = HalfValue((ushort)q.Scale) };
+    }
+
+    static Chunk8 ChunkQ8(QuantWords w, int chunk) => ChunkQ8Quants(w, chunk).Scaled(HalfValue((ushort)w.Scale));
+
+    static Chunk8 ChunkQ4(QuantWords w, int chunk) => ChunkQ4Quants(w, chunk).Scaled(HalfValue((ushort)w.Scale));
+
+    // Chunk sub of a block takes quants 8·sub .. 8·sub + 7, as four 16-bit halves of the two words.
+    static Chunk8 ChunkQ8Quants(QuantWords w, int chunk)
+    {
         int u0 = (int)(w.Low & 0xFFFF), u1 = (int)(w.Low >> 16), u2 = (int)(w.High & 0xFFFF), u3 = (int)(w.High >> 16);
         return new Chunk8
         {
-            A0 = d * SignedByte(u0, 0), A1 = d * SignedByte(u0, 1), A2 = d * SignedByte(u1, 0), A3 = d * SignedByte(u1, 1),
-            B0 = d * SignedByte(u2, 0), B1 = d * SignedByte(u2, 1), B2 = d * SignedByte(u3, 0), B3 = d * SignedByte(u3, 1),
+            A0 = SignedByte(u0, 0), A1 = SignedByte(u0, 1), A2 = SignedByte(u1, 0), A3 = SignedByte(u1, 1),
+            B0 = SignedByte(u2, 0), B1 = SignedByte(u2, 1), B2 = SignedByte(u3, 0), B3 = SignedByte(u3, 1),
             ColA = chunk * 8, ColB = chunk * 8 + 4,
         };
     }
 
     // Q4_0 (ggml-common.h): quant byte j of a block holds element j (low nibble) and j + 16 (high nibble), both offset
     // by 8. Chunk sub of a block takes quant bytes 4·sub .. 4·sub + 3, as two 16-bit halves u0, u1 of the word.
-    static Chunk8 ChunkQ4(QuantWords w, int chunk)
+    static Chunk8 ChunkQ4Quants(QuantWords w, int chunk)
     {
-        float d = HalfValue((ushort)w.Scale);
         int u0 = (int)(w.Low & 0xFFFF), u1 = (int)(w.Low >> 16);
         int first = (chunk >> 2) * WeightFormats.BlockElements + (chunk & 3) * 4;
         return new Chunk8
         {
-            A0 = d * ((u0 & 15) - 8), A1 = d * (((u0 >> 8) & 15) - 8), A2 = d * ((u1 & 15) - 8), A3 = d * (((u1 >> 8) & 15) - 8),
-            B0 = d * (((u0 >> 4) & 15) - 8), B1 = d * ((u0 >> 12) - 8), B2 = d * (((u1 >> 4) & 15) - 8), B3 = d * ((u1 >> 12) - 8),
+            A0 = (u0 & 15) - 8, A1 = ((u0 >> 8) & 15) - 8, A2 = (u1 & 15) - 8, A3 = ((u1 >> 8) & 15) - 8,
+            B0 = ((u0 >> 4) & 15) - 8, B1 = (u0 >> 12) - 8, B2 = ((u1 >> 4) & 15) - 8, B3 = (u1 >> 12) - 8,
             ColA = first, ColB = first + 16,
         };
     }

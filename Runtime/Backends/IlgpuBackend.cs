@@ -40,8 +40,9 @@ public sealed class IlgpuBackend : IBackend
         ops = new IlgpuOps(this, accelerator, stream, tensorCores);
     }
 
-    /// <summary>Whether the GEMM (prefill, batched decode, MERT, the projector's backbone) multiplies its tiles on
-    /// tensor cores (3×TF32, see MatMulKernels.TensorCores.cs).</summary>
+    /// <summary>Whether the GEMM (prefill, MERT, the projector's backbone) multiplies its tiles on tensor cores (3×TF32,
+    /// see MatMulKernels.TensorCores.cs) and batches of 9–64 rows (batched decode) take the small-batch tensor-core
+    /// product (MatMulKernels.SmallBatch.cs).</summary>
     public bool TensorCores { get; }
 
     /// <summary>The environment variable that turns the tensor-core GEMM on (1) or off (0) on CUDA devices of sm_80 and

@@ -39,6 +39,14 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         r.Add(MatMul(DType.F32, 70, 37, 70, false, Activation.Relu));  // tiles cut by n and m
         r.Add(MatMulAccumulate(DType.Q4_0, 65, 64, 24));
         r.Add(Conv1d(3, 140, 40, 3, 2, 1, 1));
+        // The small-batch product (9-64 rows of x, k a multiple of 128): column blocks cut by n, weight rows cut by m,
+        // split over k, each weight format (F32 splits its weights as well), up to its 8 column blocks.
+        r.Add(MatMulAccumulate(DType.Q4_0, 36, 128, 40));
+        r.Add(MatMul(DType.Q4_0, 9, 512, 24, true));
+        r.Add(MatMul(DType.F16, 36, 128, 40, true, Activation.Gelu));
+        r.Add(MatMul(DType.F32, 20, 128, 16, false, Activation.Relu));
+        r.Add(MatMul(DType.Q8_0, 64, 128, 20, false));
+        r.Add(MatMul(DType.BF16, 17, 128, 32, true));
         return r;
     }
 
