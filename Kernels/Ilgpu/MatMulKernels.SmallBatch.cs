@@ -33,8 +33,11 @@ public sealed partial class MatMulKernels
     /// <summary>Staged x quads a row: 16 of a k-step and one of padding.</summary>
     internal const int SmallBatchQuadsPerRow = SmallBatchStep / 4 + 1;
 
-    Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, WeightViews, SpecializedValue<int>,
-        SpecializedValue<int>, SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, GemmShape, ArrayView<float>>? smallBatch;
+    Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SharedWeights, SpecializedValue<int>,
+        SpecializedValue<int>, SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, GemmShape, ArrayView<float>,
+        ArrayView<float>, ArrayView<float>, ArrayView<float>>? smallBatch;
+    Action<AcceleratorStream, Index1D, ArrayView<float>, int, SharedWeights, ArrayView<float>, int, ArrayView<float>,
+        ArrayView<float>, ArrayView<float>>? sumSharedSplits;
 
     /// <summary>Whether n rows of x over k run on the small-batch product: tensor cores on, 32-lane warps, whole 128-wide
     /// k (every quantized row then reads whole aligned words, as every Mistral matrix does).</summary>
@@ -42,40 +45,55 @@ public sealed partial class MatMulKernels
         TensorCores && Accelerator.WarpSize == 32 && RowGroupSize >= 32 && n > GemvMaxRows && n <= SmallBatchMaxRows
         && k % 128 == 0;
 
-    /// <summary>One group per 16·warps weight rows and range of k: ranges of whole k-steps, enough to give every
-    /// multiprocessor two groups (each holds 35 KB of shared memory at most and ~100 registers a thread).</summary>
-    GemmShape SmallBatchPlan(int n, int k, int m)
+    /// <summary>The plan of one small-batch launch over weights of m0 (, m1, m2) rows read against the same x, or null
+    /// when n rows over k do not run on it. One group per 16·warps weight rows of a matrix and range of k: ranges of
+    /// whole k-steps, enough to give every multiprocessor two groups (each holds 35 KB of shared memory at most and
+    /// ~100 registers a thread). M is the matrices' rows together (the split partials' width).</summary>
+    public GemmShape? SmallBatchPlan(int n, int k, int m0, int m1 = 0, int m2 = 0)
     {
-        int threads = RowGroupSize / 32 * 32, rows = 16 * (threads / 32), tiles = (m + rows - 1) / rows, blocks = (n + 7) / 8;
+        if (!SmallBatchTiles(n, k)) return null;
+        int threads = RowGroupSize / 32 * 32, rows = 16 * (threads / 32), blocks = (n + 7) / 8;
+        int tiles = (m0 + rows - 1) / rows + (m1 + rows - 1) / rows + (m2 + rows - 1) / rows;
         int steps = k / SmallBatchStep;
         long wanted = 2L * Math.Max(1, Accelerator.NumMultiprocessors);
         int splits = (int)Math.Clamp((wanted + tiles - 1) / tiles, 1, steps);
         int stepsPerSplit = (steps + splits - 1) / splits;
-        return new GemmShape(n, m, threads, 1, 8 * blocks, rows, tiles, 1, SmallBatchStep, (steps + stepsPerSplit - 1) / stepsPerSplit,
-            stepsPerSplit * SmallBatchStep) { SmallBatch = true };
+        return new GemmShape(n, m0 + m1 + m2, threads, 1, 8 * blocks, rows, tiles, 1, SmallBatchStep,
+            (steps + stepsPerSplit - 1) / stepsPerSplit, stepsPerSplit * SmallBatchStep) { SmallBatch = true };
     }
 
-    void SmallBatch(AcceleratorStream stream, ArrayView<float> x, WeightViews w, int epilogue, ArrayView<float> bias,
-        GemmShape shape, ArrayView<float> y)
+    /// <summary>y0 = x·W0ᵀ (, y1 = x·W1ᵀ, y2 = x·W2ᵀ) on the small-batch product, in one launch (and one more for the sum
+    /// of its k-splits): the weights' row tiles are numbered one matrix after the other. The epilogue (bias, residual
+    /// add, activation) is for one matrix only. plan: <see cref="SmallBatchPlan"/> of these weights; scratch: at least
+    /// <see cref="ScratchLength"/> of it.</summary>
+    public void SmallBatch(AcceleratorStream stream, ArrayView<float> x, SharedWeights w, ArrayView<float> bias, int epilogue,
+        GemmShape plan, ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2, ArrayView<float> scratch)
     {
-        smallBatch ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, WeightViews, SpecializedValue<int>,
-            SpecializedValue<int>, SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, GemmShape, ArrayView<float>>(
-            SmallBatchKernel);
-        bool vector = w.Vector != 0 && WeightViews.Aligned16(x) && x.Length >= 4;
-        var config = new KernelConfig(shape.ColTiles * shape.Splits, shape.ThreadsX,
-            SharedMemoryConfig.RequestDynamic<Quad>(2 * shape.TileRows * SmallBatchQuadsPerRow));
-        smallBatch(stream, config, x, vector ? x.Cast<Quad>() : default, w, SpecializedValue.New(w.Format),
-            SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(shape.TileRows / 8), bias, SpecializedValue.New(epilogue),
-            shape, y);
+        smallBatch ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, SharedWeights, SpecializedValue<int>,
+            SpecializedValue<int>, SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, GemmShape, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>>(SmallBatchKernel);
+        bool vector = Vectorizable(x, w), split = plan.Splits > 1;
+        var config = new KernelConfig(plan.ColTiles * plan.Splits, plan.ThreadsX,
+            SharedMemoryConfig.RequestDynamic<Quad>(2 * plan.TileRows * SmallBatchQuadsPerRow));
+        smallBatch(stream, config, x, vector ? x.Cast<Quad>() : default, w, SpecializedValue.New(w.W0.Format),
+            SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(plan.TileRows / 8), bias,
+            SpecializedValue.New(split ? 0 : epilogue), plan, scratch, y0, y1, y2);
+        if (!split) return;
+        sumSharedSplits ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, SharedWeights, ArrayView<float>,
+            int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(SumSharedSplitsKernel);
+        sumSharedSplits(stream, plan.N * plan.M, scratch.SubView(0, (long)plan.Splits * plan.N * plan.M), plan.Splits, w, bias,
+            epilogue, y0, y1, y2);
     }
 
-    /// <summary>Group (tile, split): warp w owns weight rows tile·TileCols + 16w + (0..15); its lane (g, t) holds rows
-    /// g and g + 8 of them (the mma's fragment layout, see MatMulKernels.TensorCores.cs) and accumulates their products
-    /// with every column block of 8 rows of x. With one split the result goes to y through the epilogue; with several,
-    /// split s writes its partial sums to y[s] ([splits, n, m]).</summary>
-    static void SmallBatchKernel(ArrayView<float> x, ArrayView<Quad> x4, WeightViews w, SpecializedValue<int> formatValue,
+    /// <summary>Group (tile, split): the tile's matrix is the one whose row tiles it falls in; warp w owns weight rows
+    /// 16w + (0..15) of the tile, and its lane (g, t) holds rows g and g + 8 of them (the mma's fragment layout, see
+    /// MatMulKernels.TensorCores.cs) and accumulates their products with every column block of 8 rows of x. With one
+    /// split the result goes to that matrix's y through the epilogue; with several, split s writes its partial sums to
+    /// partial[s] ([splits, n, M], the matrices' columns side by side).</summary>
+    static void SmallBatchKernel(ArrayView<float> x, ArrayView<Quad> x4, SharedWeights w, SpecializedValue<int> formatValue,
         SpecializedValue<int> vectorValue, SpecializedValue<int> blocksValue, ArrayView<float> bias,
-        SpecializedValue<int> epilogueValue, GemmShape s, ArrayView<float> y)
+        SpecializedValue<int> epilogueValue, GemmShape s, ArrayView<float> partial, ArrayView<float> y0, ArrayView<float> y1,
+        ArrayView<float> y2)
     {
         int format = formatValue.Value, vector = vectorValue.Value, blocks = blocksValue.Value;
         var shared = SharedMemory.GetDynamic<Quad>();
@@ -83,35 +101,61 @@ public sealed partial class MatMulKernels
         var his = shared.SubView(0, staged);
         var los = shared.SubView(staged, staged);
         int tile = Grid.IdxX % s.ColTiles, split = Grid.IdxX / s.ColTiles;
+        int tiles0 = (w.M0 + s.TileCols - 1) / s.TileCols, tiles1 = (w.M1 + s.TileCols - 1) / s.TileCols;
+        int matrix = tile < tiles0 ? 0 : tile < tiles0 + tiles1 ? 1 : 2;
+        var weights = matrix == 0 ? w.W0 : matrix == 1 ? w.W1 : w.W2;
+        int m = matrix == 0 ? w.M0 : matrix == 1 ? w.M1 : w.M2;
+        int firstTile = matrix == 0 ? 0 : matrix == 1 ? tiles0 : tiles0 + tiles1;
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
-        int top = tile * s.TileCols + 16 * Warp.WarpIdx + g;
+        int top = (tile - firstTile) * s.TileCols + 16 * Warp.WarpIdx + g;
         // Rows past m read the last row (their results are not stored), so every load stays in bounds.
-        int topRead = Math.Min(top, s.M - 1), bottomRead = Math.Min(top + 8, s.M - 1);
-        int kBegin = split * s.SplitK, kEnd = Math.Min(w.K, kBegin + s.SplitK);
+        int topRead = Math.Min(top, m - 1), bottomRead = Math.Min(top + 8, m - 1);
+        int kBegin = split * s.SplitK, kEnd = Math.Min(weights.K, kBegin + s.SplitK);
         var acc = new TokenBlocks();
         for (int k0 = kBegin; k0 < kEnd; k0 += SmallBatchStep)
         {
             int chunk = (k0 >> 3) + t;  // lane t's chunk of the step's first block; the second block's is 4 chunks on
-            var first = WeightBlock.Load(w, format, vector, topRead, bottomRead, chunk);
-            var second = WeightBlock.Load(w, format, vector, topRead, bottomRead, chunk + 4);
-            StageSmallBatchX(x, x4, vector, format, w.K, s.N, 8 * blocks, k0, his, los);
+            var first = WeightBlock.Load(weights, format, vector, topRead, bottomRead, chunk);
+            var second = WeightBlock.Load(weights, format, vector, topRead, bottomRead, chunk + 4);
+            StageSmallBatchX(x, x4, vector, format, weights.K, s.N, 8 * blocks, k0, his, los);
             Group.Barrier();
             int at = g * SmallBatchQuadsPerRow + 2 * t;
             acc = TokenBlocks.Add(acc, first, his, los, at, blocks, format);
             acc = TokenBlocks.Add(acc, second, his, los, at + 8, blocks, format);
             Group.Barrier();
         }
-        var part = y.SubView((long)split * s.N * s.M, (long)s.N * s.M);
+        // Split partials: row c of the matrix's columns, which start after the earlier matrices'.
+        var output = s.Splits > 1
+            ? new ProductOutput(partial.SubView((long)split * s.N * s.M, (long)s.N * s.M), s.M,
+                matrix == 0 ? 0 : matrix == 1 ? w.M0 : w.M0 + w.M1, m)
+            : new ProductOutput(matrix == 0 ? y0 : matrix == 1 ? y1 : y2, m, 0, m);
         int epilogue = epilogueValue.Value;
-        StoreTokenBlock(part, bias, epilogue, s, top, 2 * t, acc.B0);
-        if (blocks > 1) StoreTokenBlock(part, bias, epilogue, s, top, 8 + 2 * t, acc.B1);
-        if (blocks > 2) StoreTokenBlock(part, bias, epilogue, s, top, 16 + 2 * t, acc.B2);
-        if (blocks > 3) StoreTokenBlock(part, bias, epilogue, s, top, 24 + 2 * t, acc.B3);
-        if (blocks > 4) StoreTokenBlock(part, bias, epilogue, s, top, 32 + 2 * t, acc.B4);
-        if (blocks > 5) StoreTokenBlock(part, bias, epilogue, s, top, 40 + 2 * t, acc.B5);
-        if (blocks > 6) StoreTokenBlock(part, bias, epilogue, s, top, 48 + 2 * t, acc.B6);
-        if (blocks > 7) StoreTokenBlock(part, bias, epilogue, s, top, 56 + 2 * t, acc.B7);
+        StoreTokenBlock(output, bias, epilogue, s.N, top, 2 * t, acc.B0);
+        if (blocks > 1) StoreTokenBlock(output, bias, epilogue, s.N, top, 8 + 2 * t, acc.B1);
+        if (blocks > 2) StoreTokenBlock(output, bias, epilogue, s.N, top, 16 + 2 * t, acc.B2);
+        if (blocks > 3) StoreTokenBlock(output, bias, epilogue, s.N, top, 24 + 2 * t, acc.B3);
+        if (blocks > 4) StoreTokenBlock(output, bias, epilogue, s.N, top, 32 + 2 * t, acc.B4);
+        if (blocks > 5) StoreTokenBlock(output, bias, epilogue, s.N, top, 40 + 2 * t, acc.B5);
+        if (blocks > 6) StoreTokenBlock(output, bias, epilogue, s.N, top, 48 + 2 * t, acc.B6);
+        if (blocks > 7) StoreTokenBlock(output, bias, epilogue, s.N, top, 56 + 2 * t, acc.B7);
     }
+
+    /// <summary>yᵢ[r, c] = Σ over splits of partial[s, r, offsetᵢ + c] (through the epilogue), in split order, for the
+    /// element i of [n, M] that falls in matrix i's columns; partial: exactly [splits, n, M].</summary>
+    static void SumSharedSplitsKernel(Index1D i, ArrayView<float> partial, int splits, SharedWeights w, ArrayView<float> bias,
+        int epilogue, ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2)
+    {
+        int width = w.M0 + w.M1 + w.M2, r = i / width, c = i % width;
+        long count = (long)partial.Length / splits;
+        float sum = 0f;
+        for (int s = 0; s < splits; s++) sum += partial[s * count + i];
+        if (c < w.M0) Finish(y0, bias, epilogue, (long)r * w.M0 + c, c, sum);
+        else if (c < w.M0 + w.M1) Finish(y1, bias, epilogue, (long)r * w.M1 + c - w.M0, c - w.M0, sum);
+        else Finish(y2, bias, epilogue, (long)r * w.M2 + c - w.M0 - w.M1, c - w.M0 - w.M1, sum);
+    }
+
+    static void Finish(ArrayView<float> y, ArrayView<float> bias, int epilogue, long index, int column, float sum) =>
+        y[index] = Epilogue(epilogue, sum, bias, column, y, index);
 
     /// <summary>The k-step k0.. of x's rows (zeros past n) into the staged quads, split into TF32 hi and lo parts: quad
     /// q of a row is block q / 8, lane t = q % 8 / 2, and that lane's chunk's first (even q) or second four columns
@@ -201,19 +245,35 @@ public sealed partial class MatMulKernels
     }
 
     /// <summary>A thread's four values of an m16n8 block with weight rows on M: (row r, x row c), (r, c + 1), (r + 8, c),
-    /// (r + 8, c + 1), stored at y[c, r] (those below n and m).</summary>
-    static void StoreTokenBlock(ArrayView<float> y, ArrayView<float> bias, int epilogue, GemmShape s, int r, int c, MmaBlock v)
+    /// (r + 8, c + 1), those below n and the matrix's m, into <paramref name="output"/>.</summary>
+    static void StoreTokenBlock(ProductOutput output, ArrayView<float> bias, int epilogue, int n, int r, int c, MmaBlock v)
     {
-        if (c < s.N)
+        if (c < n)
         {
-            Store(y, bias, epilogue, s.M, (long)c * s.M, r, v.C0);
-            Store(y, bias, epilogue, s.M, (long)c * s.M, r + 8, v.C2);
+            output.Store(bias, epilogue, c, r, v.C0);
+            output.Store(bias, epilogue, c, r + 8, v.C2);
         }
-        if (c + 1 < s.N)
+        if (c + 1 < n)
         {
-            Store(y, bias, epilogue, s.M, (long)(c + 1) * s.M, r, v.C1);
-            Store(y, bias, epilogue, s.M, (long)(c + 1) * s.M, r + 8, v.C3);
+            output.Store(bias, epilogue, c + 1, r, v.C1);
+            output.Store(bias, epilogue, c + 1, r + 8, v.C3);
         }
+    }
+}
+
+/// <summary>Where a small-batch tile's values go: its matrix's y ([n, m]) or the split partials ([n, width]: the
+/// matrices' columns side by side, this one's from <paramref name="firstColumn"/>); rows at or past m are dropped.</summary>
+public readonly struct ProductOutput(ArrayView<float> y, int width, int firstColumn, int m)
+{
+    readonly ArrayView<float> y = y;
+    readonly int width = width, firstColumn = firstColumn, m = m;
+
+    /// <summary>Weight row <paramref name="row"/> (its matrix's numbering) times x row <paramref name="xRow"/>.</summary>
+    public void Store(ArrayView<float> bias, int epilogue, int xRow, int row, float v)
+    {
+        if (row >= m) return;
+        long index = (long)xRow * width + firstColumn + row;
+        y[index] = MatMulKernels.Epilogue(epilogue, v, bias, row, y, index);
     }
 }
 

@@ -55,7 +55,7 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
 
     /// <summary>The output value after the epilogue: the finished product, + bias, through the activation (the
     /// element-wise kernels' own functions), + what y held.</summary>
-    static float Epilogue(int epilogue, float product, ArrayView<float> bias, int column, ArrayView<float> y, long index)
+    internal static float Epilogue(int epilogue, float product, ArrayView<float> bias, int column, ArrayView<float> y, long index)
     {
         float v = (epilogue & Bias) != 0 ? product + bias[column] : product;
         if ((epilogue & Gelu) != 0) v = ScalarMath.Gelu(v);
@@ -69,7 +69,7 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
     /// <summary>How y = x · Wᵀ of these sizes will run: the GEMV (null shape) or the GEMM's tiling and its split over k.
     /// Splits are whole k-steps, so quantized blocks never straddle two.</summary>
     public GemmShape? Plan(int n, int k, int m) =>
-        n <= GemvMaxRows ? null : SmallBatchTiles(n, k) ? SmallBatchPlan(n, k, m) : GemmPlan(n, k, m);
+        n <= GemvMaxRows ? null : SmallBatchPlan(n, k, m) ?? GemmPlan(n, k, m);
 
     GemmShape GemmPlan(int n, int k, int m)
     {
@@ -190,9 +190,13 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
     void Gemm(AcceleratorStream stream, ArrayView<float> x, WeightViews w, ArrayView<float> bias, int epilogue, GemmShape shape,
         ArrayView<float> y, ArrayView<float> scratch, ConvShape? conv)
     {
+        if (shape.SmallBatch)
+        {
+            SmallBatch(stream, x, new SharedWeights(w, shape.M, w, 0, w, 0), bias, epilogue, shape, y, y, y, scratch);
+            return;
+        }
         bool split = shape.Splits > 1;
-        if (shape.SmallBatch) SmallBatch(stream, x, w, split ? 0 : epilogue, bias, shape, split ? scratch : y);
-        else GemmTiles(stream, x, w, bias, split ? 0 : epilogue, shape, split ? scratch : y, conv);
+        GemmTiles(stream, x, w, bias, split ? 0 : epilogue, shape, split ? scratch : y, conv);
         if (!split) return;
         sumSplits ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, ArrayView<float>, int, int, int,
             ArrayView<float>>(SumSplitsKernel);

@@ -66,6 +66,7 @@ public static class PtxCatalog
         list.Add(new(m, "SmallBatchKernel", "small batch tensor cores q4_0 y+= (36 rows)", Q4, 1, 5, Accumulate));
         list.Add(new(m, "SmallBatchKernel", "small batch tensor cores q4_0 (64 rows)", Q4, 1, 8, 0));
         list.Add(new(m, "SumSplitsKernel", "gemm split sum"));
+        list.Add(new(m, "SumSharedSplitsKernel", "small batch split sum"));
         var a = typeof(AttentionKernels);
         list.Add(new(a, "AttentionKernel", "attention d=128", 128, 1, 0));
         list.Add(new(a, "AttentionKernel", "attention d=64 (MERT)", 64, 1, 0));

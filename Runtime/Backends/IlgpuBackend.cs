@@ -92,9 +92,10 @@ public sealed class IlgpuBackend : IBackend
 
     /// <summary>ILGPU's CPU accelerator with 32-lane warps (2 a group: 64×64 tiles) and the tensor-core GEMM on, its mma
     /// emulated by shuffles: tests of that kernel's fragments, tiling and stores without a GPU. 64 OS threads a group
-    /// and a rendezvous per shuffle, so only for small products.</summary>
+    /// and a rendezvous per shuffle, so only for small products. Two multiprocessors, so plans that fill the device
+    /// split small products over k.</summary>
     public static IBackend CreateCpuAcceleratorWithTensorCores() =>
-        CpuAccelerator(new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 2, numMultiprocessors: 1), tensorCores: true);
+        CpuAccelerator(new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 2, numMultiprocessors: 2), tensorCores: true);
 
     /// <summary>ILGPU's CPU accelerator with a small simulated device (warp 4, 2 warps per group, 1 multiprocessor):
     /// each simulated thread is an OS thread, so this keeps a 2-core machine usable. Kernels read the warp and group

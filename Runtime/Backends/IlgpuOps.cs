@@ -27,6 +27,16 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     public void MatMulShared(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)
     {
         var (n, k, format) = OpChecks.MatMulShared(x, weights, ys);
+        var (w, y0, y1, y2) = SharedProduct(weights, ys, format, k);
+        if (matMul.SmallBatchPlan(n, k, w.M0, w.M1, w.M2) is { } batch)
+        {
+            // A batched decode step on tensor cores: all the products in one launch (and one split sum).
+            backend.CountLaunch();
+            if (batch.Splits > 1) backend.CountLaunch();
+            matMul.SmallBatch(stream, F(x), w, default, 0, batch, y0, y1, y2,
+                MatMulKernels.ScratchLength(batch) is > 0 and var length ? Scratch(length) : y0);
+            return;
+        }
         if (matMul.Plan(n, k, ys[0].Dim(1)) is not null)
         {
             // Prefill-sized x: each product is a GEMM with tiles enough of its own.
@@ -34,7 +44,6 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
             return;
         }
         backend.CountLaunch();
-        var (w, y0, y1, y2) = SharedProduct(weights, ys, format, k);
         matMul.GemvShared(stream, F(x), n, w, y0, y1, y2);
     }
 

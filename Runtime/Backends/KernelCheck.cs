@@ -47,6 +47,9 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         r.Add(MatMul(DType.F32, 20, 128, 16, false, Activation.Relu));
         r.Add(MatMul(DType.Q8_0, 64, 128, 20, false));
         r.Add(MatMul(DType.BF16, 17, 128, 32, true));
+        // Its shared form (q/k/v, gate/up of a batched step): three matrices written directly, two split over k.
+        r.Add(MatMulShared(DType.F16, 12, 3, 256));
+        r.Add(MatMulShared(DType.Q4_0, 12, 2, 256));
         return r;
     }
 
@@ -116,6 +119,7 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         r.Add(Attention(1, 32, 8, 128, 4096, 4095, 0));
         r.Add(Attention(500, 12, 12, 64, 500, -1, 0));
         r.Add(Attention(512, 32, 8, 128, 512, 0, 0));
+        r.Add(MatMulShared(DType.Q4_0, 36, 3, 4096, [4096, 1024, 1024]));  // a batched step's q, k, v
         r.Add(AttentionDecodeBatch(36, 32, 8, 128, 512, 0));
         r.Add(ScatterRows(36, 1024, 36 * 512));
         r.Add(SumMiddle(13, 1000, 768));   // the projector's time sum over the canvas
@@ -201,10 +205,9 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         });
     }
 
-    KernelCheckResult MatMulShared(DType dtype, int n, int count)
+    KernelCheckResult MatMulShared(DType dtype, int n, int count, int k = 512, int[]? rows = null)
     {
-        const int k = 512;
-        int[] ms = [40, 9, 24];
+        int[] ms = rows ?? [40, 9, 24];
         var weights = Enumerable.Range(0, count).Select(i => WeightBytes(dtype, ms[i], k)).ToArray();
         var x = Floats(n * k);
         int total = ms.Take(count).Sum();
