@@ -34,7 +34,9 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
     /// <paramref name="batched"/>: one query per sequence, never split.</summary>
     public AttentionPlan Plan(AttentionShape s, bool batched = false)
     {
-        int tileKeys = Accelerator.WarpSize * (Accelerator.AcceleratorType == AcceleratorType.CPU ? CpuWarpsPerTile : 1);
+        int tileKeys = Accelerator.AcceleratorType == AcceleratorType.CPU
+            ? Math.Max(1, CpuTileKeys / Accelerator.WarpSize) * Accelerator.WarpSize
+            : Accelerator.WarpSize;
         int ratio = s.QueryHeads / s.KvHeads, d = s.HeadDim;
         int itemsPerKv = (batched ? 1 : s.Queries) * ratio;
         int warps = Math.Max(1, Math.Min(itemsPerKv, RowGroupSize / Accelerator.WarpSize));
@@ -99,9 +101,11 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
             cacheStarts, keyCounts, SpecializedValue.New(d), SpecializedValue.New(quads ? 1 : 0), SpecializedValue.New(batched ? 1 : 0));
     }
 
-    /// <summary>Keys staged per tile on the CPU accelerator, in warps' worth: its barriers are rendezvous of OS threads,
-    /// so it stages many keys per barrier (the warps score them a warp's worth at a time). A GPU stages one per lane.</summary>
-    const int CpuWarpsPerTile = 16;
+    /// <summary>Keys staged per tile on the CPU accelerator (whole warps' worth, at least one): its barriers are
+    /// rendezvous of OS threads, so it stages many keys per barrier (the warps score them a warp's worth at a time) —
+    /// 16 warps of the test device's 4 lanes, 2 of a 32-lane one (where 16 would pass 48 KB). A GPU stages one per
+    /// lane.</summary>
+    const int CpuTileKeys = 64;
 
     /// <summary>Shared memory of a group: the K tile (rows padded by one float), the V tile, and per warp its item's
     /// query, output, final max and sum, and the probabilities of the keys it is scoring.</summary>

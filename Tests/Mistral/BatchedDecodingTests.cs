@@ -134,6 +134,40 @@ public class BatchedDecodingTests
         }
     }
 
+    /// <summary>A batched step of 9 sequences on the tensor-core products (the mma emulated by a CPU accelerator with
+    /// 32-lane warps): every product of the step goes through the small-batch product (q/k/v and gate/up shared, o and
+    /// down into the residual, lm_head), on a synthetic Q4_0 decoder whose widths are whole 128s as Mistral-7B's are;
+    /// its logits match the cpu backend's.</summary>
+    [Fact]
+    public void TensorCoreBatchStepMatchesTheCpuBackend()
+    {
+        var config = new MistralConfig(HiddenSize: 128, IntermediateSize: 128, LayerCount: 1, HeadCount: 4, KvHeadCount: 2,
+            HeadDim: 32, RmsNormEps: 1e-5f, RopeTheta: 10000f, VocabSize: 64, SlidingWindow: null, MaxPositions: 64,
+            TieWordEmbeddings: false);
+        int[] prompts = [3, 14, 15, 9, 26, 5, 35, 8, 9], next = [2, 7, 1, 8, 2, 8, 18, 28, 4];
+        float[][] Step(IBackend backend)
+        {
+            using var checkpoint = Runtime.Benchmarking.SyntheticModels.Mistral(config, DType.Q4_0, seed: 7);
+            using var model = MistralModel.Load(checkpoint, config, backend);
+            var states = model.CreateStates(prompts.Length, 4);
+            try
+            {
+                for (int i = 0; i < prompts.Length; i++) model.Forward([prompts[i]], states[i]);
+                var logits = model.DecodeBatch(states, next);
+                return Enumerable.Range(0, prompts.Length).Select(i => Download(backend, logits, i, config.VocabSize)).ToArray();
+            }
+            finally
+            {
+                foreach (var s in states) s.Dispose();
+            }
+        }
+        using var cpu = Backend.Create(DeviceKind.Cpu);
+        using var tensorCores = IlgpuBackend.CreateCpuAcceleratorWithTensorCores();
+        var expected = Step(cpu);
+        var actual = Step(tensorCores);
+        for (int i = 0; i < prompts.Length; i++) MistralParityTests.AssertClose(expected[i], actual[i], 1e-4f, $"sequence {i} logits");
+    }
+
     [Fact]
     public void BatchedPrefillOfEmbeddingsGivesTheReferenceIds()
     {
