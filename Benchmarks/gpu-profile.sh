@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Nsight Compute on the kernels whose speed is issue 7's open question, for a lent GPU machine that has `ncu` (the
 # H100/H200 images do; no .NET needed): the batch-1 decode step's fused RMSNorm + q/k/v and SwiGLU GEMVs (Q4_0 at
-# ~1 TB/s where F16 reaches ~2.3 on an H100), its attention, and the first GEMM launches (MERT's feature-encoder
-# convolutions) with and without the tensor-core GEMM. Each profile is one `ncu` run of `sonicverse bench` that
-# collects the named launches only: throughput against the device's peaks, memory traffic, occupancy, warp stall
-# reasons, launch statistics. Clocks are left as they are (`--clock-control none`).
+# ~1 TB/s where F16 reaches ~2.3 on an H100), its attention, the first GEMM launches (MERT's feature-encoder
+# convolutions) with and without the tensor-core GEMM, and a batch-36 step's small-batch tensor-core products. Each
+# profile is one `ncu` run of `sonicverse bench` that collects the named launches only: throughput against the
+# device's peaks, memory traffic, occupancy, warp stall reasons, launch statistics. Clocks are left as they are (`--clock-control none`).
 # Which launch is which follows the bench's order (MERT on a warm-up and a timed clip: 12 attention launches each; a
 # warm-up prefill ending in the lm_head's normed GEMV; a warm-up decode step; then the timed runs): the report names
 # each kernel's grid, so a reader can tell a decode launch (e.g. 40 attention groups) from a prefill one.
@@ -30,15 +30,15 @@ cli=$unpack/sonicverse-linux-x64/sonicverse
 mkdir -p "$out"
 echo "commit $(cat "$unpack/sonicverse-linux-x64/COMMIT" 2>/dev/null || echo unknown)" > "$work/summary.txt"
 
-# profile NAME QUANT TENSOR_CORES KERNEL_REGEX SKIP COUNT
+# profile NAME QUANT TENSOR_CORES KERNEL_REGEX SKIP COUNT [BATCH]
 profile() {
-  local name=$1 quant=$2 tc=$3 kernels=$4 skip=$5 count=$6
+  local name=$1 quant=$2 tc=$3 kernels=$4 skip=$5 count=$6 batch=${7:-1}
   echo "[gpu-profile] $name: $kernels (skip $skip, count $count), $quant, tensor cores $tc" >&2
   SONICVERSE_TENSOR_CORES=$tc timeout 150 ncu --force-overwrite --clock-control none -o "$work/$name" \
     --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats \
     --section SchedulerStats --section LaunchStats \
     --kernel-name "regex:$kernels" --launch-skip "$skip" --launch-count "$count" \
-    "$cli" bench --synthetic mistral-7b --device cuda --quant "$quant" --prompt-tokens 16 --gen-tokens 2 \
+    "$cli" bench --synthetic mistral-7b --device cuda --quant "$quant" --batch "$batch" --prompt-tokens 16 --gen-tokens 2 \
     > "$work/$name.log" 2>&1
   local rc=$?
   echo "$name: ncu exit $rc" >> "$work/summary.txt"
@@ -58,6 +58,8 @@ profile decode-f16 f16 0 'SingleRowGemvSharedKernel|SingleRowSwiGluKernel' 0 3
 profile attention-q4_0 q4_0 0 'AttentionKernel' 56 2
 profile gemm-tensor-cores q4_0 1 'GemmKernel' 0 3
 profile gemm-fma q4_0 0 'GemmKernel' 0 3
+# Batch 36 with tensor cores: the warm-up step's layer 0 on the small-batch product (q/k/v shared, o, gate/up, down).
+profile small-batch-q4_0 q4_0 1 'SmallBatchKernel' 0 4 36
 cp "$work/summary.txt" "$out/summary.txt"
 tar -czf "$out/profile.tgz" -C "$work" .
 cat "$out/summary.txt"
