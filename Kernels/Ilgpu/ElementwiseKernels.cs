@@ -49,9 +49,9 @@ public sealed class ElementwiseKernels(Accelerator accelerator) : KernelFamily(a
 
     static void ReluKernel(Index1D i, ArrayView<float> x, ArrayView<float> y) => y[i] = Math.Max(x[i], 0f);
 
-    static void SiluMulKernel(Index1D i, ArrayView<float> gate, ArrayView<float> up, ArrayView<float> y)
-    {
-        float g = gate[i];
-        y[i] = g / (1f + XMath.Exp(-g)) * up[i];
-    }
+    static void SiluMulKernel(Index1D i, ArrayView<float> gate, ArrayView<float> up, ArrayView<float> y) => y[i] = SiluTimes(gate[i], up[i]);
+
+    /// <summary>silu(g)·u, the SwiGLU gating: every kernel that gates (this one, the fused single-row SwiGLU, the
+    /// small-batch split sum) computes it here, so they agree to the bit.</summary>
+    internal static float SiluTimes(float g, float u) => g / (1f + XMath.Exp(-g)) * u;
 }

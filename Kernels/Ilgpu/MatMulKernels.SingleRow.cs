@@ -158,7 +158,7 @@ public sealed partial class MatMulKernels
         int t = Group.IdxX, row = row0 + t;
         if (t >= 2 || row >= m) return;
         float g = totals.Sum(t) * totals.Scale, u = totals.Sum(t + 2) * totals.Scale;
-        y[row] = g / (1f + XMath.Exp(-g)) * u;  // ElementwiseKernels.SiluMulKernel's formula
+        y[row] = ElementwiseKernels.SiluTimes(g, u);
     }
 
     /// <summary>Folds the threads' sums over the group — each warp's by shuffles, then, with several warps, one shared

@@ -22,6 +22,10 @@ namespace SonicVerse.Kernels.Ilgpu;
 /// </summary>
 public sealed partial class MatMulKernels
 {
+    /// <summary>Epilogue of a shared small-batch product of gate and up (equal rows) split over k: the split sum
+    /// writes y0 = silu(gate)·up (the SwiGLU) and leaves y1 alone, so the gating needs no launch of its own.</summary>
+    public const int SwiGluGate = 16;
+
     /// <summary>Rows of x up to which a batch runs on the small-batch tensor-core product (8 blocks of 8 columns of the
     /// mma: 32 accumulators a thread).</summary>
     public const int SmallBatchMaxRows = 64;
@@ -78,11 +82,14 @@ public sealed partial class MatMulKernels
         smallBatch(stream, config, x, vector ? x.Cast<Quad>() : default, w, SpecializedValue.New(w.W0.Format),
             SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(plan.TileRows / 8), bias,
             SpecializedValue.New(split ? 0 : epilogue), plan, scratch, y0, y1, y2);
+        bool gate = (epilogue & SwiGluGate) != 0;
+        if (gate && (!split || w.M0 != w.M1 || w.M2 != 0))
+            throw new ArgumentException("SmallBatch: the SwiGLU gate needs gate and up of equal rows, split over k");
         if (!split) return;
         sumSharedSplits ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, SharedWeights, ArrayView<float>,
             int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(SumSharedSplitsKernel);
-        sumSharedSplits(stream, plan.N * plan.M, scratch.SubView(0, (long)plan.Splits * plan.N * plan.M), plan.Splits, w, bias,
-            epilogue, y0, y1, y2);
+        sumSharedSplits(stream, plan.N * (gate ? w.M0 : plan.M), scratch.SubView(0, (long)plan.Splits * plan.N * plan.M),
+            plan.Splits, w, bias, epilogue, y0, y1, y2);
     }
 
     /// <summary>Group (tile, split): the tile's matrix is the one whose row tiles it falls in; warp w owns weight rows
@@ -141,17 +148,33 @@ public sealed partial class MatMulKernels
     }
 
     /// <summary>yᵢ[r, c] = Σ over splits of partial[s, r, offsetᵢ + c] (through the epilogue), in split order, for the
-    /// element i of [n, M] that falls in matrix i's columns; partial: exactly [splits, n, M].</summary>
+    /// element i of [n, M] that falls in matrix i's columns; partial: exactly [splits, n, M]. With
+    /// <see cref="SwiGluGate"/>, i runs over [n, M0] and y0[r, c] = silu(Σ gate[r, c])·Σ up[r, c].</summary>
     static void SumSharedSplitsKernel(Index1D i, ArrayView<float> partial, int splits, SharedWeights w, ArrayView<float> bias,
         int epilogue, ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2)
     {
-        int width = w.M0 + w.M1 + w.M2, r = i / width, c = i % width;
-        long count = (long)partial.Length / splits;
-        float sum = 0f;
-        for (int s = 0; s < splits; s++) sum += partial[s * count + i];
+        int width = w.M0 + w.M1 + w.M2;
+        long count = partial.Length / splits;
+        if ((epilogue & SwiGluGate) != 0)
+        {
+            int row = i / w.M0, column = i % w.M0;
+            long at = (long)row * width + column;
+            y0[i] = ElementwiseKernels.SiluTimes(SplitSum(partial, splits, count, at), SplitSum(partial, splits, count, at + w.M0));
+            return;
+        }
+        int r = i / width, c = i % width;
+        float sum = SplitSum(partial, splits, count, i);
         if (c < w.M0) Finish(y0, bias, epilogue, (long)r * w.M0 + c, c, sum);
         else if (c < w.M0 + w.M1) Finish(y1, bias, epilogue, (long)r * w.M1 + c - w.M0, c - w.M0, sum);
         else Finish(y2, bias, epilogue, (long)r * w.M2 + c - w.M0 - w.M1, c - w.M0 - w.M1, sum);
+    }
+
+    /// <summary>Σ over splits of partial[s · count + at], in split order.</summary>
+    static float SplitSum(ArrayView<float> partial, int splits, long count, long at)
+    {
+        float sum = 0f;
+        for (int s = 0; s < splits; s++) sum += partial[s * count + at];
+        return sum;
     }
 
     static void Finish(ArrayView<float> y, ArrayView<float> bias, int epilogue, long index, int column, float sum) =>

@@ -89,6 +89,19 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         DeviceTensor upScratch, DeviceTensor y)
     {
         var (n, k, format) = OpChecks.SwiGlu(x, norm, normed, gate, up, upScratch, y);
+        int ffn = y.Dim(1);
+        if (matMul.SmallBatchPlan(n, k, ffn, ffn) is { Splits: > 1 } batch)
+        {
+            // A batched step on tensor cores: the norm, then gate and up in one launch whose split sum also gates.
+            RmsNorm(x, norm, eps, normed);
+            backend.CountLaunch();
+            backend.CountLaunch();
+            var gateViews = Weights(gate, format, k);
+            var weights = new SharedWeights(gateViews, ffn, Weights(up, format, k), ffn, gateViews, 0);
+            matMul.SmallBatch(stream, F(normed), weights, default, MatMulKernels.SwiGluGate, batch, F(y), F(upScratch), F(y),
+                Scratch(MatMulKernels.ScratchLength(batch)));
+            return;
+        }
         if (n != 1)
         {
             MatMulNormed(x, norm, eps, normed, [gate, up], [y, upScratch]);

@@ -50,6 +50,7 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         // Its shared form (q/k/v, gate/up of a batched step): three matrices written directly, two split over k.
         r.Add(MatMulShared(DType.F16, 12, 3, 256));
         r.Add(MatMulShared(DType.Q4_0, 12, 2, 256));
+        r.Add(SwiGlu(DType.Q4_0, 12, 256, 32));  // gate and up split over k: the split sum gates
         return r;
     }
 
