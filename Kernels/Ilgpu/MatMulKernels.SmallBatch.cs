@@ -37,17 +37,18 @@ public sealed partial class MatMulKernels
     /// <summary>Staged x quads a row: 16 of a k-step and one of padding.</summary>
     internal const int SmallBatchQuadsPerRow = SmallBatchStep / 4 + 1;
 
-    Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SharedWeights, SpecializedValue<int>,
+    Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, int, SharedWeights, SpecializedValue<int>,
         SpecializedValue<int>, SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, GemmShape, ArrayView<float>,
         ArrayView<float>, ArrayView<float>, ArrayView<float>>? smallBatch;
     Action<AcceleratorStream, Index1D, ArrayView<float>, int, SharedWeights, ArrayView<float>, int, ArrayView<float>,
         ArrayView<float>, ArrayView<float>>? sumSharedSplits;
 
-    /// <summary>Whether n rows of x over k run on the small-batch product: tensor cores on, 32-lane warps, whole 128-wide
-    /// k (every quantized row then reads whole aligned words, as every Mistral matrix does).</summary>
+    /// <summary>Whether n rows of x over k run on the small-batch product: tensor cores on, 32-lane warps, whole k-steps
+    /// (64: a LoRA side path's rank-64 B products run in one k-step, so with no split sum). Quantized rows read whole
+    /// aligned words when k is also a multiple of 128, as every Mistral matrix is; other rows element by element.</summary>
     bool SmallBatchTiles(int n, int k) =>
         TensorCores && Accelerator.WarpSize == 32 && RowGroupSize >= 32 && n > GemvMaxRows && n <= SmallBatchMaxRows
-        && k % 128 == 0;
+        && k % SmallBatchStep == 0;
 
     /// <summary>The plan of one small-batch launch over weights of m0 (, m1, m2) rows read against the same x, or null
     /// when n rows over k do not run on it. One group per 16·warps weight rows of a matrix and range of k: ranges of
@@ -67,19 +68,20 @@ public sealed partial class MatMulKernels
     }
 
     /// <summary>y0 = x·W0ᵀ (, y1 = x·W1ᵀ, y2 = x·W2ᵀ) on the small-batch product, in one launch (and one more for the sum
-    /// of its k-splits): the weights' row tiles are numbered one matrix after the other. The epilogue (bias, residual
-    /// add, activation) is for one matrix only. plan: <see cref="SmallBatchPlan"/> of these weights; scratch: at least
-    /// <see cref="ScratchLength"/> of it.</summary>
+    /// of its k-splits): the weights' row tiles are numbered one matrix after the other. Matrix i reads x from element
+    /// i·<paramref name="xPerMatrix"/> on (0: one x for all, as q/k/v; n·k: each its own n rows, as LoRA B products).
+    /// A bias and an activation are for one matrix only; the residual add (Accumulate) applies to each.
+    /// plan: <see cref="SmallBatchPlan"/> of these weights; scratch: at least <see cref="ScratchLength"/> of it.</summary>
     public void SmallBatch(AcceleratorStream stream, ArrayView<float> x, SharedWeights w, ArrayView<float> bias, int epilogue,
-        GemmShape plan, ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2, ArrayView<float> scratch)
+        GemmShape plan, ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2, ArrayView<float> scratch, int xPerMatrix = 0)
     {
-        smallBatch ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, SharedWeights, SpecializedValue<int>,
+        smallBatch ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, int, SharedWeights, SpecializedValue<int>,
             SpecializedValue<int>, SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, GemmShape, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>>(SmallBatchKernel);
         bool vector = Vectorizable(x, w), split = plan.Splits > 1;
         var config = new KernelConfig(plan.ColTiles * plan.Splits, plan.ThreadsX,
             SharedMemoryConfig.RequestDynamic<Quad>(2 * plan.TileRows * SmallBatchQuadsPerRow));
-        smallBatch(stream, config, x, vector ? x.Cast<Quad>() : default, w, SpecializedValue.New(w.W0.Format),
+        smallBatch(stream, config, x, vector ? x.Cast<Quad>() : default, xPerMatrix, w, SpecializedValue.New(w.W0.Format),
             SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(plan.TileRows / 8), bias,
             SpecializedValue.New(split ? 0 : epilogue), plan, scratch, y0, y1, y2);
         bool gate = (epilogue & SwiGluGate) != 0;
@@ -97,7 +99,7 @@ public sealed partial class MatMulKernels
     /// MatMulKernels.TensorCores.cs) and accumulates their products with every column block of 8 rows of x. With one
     /// split the result goes to that matrix's y through the epilogue; with several, split s writes its partial sums to
     /// partial[s] ([splits, n, M], the matrices' columns side by side).</summary>
-    static void SmallBatchKernel(ArrayView<float> x, ArrayView<Quad> x4, SharedWeights w, SpecializedValue<int> formatValue,
+    static void SmallBatchKernel(ArrayView<float> x, ArrayView<Quad> x4, int xPerMatrix, SharedWeights w, SpecializedValue<int> formatValue,
         SpecializedValue<int> vectorValue, SpecializedValue<int> blocksValue, ArrayView<float> bias,
         SpecializedValue<int> epilogueValue, GemmShape s, ArrayView<float> partial, ArrayView<float> y0, ArrayView<float> y1,
         ArrayView<float> y2)
@@ -124,7 +126,7 @@ public sealed partial class MatMulKernels
             int chunk = (k0 >> 3) + t;  // lane t's chunk of the step's first block; the second block's is 4 chunks on
             var first = WeightBlock.Load(weights, format, vector, topRead, bottomRead, chunk);
             var second = WeightBlock.Load(weights, format, vector, topRead, bottomRead, chunk + 4);
-            StageSmallBatchX(x, x4, vector, format, weights.K, s.N, 8 * blocks, k0, his, los);
+            StageSmallBatchX(x, x4, (long)matrix * xPerMatrix, vector, format, weights.K, s.N, 8 * blocks, k0, his, los);
             Group.Barrier();
             int at = g * SmallBatchQuadsPerRow + 2 * t;
             acc = TokenBlocks.Add(acc, first, his, los, at, blocks, format);
@@ -180,32 +182,33 @@ public sealed partial class MatMulKernels
     static void Finish(ArrayView<float> y, ArrayView<float> bias, int epilogue, long index, int column, float sum) =>
         y[index] = Epilogue(epilogue, sum, bias, column, y, index);
 
-    /// <summary>The k-step k0.. of x's rows (zeros past n) into the staged quads, split into TF32 hi and lo parts: quad
-    /// q of a row is block q / 8, lane t = q % 8 / 2, and that lane's chunk's first (even q) or second four columns
-    /// (<see cref="WeightViews.ChunkColumns"/>), so lane t later reads its 8 values of a block as two neighbouring quads.
-    /// Two quads in flight per thread.</summary>
-    static void StageSmallBatchX(ArrayView<float> x, ArrayView<Quad> x4, int vector, int format, int k, int n, int rows, int k0,
-        ArrayView<Quad> his, ArrayView<Quad> los)
+    /// <summary>The k-step k0.. of x's rows from element <paramref name="first"/> (zeros past n) into the staged quads,
+    /// split into TF32 hi and lo parts: quad q of a row is block q / 8, lane t = q % 8 / 2, and that lane's chunk's
+    /// first (even q) or second four columns (<see cref="WeightViews.ChunkColumns"/>), so lane t later reads its 8
+    /// values of a block as two neighbouring quads. Two quads in flight per thread.</summary>
+    static void StageSmallBatchX(ArrayView<float> x, ArrayView<Quad> x4, long first, int vector, int format, int k, int n, int rows,
+        int k0, ArrayView<Quad> his, ArrayView<Quad> los)
     {
         const int PerRow = SmallBatchStep / 4;
         int total = rows * PerRow, step = Group.DimX;
         for (int i = Group.IdxX; i < total; i += 2 * step)
         {
-            var q0 = StagedXQuad(x, x4, vector, format, k, n, k0, i);
-            var q1 = i + step < total ? StagedXQuad(x, x4, vector, format, k, n, k0, i + step) : default;
+            var q0 = StagedXQuad(x, x4, first, vector, format, k, n, k0, i);
+            var q1 = i + step < total ? StagedXQuad(x, x4, first, vector, format, k, n, k0, i + step) : default;
             PutSplitQuad(his, los, i, q0);
             if (i + step < total) PutSplitQuad(his, los, i + step, q1);
         }
     }
 
-    /// <summary>Staged quad i (row i / 16, quad i % 16 of the k-step) as x holds it, zeros past n. (Shifts and masks
+    /// <summary>Staged quad i (row i / 16, quad i % 16 of the k-step) as x holds it from element <paramref name="first"/>
+    /// on, zeros past n. (Shifts and masks
     /// spelled out: ptxas, sm_90, left ILGPU's division and remainder by constant powers of two as full divisions.)</summary>
-    static Quad StagedXQuad(ArrayView<float> x, ArrayView<Quad> x4, int vector, int format, int k, int n, int k0, int i)
+    static Quad StagedXQuad(ArrayView<float> x, ArrayView<Quad> x4, long first, int vector, int format, int k, int n, int k0, int i)
     {
         int row = i >> 4, q = i & 15;
         if (row >= n) return default;
         var (colA, colB) = WeightViews.ChunkColumns(format, (k0 >> 3) + ((q >> 3) << 2) + ((q & 7) >> 1));
-        long at = (long)row * k + ((q & 1) == 0 ? colA : colB);
+        long at = first + (long)row * k + ((q & 1) == 0 ? colA : colB);
         if (vector != 0) return x4[at >> 2];
         return new Quad
         {

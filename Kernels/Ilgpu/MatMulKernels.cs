@@ -50,7 +50,7 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
 
     /// <summary>Epilogue flags: add bias[column]; add the output's previous value (y += x·Wᵀ); then GELU or ReLU
     /// (Activation's values times 4: <see cref="ActivationShift"/>).</summary>
-    internal const int Bias = 1, Accumulate = 2, Gelu = 4, Relu = 8;
+    public const int Bias = 1, Accumulate = 2, Gelu = 4, Relu = 8;
     const int ActivationShift = 2;
 
     /// <summary>The output value after the epilogue: the finished product, + bias, through the activation (the

@@ -117,8 +117,8 @@ public sealed class CpuBackend : IBackend, IOps
 
     public void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)
     {
-        OpChecks.MatMulAccumulateEach(x, weights, ys);
-        for (int i = 0; i < weights.Length; i++) MatMulAccumulate(x.Rows(i, 1), weights[i], ys[i]);
+        var (n, _, _) = OpChecks.MatMulAccumulateEach(x, weights, ys);
+        for (int i = 0; i < weights.Length; i++) MatMulAccumulate(x.Rows(i * n, n), weights[i], ys[i]);
     }
 
     public void MatMulNormed(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,

@@ -32,10 +32,10 @@ public interface IOps
     /// are those of separate MatMul calls.</summary>
     void MatMulShared(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys);
 
-    /// <summary>ys[i] += x[i] · weights[i]ᵀ for two or three weights of one dtype and row length, each with its own row
-    /// of x (the LoRA B products of q, k, v or gate, up in a decode step): one launch instead of one each on a GPU.
-    /// x: [count, k] F32; weights[i]: [m_i, k]; ys[i]: [1, m_i]. The results are those of separate MatMulAccumulate
-    /// calls.</summary>
+    /// <summary>ys[i] += x_i · weights[i]ᵀ for two or three weights of one dtype and row length, each with its own n rows
+    /// of x (the LoRA B products of q, k, v or gate, up): one launch instead of one each on a GPU for a decode step (one
+    /// row) or a batched one (n rows, with tensor cores). x: [count·n, k] F32, x_i its rows i·n .. i·n + n − 1;
+    /// weights[i]: [m_i, k]; ys[i]: [n, m_i]. The results are those of separate MatMulAccumulate calls.</summary>
     void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys);
 
     /// <summary>normed = <see cref="RmsNorm"/>(x; norm, eps), then ys[i] = normed · weights[i]ᵀ for one to three weights

@@ -49,10 +49,23 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
 
     public void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)
     {
-        var (k, format) = OpChecks.MatMulAccumulateEach(x, weights, ys);
-        backend.CountLaunch();
+        var (n, k, format) = OpChecks.MatMulAccumulateEach(x, weights, ys);
         var (w, y0, y1, y2) = SharedProduct(weights, ys, format, k);
-        matMul.GemvEachAccumulate(stream, F(x), w, y0, y1, y2);
+        if (n == 1)
+        {
+            backend.CountLaunch();
+            matMul.GemvEachAccumulate(stream, F(x), w, y0, y1, y2);
+        }
+        else if (matMul.SmallBatchPlan(n, k, w.M0, w.M1, w.M2) is { } batch)
+        {
+            // A batched step on tensor cores: every product in one launch, each reading its own n rows of x.
+            backend.CountLaunch();
+            if (batch.Splits > 1) backend.CountLaunch();
+            matMul.SmallBatch(stream, F(x), w, default, MatMulKernels.Accumulate, batch, y0, y1, y2,
+                MatMulKernels.ScratchLength(batch) is > 0 and var length ? Scratch(length) : y0, xPerMatrix: n * k);
+        }
+        else
+            for (int i = 0; i < weights.Length; i++) MatMul(x.Rows(i * n, n), weights[i], null, ys[i], true, Activation.None);
     }
 
     public void MatMulNormed(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,

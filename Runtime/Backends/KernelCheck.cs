@@ -39,18 +39,21 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         r.Add(MatMul(DType.F32, 70, 37, 70, false, Activation.Relu));  // tiles cut by n and m
         r.Add(MatMulAccumulate(DType.Q4_0, 65, 64, 24));
         r.Add(Conv1d(3, 140, 40, 3, 2, 1, 1));
-        // The small-batch product (9-64 rows of x, k a multiple of 128): column blocks cut by n, weight rows cut by m,
-        // split over k, each weight format (F32 splits its weights as well), up to its 8 column blocks.
-        r.Add(MatMulAccumulate(DType.Q4_0, 36, 128, 40));
+        // The small-batch product (9-64 rows of x, k a multiple of 64): column blocks cut by n, weight rows cut by m,
+        // split over k, each weight format (F32 splits its weights as well), up to its 8 column blocks. (The residual
+        // add: the model test of a batched step, BatchedDecodingTests.)
         r.Add(MatMul(DType.Q4_0, 9, 512, 24, true));
         r.Add(MatMul(DType.F16, 36, 128, 40, true, Activation.Gelu));
         r.Add(MatMul(DType.F32, 20, 128, 16, false, Activation.Relu));
         r.Add(MatMul(DType.Q8_0, 64, 128, 20, false));
         r.Add(MatMul(DType.BF16, 17, 128, 32, true));
+        r.Add(MatMulAccumulate(DType.BF16, 36, 64, 40));  // a LoRA B product: rank 64, one k-step
+        r.Add(MatMul(DType.Q8_0, 12, 192, 24, false));  // quantized rows not of whole 128s: read element by element
         // Its shared form (q/k/v, gate/up of a batched step): three matrices written directly, two split over k.
-        r.Add(MatMulShared(DType.F16, 12, 3, 256));
+        r.Add(MatMulShared(DType.F16, 12, 3, 128));
         r.Add(MatMulShared(DType.Q4_0, 12, 2, 256));
         r.Add(SwiGlu(DType.Q4_0, 12, 256, 32));  // gate and up split over k: the split sum gates
+        r.Add(MatMulAccumulateEach(DType.BF16, 64, 3, 12));  // LoRA B products of a batched step, each its own x
         return r;
     }
 
@@ -236,28 +239,29 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         });
     }
 
-    /// <summary>ys[i] = residual, then ys[i] += x[i]·W_iᵀ for count weights in one call (the LoRA B products of a decode
-    /// step), laid side by side into y.</summary>
-    KernelCheckResult MatMulAccumulateEach(DType dtype, int k, int count)
+    /// <summary>ys[i] = residual, then ys[i] += x_i·W_iᵀ for count weights in one call, each with its own n rows of x
+    /// (the LoRA B products of a step), laid one after another into y.</summary>
+    KernelCheckResult MatMulAccumulateEach(DType dtype, int k, int count, int n = 1)
     {
         int[] ms = [40, 9, 24];
         var weights = Enumerable.Range(0, count).Select(i => WeightBytes(dtype, ms[i], k)).ToArray();
-        var x = Floats(count * k);
-        int total = ms.Take(count).Sum();
+        var x = Floats(count * n * k);
+        int total = n * ms.Take(count).Sum();
         var residual = Floats(total);
-        return Compare($"MatMulAccumulateEach {dtype}", $"k={k} m={string.Join("+", ms.Take(count))}", 1e-4, 1e-3, [1, total], be =>
+        return Compare($"MatMulAccumulateEach {dtype}", $"n={n} k={k} m={string.Join("+", ms.Take(count))}", 1e-4, 1e-3,
+            [1, total], be =>
         {
             var w = weights.Select((bytes, i) => be.Upload(bytes, dtype, ms[i], k)).ToArray();
-            DeviceTensor[] t = [be.Upload(x, count, k), .. w];
+            DeviceTensor[] t = [be.Upload(x, count * n, k), .. w];
             return Owning(be, t, y =>
             {
                 var parts = Enumerable.Range(0, count)
-                    .Select(i => be.Upload(residual.AsSpan(ms.Take(i).Sum(), ms[i]), 1, ms[i])).ToArray();
+                    .Select(i => be.Upload(residual.AsSpan(n * ms.Take(i).Sum(), n * ms[i]), n, ms[i])).ToArray();
                 be.Ops.MatMulAccumulateEach(t[0], w, parts);
                 var host = new float[total];
-                for (int i = 0, offset = 0; i < count; offset += ms[i++])
+                for (int i = 0, offset = 0; i < count; offset += n * ms[i++])
                 {
-                    be.Download(parts[i], host.AsSpan(offset, ms[i]));
+                    be.Download(parts[i], host.AsSpan(offset, n * ms[i]));
                     parts[i].Dispose();
                 }
                 be.Write(host, y);

@@ -50,25 +50,27 @@ public static class OpChecks
         return (n, k, format);
     }
 
-    /// <summary>MatMulAccumulateEach: x [count, k] with count 2 or 3 weights of one dtype, row i of x checked as a
-    /// MatMul with weights[i] into ys[i] ([1, m_i]). Returns (k, format).</summary>
-    public static (int K, WeightFormat Format) MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights,
+    /// <summary>MatMulAccumulateEach: x [count·n, k] with count 2 or 3 weights of one dtype, rows i·n.. of x checked as
+    /// a MatMul with weights[i] into ys[i] ([n, m_i]). Returns (n, k, format).</summary>
+    public static (int N, int K, WeightFormat Format) MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights,
         ReadOnlySpan<DeviceTensor> ys)
     {
         const string op = nameof(IOps.MatMulAccumulateEach);
         if (weights.Length != ys.Length || weights.Length is < 2 or > 3)
             throw new ArgumentException($"{op}: expected 2 or 3 weights and as many outputs, got {weights.Length} and {ys.Length}");
-        if (x.Rank != 2 || x.Dim(0) != weights.Length) throw Fail(op, $"expected x [{weights.Length}, k]: a row per weight", x);
+        int n = ys[0].Rank == 2 ? ys[0].Dim(0) : 0;
+        if (x.Rank != 2 || n == 0 || x.Dim(0) != weights.Length * n)
+            throw Fail(op, $"expected x [{weights.Length}·n, k]: n rows per weight, n the rows of ys[0]", x, ys[0]);
         int k = 0;
         var format = default(WeightFormat);
         for (int i = 0; i < weights.Length; i++)
         {
             if (weights[i].DType != weights[0].DType) throw Fail(op, "the weights' dtypes differ", weights[0], weights[i]);
-            (_, k, _, format) = MatMul(x.Rows(i, 1), weights[i], null, ys[i]);
+            (_, k, _, format) = MatMul(x.Rows(i * n, n), weights[i], null, ys[i]);
             NoAlias(op, ys[i], x);
             for (int j = 0; j < i; j++) NoAlias(op, ys[i], ys[j]);
         }
-        return (k, format);
+        return (n, k, format);
     }
 
     /// <summary>MatMulNormed: x, normed [n, k] apart, norm [k], 1–3 weights of one dtype each checked as a MatMul of

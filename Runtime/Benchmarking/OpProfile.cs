@@ -66,7 +66,7 @@ sealed class ProfilingOps(IBackend backend, IOps inner, OpProfile profile) : IOp
     public void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)
     {
         DeviceTensor[] w = weights.ToArray(), y = ys.ToArray();
-        T(MatMulName("MatMulAccEach", x.Rows(0, 1), w[0]), () => inner.MatMulAccumulateEach(x, w, y));
+        T(MatMulName("MatMulAccEach", x.Rows(0, y[0].Dim(0)), w[0]), () => inner.MatMulAccumulateEach(x, w, y));
     }
     public void MatMulNormed(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
         ReadOnlySpan<DeviceTensor> ys)

@@ -137,7 +137,8 @@ public class BatchedDecodingTests
     /// <summary>A batched step of 9 sequences on the tensor-core products (the mma emulated by a CPU accelerator with
     /// 32-lane warps): every product of the step goes through the small-batch product (q/k/v and gate/up shared, o and
     /// down into the residual, lm_head), on a synthetic Q4_0 decoder whose widths are whole 128s as Mistral-7B's are;
-    /// its logits match the cpu backend's.</summary>
+    /// its logits match the cpu backend's. (A LoRA side path's products on it, each B from its own mid, are checked op
+    /// by op in KernelCheck.RunGemm: with them this test took twice as long.)</summary>
     [Fact]
     public void TensorCoreBatchStepMatchesTheCpuBackend()
     {

@@ -72,9 +72,10 @@ sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTenso
         if (count == 0) return;
         if (count == 1) ops.MatMul(normed, adapters[0], null, mids[0]);
         else ops.MatMulShared(normed, ((ReadOnlySpan<DeviceTensor>)adapters)[..count], ((ReadOnlySpan<DeviceTensor>)mids)[..count]);
-        // One row (a decode step): the B products in one launch, each from its own mid; several: one product each.
-        if (normed.Dim(0) == 1 && count > 1 && SameShapeAndType(((ReadOnlySpan<DeviceTensor>)bs)[..count]))
-            ops.MatMulAccumulateEach(scratch.LoraMidRows(count), ((ReadOnlySpan<DeviceTensor>)bs)[..count],
+        // The B products in one call, each from its own mid (one launch for a decode step, or a batched one on tensor
+        // cores).
+        if (count > 1 && SameShapeAndType(((ReadOnlySpan<DeviceTensor>)bs)[..count]))
+            ops.MatMulAccumulateEach(scratch.LoraMids(count, normed.Dim(0)), ((ReadOnlySpan<DeviceTensor>)bs)[..count],
                 ((ReadOnlySpan<DeviceTensor>)outputs)[..count]);
         else
             for (int m = 0; m < count; m++) ops.MatMulAccumulate(mids[m], bs[m], outputs[m]);

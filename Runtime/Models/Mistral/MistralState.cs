@@ -192,8 +192,7 @@ sealed class MistralScratch : IDisposable
         Attended = New(DType.F32, tokens, c.QueryWidth);
         Gate = New(DType.F32, tokens, c.IntermediateSize);
         Up = New(DType.F32, tokens, c.IntermediateSize);
-        _loraMids = loraRank > 0 ? [New(DType.F32, tokens, loraRank), New(DType.F32, tokens, loraRank), New(DType.F32, tokens, loraRank)] : [];
-        _loraMidRows = loraRank > 0 ? New(DType.F32, 3, loraRank) : null;
+        _loraMids = loraRank > 0 ? New(DType.F32, 3 * tokens, loraRank) : null;
     }
 
     public int Tokens { get; }
@@ -215,16 +214,15 @@ sealed class MistralScratch : IDisposable
     public DeviceTensor Attended { get; }     // [n, heads·headDim]
     public DeviceTensor Gate { get; }         // [n, ffn]
     public DeviceTensor Up { get; }           // [n, ffn]
-    readonly DeviceTensor[] _loraMids;      // 3 × [n, rank]: A x of up to three side paths sharing x (q, k, v)
-    readonly DeviceTensor? _loraMidRows;    // [3, rank]: the same for one row, as rows of one tensor
+    readonly DeviceTensor? _loraMids;  // [3·n, rank]: A x of up to three side paths sharing x (q, k, v)
 
-    /// <summary>The first <paramref name="rows"/> rows of LoRA mid buffer <paramref name="index"/> (0–2). For one row,
-    /// row <paramref name="index"/> of <see cref="LoraMidRows"/>.</summary>
-    public DeviceTensor LoraMid(int index, int rows) =>
-        rows == 1 ? _loraMidRows!.Rows(index, 1) : rows == Tokens ? _loraMids[index] : _loraMids[index].Rows(0, rows);
+    /// <summary>LoRA mid <paramref name="index"/> (0–2) of a pass of <paramref name="rows"/> rows: rows index·rows ..
+    /// of the mids, so a pass's mids lie one after another (<see cref="LoraMids"/>).</summary>
+    public DeviceTensor LoraMid(int index, int rows) => _loraMids!.Rows(index * rows, rows);
 
-    /// <summary>The one-row mids 0 .. count − 1 as one [count, rank] tensor (see <see cref="IOps.MatMulAccumulateEach"/>).</summary>
-    public DeviceTensor LoraMidRows(int count) => _loraMidRows!.Rows(0, count);
+    /// <summary>Mids 0 .. count − 1 of a pass of <paramref name="rows"/> rows as one [count·rows, rank] tensor (see
+    /// <see cref="IOps.MatMulAccumulateEach"/>).</summary>
+    public DeviceTensor LoraMids(int count, int rows) => _loraMids!.Rows(0, count * rows);
 
     /// <summary>Each sequence's last row and its logits for a batched pass: [count, hidden] and [count, vocab].</summary>
     public (DeviceTensor Hidden, DeviceTensor Logits) Outputs(int count)
