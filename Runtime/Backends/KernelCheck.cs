@@ -144,7 +144,6 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         });
     }
 
-    /// <summary>Two or three products over one x (one GEMV launch); the outputs are compared side by side.</summary>
     /// <summary>The RMSNorm-fused products: each product and then the normalised x, side by side in the output.</summary>
     KernelCheckResult MatMulNormed(DType dtype, int n, int k, int count)
     {
@@ -209,6 +208,8 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         });
     }
 
+    /// <summary>Two or three products over one x (one launch: the GEMV, or the small-batch product); the outputs are
+    /// compared side by side. <paramref name="rows"/>: the weights' rows (default 40, 9, 24).</summary>
     KernelCheckResult MatMulShared(DType dtype, int n, int count, int k = 512, int[]? rows = null)
     {
         int[] ms = rows ?? [40, 9, 24];
