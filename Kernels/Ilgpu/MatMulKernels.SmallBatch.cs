@@ -18,7 +18,8 @@ namespace SonicVerse.Kernels.Ilgpu;
 /// <para>The group's warps share x: each 64-wide k-step of it is staged once per group, already split into its hi and
 /// lo parts, as 16-byte quads (<see cref="SmallBatchQuadsPerRow"/> a row with one of padding, so a quarter-warp's
 /// quad loads fall in 8 different bank groups). A group covers 16 weight rows a warp (128 on a GPU) over one range of
-/// k; ranges split over k fill the device as in the GEMM and are summed by the same split sum.</para>
+/// k; ranges split over k fill the device as in the GEMM, and a split sum (<see cref="SumSharedSplitsKernel"/>) adds
+/// them up in split order.</para>
 /// </summary>
 public sealed partial class MatMulKernels
 {
@@ -78,15 +79,14 @@ public sealed partial class MatMulKernels
         smallBatch ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, int, SharedWeights, SpecializedValue<int>,
             SpecializedValue<int>, SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, GemmShape, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>>(SmallBatchKernel);
-        bool vector = Vectorizable(x, w), split = plan.Splits > 1;
+        bool vector = Vectorizable(x, w), split = plan.Splits > 1, gate = (epilogue & SwiGluGate) != 0;
+        if (gate && (!split || w.M0 != w.M1 || w.M2 != 0))
+            throw new ArgumentException("SmallBatch: the SwiGLU gate needs gate and up of equal rows, split over k");
         var config = new KernelConfig(plan.ColTiles * plan.Splits, plan.ThreadsX,
             SharedMemoryConfig.RequestDynamic<Quad>(2 * plan.TileRows * SmallBatchQuadsPerRow));
         smallBatch(stream, config, x, vector ? x.Cast<Quad>() : default, xPerMatrix, w, SpecializedValue.New(w.W0.Format),
             SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(plan.TileRows / 8), bias,
             SpecializedValue.New(split ? 0 : epilogue), plan, scratch, y0, y1, y2);
-        bool gate = (epilogue & SwiGluGate) != 0;
-        if (gate && (!split || w.M0 != w.M1 || w.M2 != 0))
-            throw new ArgumentException("SmallBatch: the SwiGLU gate needs gate and up of equal rows, split over k");
         if (!split) return;
         sumSharedSplits ??= Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, SharedWeights, ArrayView<float>,
             int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(SumSharedSplitsKernel);
@@ -99,8 +99,8 @@ public sealed partial class MatMulKernels
     /// MatMulKernels.TensorCores.cs) and accumulates their products with every column block of 8 rows of x. With one
     /// split the result goes to that matrix's y through the epilogue; with several, split s writes its partial sums to
     /// partial[s] ([splits, n, M], the matrices' columns side by side).</summary>
-    static void SmallBatchKernel(ArrayView<float> x, ArrayView<Quad> x4, int xPerMatrix, SharedWeights w, SpecializedValue<int> formatValue,
-        SpecializedValue<int> vectorValue, SpecializedValue<int> blocksValue, ArrayView<float> bias,
+    static void SmallBatchKernel(ArrayView<float> x, ArrayView<Quad> x4, int xPerMatrix, SharedWeights w,
+        SpecializedValue<int> formatValue, SpecializedValue<int> vectorValue, SpecializedValue<int> blocksValue, ArrayView<float> bias,
         SpecializedValue<int> epilogueValue, GemmShape s, ArrayView<float> partial, ArrayView<float> y0, ArrayView<float> y1,
         ArrayView<float> y2)
     {
@@ -133,7 +133,7 @@ public sealed partial class MatMulKernels
             acc = TokenBlocks.Add(acc, second, his, los, at + 8, blocks, format);
             Group.Barrier();
         }
-        // Split partials: row c of the matrix's columns, which start after the earlier matrices'.
+        // Split partials: the matrix's rows are columns of [n, M] after the earlier matrices' rows.
         var output = s.Splits > 1
             ? new ProductOutput(partial.SubView((long)split * s.N * s.M, (long)s.N * s.M), s.M,
                 matrix == 0 ? 0 : matrix == 1 ? w.M0 : w.M0 + w.M1, m)
@@ -201,8 +201,8 @@ public sealed partial class MatMulKernels
     }
 
     /// <summary>Staged quad i (row i / 16, quad i % 16 of the k-step) as x holds it from element <paramref name="first"/>
-    /// on, zeros past n. (Shifts and masks
-    /// spelled out: ptxas, sm_90, left ILGPU's division and remainder by constant powers of two as full divisions.)</summary>
+    /// on, zeros past n. (Shifts and masks spelled out: ptxas, sm_90, left ILGPU's division and remainder by constant
+    /// powers of two as full divisions.)</summary>
     static Quad StagedXQuad(ArrayView<float> x, ArrayView<Quad> x4, long first, int vector, int format, int k, int n, int k0, int i)
     {
         int row = i >> 4, q = i & 15;
