@@ -124,6 +124,8 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         r.Add(Attention(500, 12, 12, 64, 500, -1, 0));
         r.Add(Attention(512, 32, 8, 128, 512, 0, 0));
         r.Add(MatMulShared(DType.Q4_0, 36, 3, 4096, [4096, 1024, 1024]));  // a batched step's q, k, v
+        r.Add(SwiGlu(DType.Q4_0, 36, 4096, 14336));  // its norm, gate, up and gating
+        r.Add(MatMulAccumulateEach(DType.BF16, 64, 3, 36, [4096, 1024, 1024]));  // a rank-64 side path's q/k/v B products
         r.Add(AttentionDecodeBatch(36, 32, 8, 128, 512, 0));
         r.Add(ScatterRows(36, 1024, 36 * 512));
         r.Add(SumMiddle(13, 1000, 768));   // the projector's time sum over the canvas
@@ -241,10 +243,11 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
     }
 
     /// <summary>ys[i] = residual, then ys[i] += x_i·W_iᵀ for count weights in one call, each with its own n rows of x
-    /// (the LoRA B products of a step), laid one after another into y.</summary>
-    KernelCheckResult MatMulAccumulateEach(DType dtype, int k, int count, int n = 1)
+    /// (the LoRA B products of a step), laid one after another into y. <paramref name="rows"/>: the weights' rows
+    /// (default 40, 9, 24).</summary>
+    KernelCheckResult MatMulAccumulateEach(DType dtype, int k, int count, int n = 1, int[]? rows = null)
     {
-        int[] ms = [40, 9, 24];
+        int[] ms = rows ?? [40, 9, 24];
         var weights = Enumerable.Range(0, count).Select(i => WeightBytes(dtype, ms[i], k)).ToArray();
         var x = Floats(count * n * k);
         int total = n * ms.Take(count).Sum();
