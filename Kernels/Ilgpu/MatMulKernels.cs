@@ -185,8 +185,8 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         Vectorizable(x, w.W0) && (w.M1 == 0 || Vectorizable(x, w.W1)) && (w.M2 == 0 || Vectorizable(x, w.W2));
 
     /// <summary>The GEMM launch (the tiled GEMM, or the small-batch product when the plan says so), and the sum of its
-    /// k-splits when there are several. With <paramref name="conv"/>, x is
-    /// a convolution's input read as its unfolded matrix and y is written transposed ([m, n]: channels first).</summary>
+    /// k-splits when there are several. With <paramref name="conv"/>, x is a convolution's input read as its unfolded
+    /// matrix and y is written transposed ([m, n]: channels first).</summary>
     void Gemm(AcceleratorStream stream, ArrayView<float> x, WeightViews w, ArrayView<float> bias, int epilogue, GemmShape shape,
         ArrayView<float> y, ArrayView<float> scratch, ConvShape? conv)
     {

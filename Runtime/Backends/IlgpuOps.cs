@@ -31,10 +31,7 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         if (matMul.SmallBatchPlan(n, k, w.M0, w.M1, w.M2) is { } batch)
         {
             // A batched decode step on tensor cores: all the products in one launch (and one split sum).
-            backend.CountLaunch();
-            if (batch.Splits > 1) backend.CountLaunch();
-            matMul.SmallBatch(stream, F(x), w, default, 0, batch, y0, y1, y2,
-                MatMulKernels.ScratchLength(batch) is > 0 and var length ? Scratch(length) : y0);
+            SmallBatch(x, w, 0, batch, y0, y1, y2);
             return;
         }
         if (matMul.Plan(n, k, ys[0].Dim(1)) is not null)
@@ -59,10 +56,7 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         else if (matMul.SmallBatchPlan(n, k, w.M0, w.M1, w.M2) is { } batch)
         {
             // A batched step on tensor cores: every product in one launch, each reading its own n rows of x.
-            backend.CountLaunch();
-            if (batch.Splits > 1) backend.CountLaunch();
-            matMul.SmallBatch(stream, F(x), w, default, MatMulKernels.Accumulate, batch, y0, y1, y2,
-                MatMulKernels.ScratchLength(batch) is > 0 and var length ? Scratch(length) : y0, xPerMatrix: n * k);
+            SmallBatch(x, w, MatMulKernels.Accumulate, batch, y0, y1, y2, xPerMatrix: n * k);
         }
         else
             for (int i = 0; i < weights.Length; i++) MatMul(x.Rows(i * n, n), weights[i], null, ys[i], true, Activation.None);
@@ -83,6 +77,16 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         backend.CountLaunch();
         var (shared, y0, y1, y2) = SharedProduct(weights, ys, format, k);
         matMul.GemvNormed(stream, F(x), new RowNorm(F(norm), default, eps, F(normed)), shared, y0, y1, y2);
+    }
+
+    /// <summary>The small-batch product of these weights over x (one launch, and its split sum when split), counted.</summary>
+    void SmallBatch(DeviceTensor x, SharedWeights w, int epilogue, GemmShape plan, ArrayView<float> y0, ArrayView<float> y1,
+        ArrayView<float> y2, int xPerMatrix = 0)
+    {
+        backend.CountLaunch();
+        if (plan.Splits > 1) backend.CountLaunch();
+        matMul.SmallBatch(stream, F(x), w, default, epilogue, plan, y0, y1, y2,
+            MatMulKernels.ScratchLength(plan) is > 0 and var length ? Scratch(length) : y0, xPerMatrix);
     }
 
     /// <summary>One to three weights of one format and their outputs as the views of one shared product; the unused
@@ -107,12 +111,9 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         {
             // A batched step on tensor cores: the norm, then gate and up in one launch whose split sum also gates.
             RmsNorm(x, norm, eps, normed);
-            backend.CountLaunch();
-            backend.CountLaunch();
             var gateViews = Weights(gate, format, k);
             var weights = new SharedWeights(gateViews, ffn, Weights(up, format, k), ffn, gateViews, 0);
-            matMul.SmallBatch(stream, F(normed), weights, default, MatMulKernels.SwiGluGate, batch, F(y), F(upScratch), F(y),
-                Scratch(MatMulKernels.ScratchLength(batch)));
+            SmallBatch(normed, weights, MatMulKernels.SwiGluGate, batch, F(y), F(upScratch), F(y));
             return;
         }
         if (n != 1)
