@@ -166,21 +166,18 @@ public sealed partial class MatMulKernels
         }
         int r = i / width, c = i % width;
         float sum = SplitSum(partial, splits, count, i);
-        if (c < w.M0) Finish(y0, bias, epilogue, (long)r * w.M0 + c, c, sum);
-        else if (c < w.M0 + w.M1) Finish(y1, bias, epilogue, (long)r * w.M1 + c - w.M0, c - w.M0, sum);
-        else Finish(y2, bias, epilogue, (long)r * w.M2 + c - w.M0 - w.M1, c - w.M0 - w.M1, sum);
+        if (c < w.M0) Store(y0, bias, epilogue, w.M0, (long)r * w.M0, c, sum);
+        else if (c < w.M0 + w.M1) Store(y1, bias, epilogue, w.M1, (long)r * w.M1, c - w.M0, sum);
+        else Store(y2, bias, epilogue, w.M2, (long)r * w.M2, c - w.M0 - w.M1, sum);
     }
 
-    /// <summary>Σ over splits of partial[s · count + at], in split order.</summary>
+    /// <summary>Σ over splits of partial[s · count + at], in split order (both split sums add this way).</summary>
     static float SplitSum(ArrayView<float> partial, int splits, long count, long at)
     {
         float sum = 0f;
         for (int s = 0; s < splits; s++) sum += partial[s * count + at];
         return sum;
     }
-
-    static void Finish(ArrayView<float> y, ArrayView<float> bias, int epilogue, long index, int column, float sum) =>
-        y[index] = Epilogue(epilogue, sum, bias, column, y, index);
 
     /// <summary>The k-step k0.. of x's rows from element <paramref name="first"/> (zeros past n) into the staged quads,
     /// split into TF32 hi and lo parts: quad q of a row is block q / 8, lane t = q % 8 / 2, and that lane's chunk's
@@ -295,16 +292,12 @@ public readonly struct ProductOutput(ArrayView<float> y, int width, int firstCol
     readonly int width = width, firstColumn = firstColumn, m = m;
 
     /// <summary>Weight row <paramref name="row"/> (its matrix's numbering) times x row <paramref name="xRow"/>.</summary>
-    public void Store(ArrayView<float> bias, int epilogue, int xRow, int row, float v)
-    {
-        if (row >= m) return;
-        long index = (long)xRow * width + firstColumn + row;
-        y[index] = MatMulKernels.Epilogue(epilogue, v, bias, row, y, index);
-    }
+    public void Store(ArrayView<float> bias, int epilogue, int xRow, int row, float v) =>
+        MatMulKernels.Store(y, bias, epilogue, m, (long)xRow * width + firstColumn, row, v);
 }
 
-/// <summary>A lane's A fragments of one 32-wide block: its chunk of weight rows g (Top) and g + 8 (Bottom) as TF32 bits
-/// (Hi; Lo is the remainder, used for F32 weights only) and, for quantized weights, the two rows' block scales.</summary>
+/// <summary>A lane's A fragments of one 32-wide block: its chunk of weight rows g (Top) and g + 8 (Bottom) as
+/// <see cref="WeightViews.UnscaledChunk"/> gives them, and the two rows' block scales (1 unless quantized).</summary>
 public struct WeightBlock
 {
     public Chunk8 Top, Bottom;

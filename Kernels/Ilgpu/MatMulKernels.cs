@@ -55,7 +55,7 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
 
     /// <summary>The output value after the epilogue: the finished product, + bias, through the activation (the
     /// element-wise kernels' own functions), + what y held.</summary>
-    internal static float Epilogue(int epilogue, float product, ArrayView<float> bias, int column, ArrayView<float> y, long index)
+    static float Epilogue(int epilogue, float product, ArrayView<float> bias, int column, ArrayView<float> y, long index)
     {
         float v = (epilogue & Bias) != 0 ? product + bias[column] : product;
         if ((epilogue & Gelu) != 0) v = ScalarMath.Gelu(v);
@@ -234,8 +234,7 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
     {
         long count = y.Length;
         int r = i / m, c = i % m;
-        float sum = 0f;
-        for (int s = 0; s < splits; s++) sum += partial[s * count + i];
+        float sum = SplitSum(partial, splits, count, i);
         long index = transposed != 0 ? (long)c * (count / m) + r : i;
         y[index] = Epilogue(epilogue, sum, bias, c, y, index);
     }
@@ -540,7 +539,7 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         if (r < n) y[columnOffset + r] = Epilogue(epilogue, v, bias, c, y, columnOffset + r);
     }
 
-    static void Store(ArrayView<float> y, ArrayView<float> bias, int epilogue, int m, long rowOffset, int c, float v)
+    internal static void Store(ArrayView<float> y, ArrayView<float> bias, int epilogue, int m, long rowOffset, int c, float v)
     {
         if (c < m) y[rowOffset + c] = Epilogue(epilogue, v, bias, c, y, rowOffset + c);
     }
