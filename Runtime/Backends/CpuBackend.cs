@@ -12,6 +12,7 @@ public sealed class CpuBackend : IBackend, IOps
 {
     readonly HashSet<CpuTensor> live = [];
     readonly Dictionary<(float Theta, int HeadDim), float[]> ropeFrequencies = [];
+    readonly ActivationPool activations = new(Math.Min(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 8, 4L << 30));
     long allocated;
     bool disposed;
 
@@ -29,11 +30,11 @@ public sealed class CpuBackend : IBackend, IOps
 
     public IOps Ops => this;
 
-    public DeviceTensor Allocate(DType dtype, params int[] shape) => New(dtype, shape);
+    public DeviceTensor Allocate(DType dtype, params int[] shape) => New(dtype, shape, activations);
 
     public DeviceTensor Upload(ReadOnlySpan<byte> bytes, DType dtype, params int[] shape)
     {
-        var t = New(dtype, shape);
+        var t = New(dtype, shape, pool: null);
         OpChecks.UploadLength(dtype, shape, bytes.Length, t.ByteLength);
         switch (dtype)
         {
@@ -46,7 +47,7 @@ public sealed class CpuBackend : IBackend, IOps
 
     public DeviceTensor Upload(ReadOnlySpan<float> values, params int[] shape)
     {
-        var t = New(DType.F32, shape);
+        var t = New(DType.F32, shape, pool: null);
         OpChecks.UploadLength(DType.F32, shape, values.Length, t.ElementCount);
         values.CopyTo(t.Floats);
         return t;
@@ -54,7 +55,7 @@ public sealed class CpuBackend : IBackend, IOps
 
     public DeviceTensor Upload(ReadOnlySpan<int> values, params int[] shape)
     {
-        var t = New(DType.I32, shape);
+        var t = New(DType.I32, shape, pool: null);
         OpChecks.UploadLength(DType.I32, shape, values.Length, t.ElementCount);
         values.CopyTo(t.Ints);
         return t;
@@ -92,6 +93,7 @@ public sealed class CpuBackend : IBackend, IOps
         CpuTensor[] tensors;
         lock (live) tensors = [.. live];
         foreach (var t in tensors) t.Dispose();
+        activations.Clear();
         disposed = true;
     }
 
@@ -330,11 +332,13 @@ public sealed class CpuBackend : IBackend, IOps
             if (live.Remove(tensor)) Interlocked.Add(ref allocated, -tensor.ByteLength);
     }
 
-    CpuTensor New(DType dtype, int[] shape)
+    /// <summary>A zero-filled tensor; F32 storage comes from <paramref name="pool"/> when given (activations: uploads are
+    /// weights, which are not kept once their model is gone).</summary>
+    CpuTensor New(DType dtype, int[] shape, ActivationPool? pool)
     {
         ThrowIfDisposed();
         if (shape.Any(d => d < 0)) throw new ArgumentException($"negative dimension in [{string.Join(", ", shape)}]");
-        var t = new CpuTensor(this, dtype, (int[])shape.Clone());
+        var t = new CpuTensor(this, dtype, (int[])shape.Clone(), pool);
         lock (live) live.Add(t);
         Interlocked.Add(ref allocated, t.ByteLength);
         return t;

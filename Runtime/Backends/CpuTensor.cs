@@ -8,17 +8,21 @@ public sealed class CpuTensor : DeviceTensor
 {
     readonly CpuBackend owner;
     readonly CpuTensor? storage;   // the base, for a view
+    readonly ActivationPool? pool;  // where the floats came from and go back to (Allocate's tensors)
     float[]? floats;
     int[]? ints;
     byte[]? bytes;
     bool viewDisposed;
 
-    internal CpuTensor(CpuBackend owner, DType dtype, int[] shape) : base(owner, dtype, shape)
+    internal CpuTensor(CpuBackend owner, DType dtype, int[] shape, ActivationPool? pool) : base(owner, dtype, shape)
     {
         this.owner = owner;
         switch (dtype)
         {
-            case DType.F32: floats = new float[ElementCount]; break;
+            case DType.F32:
+                this.pool = pool;
+                floats = pool?.Rent(checked((int)ElementCount)) ?? new float[ElementCount];
+                break;
             case DType.I32: ints = new int[ElementCount]; break;
             default: bytes = new byte[ByteLength]; break;
         }
@@ -51,6 +55,7 @@ public sealed class CpuTensor : DeviceTensor
             return;
         }
         if (IsDisposed) return;
+        if (floats is not null) pool?.Return(floats);
         floats = null;
         ints = null;
         bytes = null;
