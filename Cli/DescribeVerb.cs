@@ -54,7 +54,8 @@ public static class DescribeVerb
           --labels FILE  --device auto|cuda|cpu|ilgpu-cpu  --quant q8_0|q4_0
 
         A file that cannot be described gets one "error: FILE: ..." line on stderr; the others are still described and
-        the exit code is 4 at the end. A progress bar over chunks appears on stderr when it is a terminal.
+        the exit code is 4 at the end. When stderr is a terminal a progress line shows each stage: encoding the
+        chunks, captioning them (decode steps), reading the captions (the chaining prompt's tokens), describing.
         """;
 
     static readonly string[] AudioExtensions = [".wav", ".flac", ".mp3", ".ogg", ".oga"];
@@ -105,7 +106,7 @@ public static class DescribeVerb
             var song = describer.Describe(input, options,
                 onText: stream ? text => { bar?.Clear(); Console.Out.Write(text); } : null,
                 warn: msg => { bar?.Clear(); Console.Error.WriteLine($"warning: {msg}"); },
-                progress: bar is null ? null : bar.Report);
+                progress: bar is null ? null : p => ShowProgress(bar, p, textOnTerminal: stream && !Console.IsOutputRedirected));
             bar?.Clear();
             if (stream) Console.Out.WriteLine();
             else Write(song, plan, output);
@@ -118,6 +119,20 @@ public static class DescribeVerb
             string message = e.Message.StartsWith(input + ": ", StringComparison.Ordinal) ? e.Message[(input.Length + 2)..] : e.Message;
             Console.Error.WriteLine($"error: {input}: {message}");
             return false;
+        }
+    }
+
+    /// <summary>Each stage on the bar; the description's tokens only when its text is not streamed to the terminal,
+    /// where the text itself shows them.</summary>
+    static void ShowProgress(ProgressBar bar, DescribeProgress p, bool textOnTerminal)
+    {
+        switch (p.Stage)
+        {
+            case DescribeStage.Encoding: bar.Report("encoding", p.Done, p.Total, "chunks"); break;
+            case DescribeStage.CaptionPrefill: bar.Report($"captioning {p.Total} chunks: reading their prompts", 0, null, ""); break;
+            case DescribeStage.Captioning: bar.Report("captioning", p.Done, p.Total, "steps"); break;
+            case DescribeStage.ChainPrefill: bar.Report("reading the captions", p.Done, p.Total, "tokens"); break;
+            case DescribeStage.Describing when !textOnTerminal: bar.Report("describing", p.Done, p.Total, "tokens"); break;
         }
     }
 

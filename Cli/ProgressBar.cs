@@ -6,12 +6,13 @@ public sealed class ProgressBar(string label)
     const int Width = 30;
     int _drawn;
 
-    /// <summary>Draws <paramref name="done"/> of <paramref name="total"/> chunks (a counter when the total is unknown).</summary>
-    public void Report(int done, int? total)
+    /// <summary>Draws "<paramref name="what"/> [###...] done/total unit", or without the bar when the total is not
+    /// known ("<paramref name="what"/> done unit"), or only <paramref name="what"/> when nothing is counted yet.</summary>
+    public void Report(string what, int done, int? total, string unit)
     {
         string line = total is int t && t > 0
-            ? $"{label} [{new string('#', Width * Math.Min(done, t) / t).PadRight(Width, '.')}] {done}/{t} chunks"
-            : $"{label} {done} chunks";
+            ? $"{label}: {what} [{new string('#', Width * Math.Clamp(done, 0, t) / t).PadRight(Width, '.')}] {done}/{t} {unit}"
+            : done > 0 ? $"{label}: {what} {done} {unit}" : $"{label}: {what}";
         Console.Error.Write("\r" + line.PadRight(_drawn));
         _drawn = line.Length;
     }

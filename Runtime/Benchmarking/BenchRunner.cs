@@ -235,7 +235,7 @@ public static class BenchRunner
 
     static void Prefill(MistralModel llm, MistralState[] states, int[] ids, float[][]? prompts, float[] host)
     {
-        var logits = prompts is null ? llm.Forward(ids, states[0]) : llm.ForwardBatch(states, prompts);
+        var logits = prompts is null ? llm.ForwardInPieces(ids, states[0]) : llm.ForwardBatch(states, prompts);
         llm.Backend.Download(logits, host);
     }
 

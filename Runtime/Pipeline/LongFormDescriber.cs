@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using SonicVerse.Runtime.Audio;
 using SonicVerse.Runtime.Generation;
+using SonicVerse.Runtime.Models.Mistral;
 using SonicVerse.Runtime.Models.Projector;
 using SonicVerse.Runtime.Text;
 
@@ -25,6 +26,26 @@ public sealed record DescribeOptions
     public string ChainTemplate { get; init; } = ChainPrompt.DefaultTemplate;
 }
 
+/// <summary>The stages of <see cref="LongFormDescriber.Describe"/>, in order.</summary>
+public enum DescribeStage
+{
+    /// <summary>MERT and the projector on each chunk; counts chunks.</summary>
+    Encoding,
+    /// <summary>The chunk prompts prefilled as one batch (or one batch of <see cref="DescribeOptions.BatchSize"/>);
+    /// counts the batch's chunks, done when the pass ends.</summary>
+    CaptionPrefill,
+    /// <summary>Decode steps of the batch's captions; counts steps up to the token budget (all may stop earlier).</summary>
+    Captioning,
+    /// <summary>The chaining prompt prefilled; counts its tokens.</summary>
+    ChainPrefill,
+    /// <summary>The description generated; counts its tokens up to the budget.</summary>
+    Describing,
+}
+
+/// <summary>Where <see cref="LongFormDescriber.Describe"/> is: <paramref name="Done"/> of <paramref name="Total"/> (null
+/// when the file does not declare its length) units of <paramref name="Stage"/>.</summary>
+public readonly record struct DescribeProgress(DescribeStage Stage, int Done, int? Total);
+
 /// <summary>What describe produced for one song. <paramref name="Seconds"/>: time per stage.</summary>
 public sealed record SongDescription(string File, double DurationSeconds, double DroppedSeconds, IReadOnlyList<ChunkCaption> Chunks,
     string ChainPrompt, string Description, int[] Ids, IReadOnlyDictionary<string, double> Seconds);
@@ -44,17 +65,16 @@ public sealed class LongFormDescriber(SonicVerseCaptioner captioner)
         ChunkLayout.FromSeconds(options.ChunkSeconds, options.MinTailSeconds, Captioner.SampleRate, Captioner.MaxClipSamples);
 
     /// <summary>Describes one file. <paramref name="onText"/> hears the description as it is generated;
-    /// <paramref name="progress"/> hears (chunks done, chunks expected when the file declares its length).</summary>
+    /// <paramref name="progress"/> hears each stage's progress (on a cpu a song's stages take minutes each).</summary>
     public SongDescription Describe(string path, DescribeOptions options, Action<string>? onText = null,
-        Action<string>? warn = null, Action<int, int?>? progress = null)
+        Action<string>? warn = null, Action<DescribeProgress>? progress = null)
     {
         var seconds = new Dictionary<string, double>();
         var total = Stopwatch.StartNew();
         var splitter = new ChunkSplitter(Layout(options));
         int? expected = progress is null ? null : ExpectedChunks(path, splitter);
-        int done = 0;
         var chunks = CaptionChunks(splitter.Read(path, Captioner.SampleRate), options.ChunkGeneration, options.BatchSize,
-            options.UserText, _ => progress?.Invoke(++done, expected), seconds);
+            options.UserText, seconds: seconds, progress: progress, expectedChunks: expected);
         double rate = Captioner.SampleRate;
         if (splitter.DroppedSamples > 0)
             warn?.Invoke($"{path}: dropped the last {splitter.DroppedSamples / rate:0.##} s: shorter than the minimum tail of " +
@@ -63,7 +83,7 @@ public sealed class LongFormDescriber(SonicVerseCaptioner captioner)
         string songName = Path.GetFileNameWithoutExtension(path);
         string prompt = ChainPrompt.Render(options.ChainTemplate, songName,
             chunks.Select(c => ChainPrompt.ChunkLine(c.StartSeconds, c.EndSeconds, c.Caption)));
-        var (description, ids) = Chain(prompt, options.ChainGeneration, onText, seconds);
+        var (description, ids) = Chain(prompt, options.ChainGeneration, onText, seconds, progress);
         seconds["total"] = total.Elapsed.TotalSeconds;
         return new SongDescription(path, splitter.TotalSamples / rate, splitter.DroppedSamples / rate, chunks, prompt,
             description, ids, seconds);
@@ -80,27 +100,31 @@ public sealed class LongFormDescriber(SonicVerseCaptioner captioner)
     /// through MERT and the projector as it is read (its samples are then released), and each batch is decoded
     /// together. The greedy ids equal captioning each chunk alone with <see cref="SonicVerseCaptioner.Caption"/>.
     /// <paramref name="done"/> hears each chunk as its caption is ready; <paramref name="seconds"/> accumulates
-    /// decode_audio, mert, projector, prefill and generate.
+    /// decode_audio, mert, projector, prefill and generate; <paramref name="progress"/> hears the encoding, caption
+    /// prefill and captioning stages (chunks out of <paramref name="expectedChunks"/>, when known).
     /// </summary>
     public IReadOnlyList<ChunkCaption> CaptionChunks(IEnumerable<AudioChunk> chunks, GenerationOptions options, int batchSize = 0,
-        string userText = SonicVerseCaptioner.DefaultPrompt, Action<ChunkCaption>? done = null, IDictionary<string, double>? seconds = null)
+        string userText = SonicVerseCaptioner.DefaultPrompt, Action<ChunkCaption>? done = null, IDictionary<string, double>? seconds = null,
+        Action<DescribeProgress>? progress = null, int? expectedChunks = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(batchSize);
         seconds ??= new Dictionary<string, double>();
         var prompt = Captioner.EncodePrompt(userText);
         var captions = new List<ChunkCaption>();
         var batch = new List<PreparedChunk>();
+        int encoded = 0;
         foreach (var chunk in Timed(chunks, seconds, "decode_audio"))
         {
             options.Cancel.ThrowIfCancellationRequested();
             batch.Add(Prepare(chunk, prompt, seconds));
+            progress?.Invoke(new DescribeProgress(DescribeStage.Encoding, ++encoded, expectedChunks));
             if (batch.Count == batchSize)
             {
-                Decode(batch, options, seconds, captions, done);
+                Decode(batch, options, seconds, captions, done, progress);
                 batch.Clear();
             }
         }
-        if (batch.Count > 0) Decode(batch, options, seconds, captions, done);
+        if (batch.Count > 0) Decode(batch, options, seconds, captions, done, progress);
         return captions;
     }
 
@@ -123,9 +147,9 @@ public sealed class LongFormDescriber(SonicVerseCaptioner captioner)
     }
 
     void Decode(List<PreparedChunk> batch, GenerationOptions options, IDictionary<string, double> seconds,
-        List<ChunkCaption> captions, Action<ChunkCaption>? done)
+        List<ChunkCaption> captions, Action<ChunkCaption>? done, Action<DescribeProgress>? progress)
     {
-        int[][] ids = GenerateBatch(batch.Select(c => c.Embeddings).ToList(), options, seconds);
+        int[][] ids = GenerateBatch(batch.Select(c => c.Embeddings).ToList(), options, seconds, progress);
         for (int i = 0; i < batch.Count; i++)
         {
             // scripts/app.py: decode(skip_special_tokens=True).strip(), as SonicVerseCaptioner.Caption does.
@@ -138,22 +162,32 @@ public sealed class LongFormDescriber(SonicVerseCaptioner captioner)
 
     /// <summary>The ids of each spliced prompt of the batch, decoded together (<see cref="SonicVerseCaptioner.GenerateBatch"/>:
     /// one weight read per step for all sequences, each stopping on its own; greedy ids equal decoding each alone).</summary>
-    int[][] GenerateBatch(IReadOnlyList<float[]> embeddings, GenerationOptions options, IDictionary<string, double> seconds)
+    int[][] GenerateBatch(IReadOnlyList<float[]> embeddings, GenerationOptions options, IDictionary<string, double> seconds,
+        Action<DescribeProgress>? progress)
     {
         var ids = embeddings.Select(_ => new List<int>()).ToArray();
         var clock = Stopwatch.StartNew();
         double prefill = 0;
+        int steps = 0;
+        progress?.Invoke(new DescribeProgress(DescribeStage.CaptionPrefill, 0, embeddings.Count));
         foreach (var token in Captioner.GenerateBatch(embeddings, options, prefillSeconds: s => prefill = s))
+        {
             ids[token.Sequence].Add(token.Token.Id);
+            if (token.Step < steps) continue;   // a step yields a token per running sequence: report it once
+            steps = token.Step + 1;
+            progress?.Invoke(new DescribeProgress(DescribeStage.Captioning, steps, options.MaxNewTokens));
+        }
         Add(seconds, "prefill", prefill);
         Add(seconds, "generate", clock.Elapsed.TotalSeconds - prefill);
         return ids.Select(list => list.ToArray()).ToArray();
     }
 
     /// <summary>Runs the chaining prompt through the plain Instruct model (LoRA off). Returns the stripped text and the
-    /// ids; <paramref name="onText"/> hears the text as it is generated.</summary>
+    /// ids; <paramref name="onText"/> hears the text as it is generated, <paramref name="progress"/> the prompt's tokens
+    /// as they are prefilled (a piece at a time, <see cref="MistralModel.ForwardInPieces"/>; cancellable between pieces)
+    /// and the description's tokens.</summary>
     public (string Text, int[] Ids) Chain(string renderedPrompt, GenerationOptions options, Action<string>? onText = null,
-        IDictionary<string, double>? seconds = null)
+        IDictionary<string, double>? seconds = null, Action<DescribeProgress>? progress = null)
     {
         var llm = Captioner.Llm;
         int[] promptIds = ChatTemplate.Encode(Captioner.Tokenizer, ChainPrompt.UserMessage(renderedPrompt), ChatTemplateVariant.Old);
@@ -163,7 +197,11 @@ public sealed class LongFormDescriber(SonicVerseCaptioner captioner)
         var clock = Stopwatch.StartNew();
         using var state = llm.CreateState(Math.Min(llm.Config.MaxPositions, promptIds.Length + options.MaxNewTokens));
         state.UseLora = false;
-        var logits = llm.Forward(promptIds, state);
+        var logits = llm.ForwardInPieces(promptIds, state, tokens =>
+        {
+            options.Cancel.ThrowIfCancellationRequested();
+            progress?.Invoke(new DescribeProgress(DescribeStage.ChainPrefill, tokens, promptIds.Length));
+        });
         Captioner.Backend.Synchronize();
         if (seconds is not null) Add(seconds, "chain_prefill", clock);
 
@@ -172,6 +210,7 @@ public sealed class LongFormDescriber(SonicVerseCaptioner captioner)
         foreach (var token in TokenGenerator.Continue(llm, state, logits, options))
         {
             ids.Add(token.Id);
+            progress?.Invoke(new DescribeProgress(DescribeStage.Describing, ids.Count, options.MaxNewTokens));
             string piece = streamer.Append(token.Id);
             if (piece.Length > 0) onText?.Invoke(piece);
         }

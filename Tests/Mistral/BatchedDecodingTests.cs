@@ -196,6 +196,33 @@ public class BatchedDecodingTests
         }
     }
 
+    /// <summary>A prompt longer than two pieces, prefilled piece by piece, gives the logits of one pass over it and
+    /// fills the cache to the same position; the pieces are reported as they finish.</summary>
+    [Fact]
+    public void PiecewisePrefillMatchesOnePass()
+    {
+        using var backend = Backend.Create(DeviceKind.Cpu);
+        using var model = Load("hf", backend);
+        var random = new Random(3);
+        int n = 2 * MistralModel.PrefillPieceTokens + 76;
+        int[] ids = Enumerable.Range(0, n).Select(_ => random.Next(3, model.Config.VocabSize)).ToArray();
+        float[] Logits(bool pieces, List<int>? heard, out int position)
+        {
+            using var state = model.CreateState(n + 1);
+            var logits = pieces ? model.ForwardInPieces(ids, state, heard!.Add) : model.Forward(ids, state);
+            var host = new float[model.Config.VocabSize];
+            backend.Download(logits, host);
+            position = state.Position;
+            return host;
+        }
+        var heard = new List<int>();
+        float[] whole = Logits(false, null, out int wholePosition), pieced = Logits(true, heard, out int piecedPosition);
+        Assert.Equal([512, 1024, n], heard);
+        Assert.Equal(n, wholePosition);
+        Assert.Equal(n, piecedPosition);
+        for (int i = 0; i < whole.Length; i++) Assert.True(Math.Abs(whole[i] - pieced[i]) <= 1e-4f, $"logit {i}: {whole[i]} vs {pieced[i]}");
+    }
+
     [Fact]
     public void ABatchRejectsRepeatedSequencesAndMismatchedCounts()
     {

@@ -154,6 +154,29 @@ public class DescribeTests(DescribeFixture fixture) : IClassFixture<DescribeFixt
     }
 
     [Fact]
+    public void ProgressGoesThroughEveryStageInOrderWithItsCounts()
+    {
+        var describer = new LongFormDescriber(fixture.Captioner);
+        var heard = new List<DescribeProgress>();
+        var options = Fast with { ChunkGeneration = Fast.ChunkGeneration with { MaxNewTokens = 5 } };
+        var song = describer.Describe(fixture.Song35, options, progress: heard.Add);
+
+        Assert.Equal(Enumerable.Range(1, 4).Select(i => new DescribeProgress(DescribeStage.Encoding, i, 4)),
+            heard.TakeWhile(p => p.Stage == DescribeStage.Encoding));
+        int steps = song.Chunks.Max(c => c.Ids.Length), promptTokens = heard.Last(p => p.Stage == DescribeStage.ChainPrefill).Done;
+        DescribeProgress[] expected =
+        [
+            .. Enumerable.Range(1, 4).Select(i => new DescribeProgress(DescribeStage.Encoding, i, 4)),
+            new(DescribeStage.CaptionPrefill, 0, 4),
+            .. Enumerable.Range(1, steps).Select(i => new DescribeProgress(DescribeStage.Captioning, i, 5)),
+            new(DescribeStage.ChainPrefill, promptTokens, promptTokens),
+            .. Enumerable.Range(1, song.Ids.Length).Select(i => new DescribeProgress(DescribeStage.Describing, i, 8)),
+        ];
+        Assert.Equal(expected, heard);
+        Assert.True(promptTokens > 100, $"the chaining prompt has {promptTokens} tokens");
+    }
+
+    [Fact]
     public void BatchedAndUnbatchedChunkCaptionsAreIdentical()
     {
         // Short chunks keep MERT cheap; batching does not care about the chunk length. 6.5 s in 1.5 s chunks: the
