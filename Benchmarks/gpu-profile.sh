@@ -8,7 +8,7 @@
 # Which launch is which follows the bench's order (MERT on a warm-up and a timed clip: 12 attention launches each; a
 # warm-up prefill ending in the lm_head's normed GEMV; a warm-up decode step; then the timed runs): the report names
 # each kernel's grid, so a reader can tell a decode launch (e.g. 40 attention groups) from a prefill one.
-# Results: $OUT/profile.tgz (reports, CSV and text pages) and summary.txt. Takes ~3 minutes on an H100.
+# Results: $OUT/profile.tgz (reports, CSV and text pages) and summary.txt. Takes ~4 minutes on an H100.
 # usage: Benchmarks/gpu-profile.sh [--archive FILE.tar.xz] [--out DIR]
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,15 +30,15 @@ cli=$unpack/sonicverse-linux-x64/sonicverse
 mkdir -p "$out"
 echo "commit $(cat "$unpack/sonicverse-linux-x64/COMMIT" 2>/dev/null || echo unknown)" > "$work/summary.txt"
 
-# profile NAME QUANT TENSOR_CORES KERNEL_REGEX SKIP COUNT [BATCH]
+# profile NAME QUANT TENSOR_CORES KERNEL_REGEX SKIP COUNT [BATCH [PROMPT_TOKENS]]
 profile() {
-  local name=$1 quant=$2 tc=$3 kernels=$4 skip=$5 count=$6 batch=${7:-1}
+  local name=$1 quant=$2 tc=$3 kernels=$4 skip=$5 count=$6 batch=${7:-1} prompt=${8:-16}
   echo "[gpu-profile] $name: $kernels (skip $skip, count $count), $quant, tensor cores $tc" >&2
   SONICVERSE_TENSOR_CORES=$tc timeout 150 ncu --force-overwrite --clock-control none -o "$work/$name" \
     --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats \
     --section SchedulerStats --section LaunchStats \
     --kernel-name "regex:$kernels" --launch-skip "$skip" --launch-count "$count" \
-    "$cli" bench --synthetic mistral-7b --device cuda --quant "$quant" --batch "$batch" --prompt-tokens 16 --gen-tokens 2 \
+    "$cli" bench --synthetic mistral-7b --device cuda --quant "$quant" --batch "$batch" --prompt-tokens "$prompt" --gen-tokens 2 \
     > "$work/$name.log" 2>&1
   local rc=$?
   echo "$name: ncu exit $rc" >> "$work/summary.txt"
@@ -60,6 +60,10 @@ profile gemm-tensor-cores q4_0 1 'GemmKernel' 0 3
 profile gemm-fma q4_0 0 'GemmKernel' 0 3
 # Batch 36 with tensor cores: the warm-up step's layer 0 on the small-batch product (q/k/v shared, o, gate/up, down).
 profile small-batch-q4_0 q4_0 1 'SmallBatchKernel' 0 4 36
+# Decode attention at the description's context (describe's 999 steps attend to a 4,096-key window; BenchmarkDotNet
+# had ~54 µs a layer there, 5x the K/V bytes' time): the warm-up step's layer 0, split over keys, and its combine.
+# The warm-up prefill of 4,000 tokens runs in pieces of 512: 8 × 32 attention launches after MERT's 24.
+profile attention-long-q4_0 q4_0 0 'AttentionKernel|CombineKernel' $((24 + 8 * 32)) 2 1 4000
 cp "$work/summary.txt" "$out/summary.txt"
 tar -czf "$out/profile.tgz" -C "$work" .
 cat "$out/summary.txt"
