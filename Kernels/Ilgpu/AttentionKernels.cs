@@ -47,7 +47,7 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
         if (batched) return new AttentionPlan(tileKeys, warps, itemsPerKv, groupsPerKv, 1, int.MaxValue / 2);
         int visible = Math.Max(1, s.LastKey(s.Queries - 1) - s.FirstKey(0) + 1), tiles = (visible + tileKeys - 1) / tileKeys;
         long baseGroups = (long)s.KvHeads * groupsPerKv, target = 2L * Math.Max(1, Accelerator.NumMultiprocessors);
-        int splits = (int)Math.Clamp((target + baseGroups - 1) / baseGroups, 1, tiles);
+        int splits = (int)Math.Clamp((target + baseGroups - 1) / baseGroups, 1, Math.Min(tiles, MaxSplits));
         int tilesPerSplit = (tiles + splits - 1) / splits;
         splits = (tiles + tilesPerSplit - 1) / tilesPerSplit;
         return new AttentionPlan(tileKeys, warps, itemsPerKv, groupsPerKv, splits, tilesPerSplit * tileKeys);
@@ -365,23 +365,56 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
     /// <summary>exp(m − max), 0 for a part that saw no key (m = −∞).</summary>
     static float Factor(float m, float max) => m == float.NegativeInfinity ? 0f : XMath.Exp(m - max);
 
-    /// <summary>One group per (kv head, item): merges the splits' partials into y.</summary>
+    /// <summary>Splits a combine can merge: the first warp's lanes fold the splits' (max, sum) pairs and leave each
+    /// split's factor in shared memory.</summary>
+    const int MaxSplits = 1024;
+
+    /// <summary>One group per (kv head, item): merges the splits' partials into y. The first warp folds the splits' (max,
+    /// sum) pairs, a lane per split, into the item's max, sum and each split's factor exp(m − max) (in shared memory);
+    /// then thread e sums element e over the splits, eight at a time. The partials sit in L2, written by the launch
+    /// before; a thread that walked them one dependent load at a time — three such loops, none unrolled by ptxas —
+    /// waited ~96 L2 round trips at a 4,096-key context (32 splits); now ~20 (ptxas issues the eight loads two or three
+    /// at a time, each group before its uses: the sm_90 SASS of <c>Benchmarks/kernel-report.sh</c>).</summary>
     static void CombineKernel(ArrayView<float> partials, AttentionShape s, AttentionPlan p, ArrayView<float> y)
     {
-        int d = s.HeadDim, ratio = s.QueryHeads / s.KvHeads;
+        var factors = SharedMemory.Allocate<float>(MaxSplits);
+        var total = SharedMemory.Allocate<float>(1);
+        int d = s.HeadDim, ratio = s.QueryHeads / s.KvHeads, splits = p.Splits, stride = d + 2;
         int kvHead = Grid.IdxX / p.ItemsPerKv, item = Grid.IdxX % p.ItemsPerKv;
         long first = PartialAt(p, kvHead, item, 0, d);
-        float max = float.NegativeInfinity;
-        for (int sp = 0; sp < p.Splits; sp++) max = Math.Max(max, partials[first + sp * (d + 2)]);
-        float sum = 0f;
-        for (int sp = 0; sp < p.Splits; sp++) sum += partials[first + sp * (d + 2) + 1] * Factor(partials[first + sp * (d + 2)], max);
+        if (Warp.WarpIdx == 0)
+        {
+            float max = float.NegativeInfinity;
+            for (int sp = Warp.LaneIdx; sp < splits; sp += Warp.WarpSize) max = Math.Max(max, partials[first + sp * stride]);
+            max = WarpReduce.Max(max);
+            float sum = 0f;
+            for (int sp = Warp.LaneIdx; sp < splits; sp += Warp.WarpSize)
+            {
+                float factor = Factor(partials[first + sp * stride], max);
+                factors[sp] = factor;
+                sum += partials[first + sp * stride + 1] * factor;
+            }
+            sum = WarpReduce.Sum(sum);
+            if (Warp.IsFirstLane) total[0] = sum;
+        }
+        Group.Barrier();
+        float all = total[0];
         long yRow = QueryRow(s, ratio, kvHead, item, d);
         for (int e = Group.IdxX; e < d; e += Group.DimX)
         {
+            long at = first + 2 + e;
             float value = 0f;
-            for (int sp = 0; sp < p.Splits; sp++)
-                value += partials[first + sp * (d + 2) + 2 + e] * Factor(partials[first + sp * (d + 2)], max);
-            y[yRow + e] = sum > 0f ? value / sum : 0f;
+            int sp = 0;
+            for (; sp + 8 <= splits; sp += 8)
+            {
+                long a = at + sp * stride;
+                value += partials[a] * factors[sp] + partials[a + stride] * factors[sp + 1]
+                         + partials[a + 2 * stride] * factors[sp + 2] + partials[a + 3 * stride] * factors[sp + 3]
+                         + partials[a + 4 * stride] * factors[sp + 4] + partials[a + 5 * stride] * factors[sp + 5]
+                         + partials[a + 6 * stride] * factors[sp + 6] + partials[a + 7 * stride] * factors[sp + 7];
+            }
+            for (; sp < splits; sp++) value += partials[at + sp * stride] * factors[sp];
+            y[yRow + e] = all > 0f ? value / all : 0f;
         }
     }
 }
