@@ -371,10 +371,10 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
 
     /// <summary>One group per (kv head, item): merges the splits' partials into y. The first warp folds the splits' (max,
     /// sum) pairs, a lane per split, into the item's max, sum and each split's factor exp(m − max) (in shared memory);
-    /// then thread e sums element e over the splits, eight at a time. The partials sit in L2, written by the launch
-    /// before; a thread that walked them one dependent load at a time — three such loops, none unrolled by ptxas —
-    /// waited ~96 L2 round trips at a 4,096-key context (32 splits); now ~20 (ptxas issues the eight loads two or three
-    /// at a time, each group before its uses: the sm_90 SASS of <c>Benchmarks/kernel-report.sh</c>).</summary>
+    /// then thread e sums element e over the splits, eight loads (pinned ahead of the arithmetic: <see cref="LoadOrder"/>)
+    /// at a time. The partials sit in L2, written by the launch before; a thread that walked them one dependent load at a
+    /// time — three such loops, none unrolled by ptxas — waited ~96 L2 round trips at a 4,096-key context (32 splits);
+    /// now ~10 (ptxas issues the eight loads four at a time: the sm_90 SASS of <c>Benchmarks/kernel-report.sh</c>).</summary>
     static void CombineKernel(ArrayView<float> partials, AttentionShape s, AttentionPlan p, ArrayView<float> y)
     {
         var factors = SharedMemory.Allocate<float>(MaxSplits);
@@ -408,10 +408,12 @@ public sealed class AttentionKernels(Accelerator accelerator) : KernelFamily(acc
             for (; sp + 8 <= splits; sp += 8)
             {
                 long a = at + sp * stride;
-                value += partials[a] * factors[sp] + partials[a + stride] * factors[sp + 1]
-                         + partials[a + 2 * stride] * factors[sp + 2] + partials[a + 3 * stride] * factors[sp + 3]
-                         + partials[a + 4 * stride] * factors[sp + 4] + partials[a + 5 * stride] * factors[sp + 5]
-                         + partials[a + 6 * stride] * factors[sp + 6] + partials[a + 7 * stride] * factors[sp + 7];
+                float v0 = LoadOrder.Pin(partials[a]), v1 = LoadOrder.Pin(partials[a + stride]);
+                float v2 = LoadOrder.Pin(partials[a + 2 * stride]), v3 = LoadOrder.Pin(partials[a + 3 * stride]);
+                float v4 = LoadOrder.Pin(partials[a + 4 * stride]), v5 = LoadOrder.Pin(partials[a + 5 * stride]);
+                float v6 = LoadOrder.Pin(partials[a + 6 * stride]), v7 = LoadOrder.Pin(partials[a + 7 * stride]);
+                value += v0 * factors[sp] + v1 * factors[sp + 1] + v2 * factors[sp + 2] + v3 * factors[sp + 3]
+                         + v4 * factors[sp + 4] + v5 * factors[sp + 5] + v6 * factors[sp + 6] + v7 * factors[sp + 7];
             }
             for (; sp < splits; sp++) value += partials[at + sp * stride] * factors[sp];
             y[yRow + e] = all > 0f ? value / all : 0f;

@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
 
 namespace SonicVerse.Kernels.Ilgpu;
 
@@ -78,4 +79,38 @@ public static class GroupReduce
         Group.Barrier();
         return max;
     }
+}
+
+/// <summary>
+/// Keeps a kernel's loads where its source puts them (device code). ILGPU's O2 ends with a code placement pass
+/// (<c>CodePlacement</c>, aggressive mode) that moves every value, loads included, to just before its first use, so a
+/// loop that loads eight values and then sums them is emitted as load, multiply-add, load, multiply-add, …; ptxas then
+/// kept two or three of them in flight (the attention combine). An inline-PTX <c>mov</c> of a loaded value is an
+/// assembly statement, which the pass leaves where it is, so the load it reads stays ahead of it; ptxas drops the mov
+/// (and the local-memory slot ILGPU gives an asm operand). The identity off CUDA. What ptxas then schedules is its own
+/// choice: the combine's eight loads go out four at a time; the decode GEMV's pinned loads came out as one copy of its
+/// loop where ILGPU had also peeled a first iteration (62 → 56 registers, the fused SwiGLU 84 → 74), though ptxas still
+/// spreads the four rows' loads through the arithmetic (sm_90, <c>Benchmarks/kernel-report.sh</c>).
+/// </summary>
+public static class LoadOrder
+{
+    public static uint Pin(uint value)
+    {
+        if (!CudaAsm.IsSupported) return value;
+        Output<uint> pinned = default;
+        Input<uint> input = value;
+        CudaAsm.EmitRef("mov.b32 %0, %1;", ref pinned, ref input);
+        return pinned.Value;
+    }
+
+    public static float Pin(float value)
+    {
+        if (!CudaAsm.IsSupported) return value;
+        Output<float> pinned = default;
+        Input<float> input = value;
+        CudaAsm.EmitRef("mov.b32 %0, %1;", ref pinned, ref input);
+        return pinned.Value;
+    }
+
+    public static Quad Pin(Quad q) => new() { X = Pin(q.X), Y = Pin(q.Y), Z = Pin(q.Z), W = Pin(q.W) };
 }

@@ -225,12 +225,17 @@ public sealed partial class MatMulKernels
         var (colA, colB) = WeightViews.UnitColumns(format, vector, first);
         for (int u = first; ;)
         {
+            // Every load of the unit first (the four rows' bits pinned in place: LoadOrder), then the arithmetic.
+            var w0 = WeightViews.Fetch(format, vector, r0);
+            var w1 = WeightViews.Fetch(format, vector, r1);
+            var w2 = WeightViews.Fetch(format, vector, r2);
+            var w3 = WeightViews.Fetch(format, vector, r3);
             var xc = LoadX(x, x4, vector, normed, norm, wA.K, colA, colB, ref sums);
             var high = unitWeights == 16 ? LoadX(x, x4, vector, normed, norm, wA.K, colA + 4, colB + 4, ref sums) : default;
-            sums.S0 += wA.Dot(format, vector, r0, row0, u, xc, high);
-            sums.S1 += wA.Dot(format, vector, r1, row1, u, xc, high);
-            sums.S2 += wB.Dot(format, vector, r2, row2, u, xc, high);
-            sums.S3 += wB.Dot(format, vector, r3, row3, u, xc, high);
+            sums.S0 += wA.Dot(format, vector, w0, row0, u, xc, high);
+            sums.S1 += wA.Dot(format, vector, w1, row1, u, xc, high);
+            sums.S2 += wB.Dot(format, vector, w2, row2, u, xc, high);
+            sums.S3 += wB.Dot(format, vector, w3, row3, u, xc, high);
             u += stride;
             if (u >= units) return sums;
             r0 = r0.Advance(format, vector, step);
@@ -247,10 +252,11 @@ public sealed partial class MatMulKernels
     static XChunk LoadX(ArrayView<float> x, ArrayView<Quad> x4, int vector, int normed, RowNorm norm, int k, int colA, int colB,
         ref RowSums sums)
     {
-        var xc = XChunk.Load(x, x4, vector, k, colA, colB);
+        var xc = XChunk.Load(x, x4, vector, k, colA, colB).Pinned();
         if (normed == 0) return xc;
+        var weights = XChunk.Load(norm.Weight, norm.Weight4, vector, k, colA, colB).Pinned();
         sums.Squares += xc.SumOfSquares();
-        return xc.Times(XChunk.Load(norm.Weight, norm.Weight4, vector, k, colA, colB));
+        return xc.Times(weights);
     }
 }
 

@@ -85,6 +85,14 @@ public struct RowReader
     public readonly QuantWords Fetch() => QuantWords.Of(Scale[0], Pairs[0]);
 }
 
+/// <summary>One unit's stored bits as <see cref="WeightViews.Fetch"/> loads them: Q8_0/Q4_0 the block scale's f16 bits
+/// (W0) and the 8 quant bytes (W1 low word, W2 high word); F16/BF16 one quad of values, F32 two.</summary>
+public struct RawUnit
+{
+    public uint W0, W1, W2;
+    public Quad Values0, Values1;
+}
+
 /// <summary>A <see cref="RowReader"/>'s move for a stride of units, in each view's own elements (one 8-byte quant load a
 /// unit).</summary>
 public struct ReaderStep
@@ -100,6 +108,13 @@ public struct XChunk
     /// <summary>Columns colA..colA+3 and colB..colB+3 of the x row starting at <paramref name="rowStart"/>: two 16-byte
     /// loads when <paramref name="vector"/> (x 16-byte aligned, k a multiple of 8), otherwise element by element with
     /// zeros at or past k.</summary>
+    /// <summary>These values pinned where they are loaded (<see cref="LoadOrder"/>).</summary>
+    public readonly XChunk Pinned() => new()
+    {
+        A0 = LoadOrder.Pin(A0), A1 = LoadOrder.Pin(A1), A2 = LoadOrder.Pin(A2), A3 = LoadOrder.Pin(A3),
+        B0 = LoadOrder.Pin(B0), B1 = LoadOrder.Pin(B1), B2 = LoadOrder.Pin(B2), B3 = LoadOrder.Pin(B3),
+    };
+
     public static XChunk Load(ArrayView<float> x, ArrayView<Quad> x4, int vector, int k, int colA, int colB, long rowStart = 0)
     {
         if (vector != 0)
@@ -234,20 +249,38 @@ public readonly struct WeightViews
     /// 256·q): each position is summed on its own and scaled back by its power of two (exact), so the products are
     /// the plain q·x ones, summed in another order.
     /// <para>With Q4_0's 16-weight units (<see cref="UnitWeights"/>), <paramref name="high"/> holds the x values of the
-    /// unit's second chunk.</para></summary>
-    public float Dot(int format, int vector, RowReader reader, int row, int unit, XChunk x, XChunk high)
+    /// unit's second chunk.</para>
+    /// <para><paramref name="raw"/> is the unit's bits from <see cref="Fetch"/> (vector rows; unused otherwise).</para></summary>
+    public float Dot(int format, int vector, RawUnit raw, int row, int unit, XChunk x, XChunk high)
     {
         if (vector == 0) return Chunk(format, vector, row, unit).Dot(x);
         if (format == (int)WeightFormat.Q4_0)
+            return HalfValue((ushort)raw.W0) * (DotQ4Quants(raw.W1, x) + DotQ4Quants(raw.W2, high));
+        if (format == (int)WeightFormat.Q8_0) return DotQ8(new QuantWords { Scale = (int)raw.W0, Low = raw.W1, High = raw.W2 }, x);
+        Chunk8 c;
+        if (format == (int)WeightFormat.F32) c = F32Of(raw.Values0, raw.Values1);
+        else c = HalvesOf(format, raw.Values0);
+        return c.Dot(x);
+    }
+
+    /// <summary>The bits of the unit where <paramref name="reader"/> stands (vector rows): scale and quant words, or the
+    /// unit's values, each pinned (<see cref="LoadOrder"/>) so that a thread's loads of all its rows go out before any of
+    /// them is decoded. Empty without <paramref name="vector"/>.</summary>
+    public static RawUnit Fetch(int format, int vector, RowReader reader)
+    {
+        var raw = new RawUnit();
+        if (vector == 0) return raw;
+        if (format == (int)WeightFormat.Q4_0 || format == (int)WeightFormat.Q8_0)
         {
             var q = reader.Fetch();
-            return HalfValue((ushort)q.Scale) * (DotQ4Quants(q.Low, x) + DotQ4Quants(q.High, high));
+            raw.W0 = LoadOrder.Pin((uint)q.Scale);
+            raw.W1 = LoadOrder.Pin(q.Low);
+            raw.W2 = LoadOrder.Pin(q.High);
+            return raw;
         }
-        if (format == (int)WeightFormat.Q8_0) return DotQ8(reader.Fetch(), x);
-        Chunk8 c;
-        if (format == (int)WeightFormat.F32) c = F32Of(reader.Values[0], reader.Values[1]);
-        else c = HalvesOf(format, reader.Values[0]);
-        return c.Dot(x);
+        raw.Values0 = LoadOrder.Pin(reader.Values[0]);
+        if (format == (int)WeightFormat.F32) raw.Values1 = LoadOrder.Pin(reader.Values[1]);
+        return raw;
     }
 
     /// <summary>IEEE half bits as a float through ILGPU's Half: one <c>cvt.f32.f16</c> on CUDA, where the portable
