@@ -103,14 +103,7 @@ public static class LoadOrder
         return pinned.Value;
     }
 
-    public static float Pin(float value)
-    {
-        if (!CudaAsm.IsSupported) return value;
-        Output<float> pinned = default;
-        Input<float> input = value;
-        CudaAsm.EmitRef("mov.b32 %0, %1;", ref pinned, ref input);
-        return pinned.Value;
-    }
+    public static float Pin(float value) => Interop.IntAsFloat(Pin(Interop.FloatAsInt(value)));
 
     public static Quad Pin(Quad q) => new() { X = Pin(q.X), Y = Pin(q.Y), Z = Pin(q.Z), W = Pin(q.W) };
 }
