@@ -108,13 +108,6 @@ public struct XChunk
     /// <summary>Columns colA..colA+3 and colB..colB+3 of the x row starting at <paramref name="rowStart"/>: two 16-byte
     /// loads when <paramref name="vector"/> (x 16-byte aligned, k a multiple of 8), otherwise element by element with
     /// zeros at or past k.</summary>
-    /// <summary>These values pinned where they are loaded (<see cref="LoadOrder"/>).</summary>
-    public readonly XChunk Pinned() => new()
-    {
-        A0 = LoadOrder.Pin(A0), A1 = LoadOrder.Pin(A1), A2 = LoadOrder.Pin(A2), A3 = LoadOrder.Pin(A3),
-        B0 = LoadOrder.Pin(B0), B1 = LoadOrder.Pin(B1), B2 = LoadOrder.Pin(B2), B3 = LoadOrder.Pin(B3),
-    };
-
     public static XChunk Load(ArrayView<float> x, ArrayView<Quad> x4, int vector, int k, int colA, int colB, long rowStart = 0)
     {
         if (vector != 0)
@@ -135,6 +128,13 @@ public struct XChunk
     }
 
     static float At(ArrayView<float> x, int k, long rowStart, int col) => col < k ? x[rowStart + col] : 0f;
+
+    /// <summary>These values pinned where they are loaded (<see cref="LoadOrder"/>).</summary>
+    public readonly XChunk Pinned() => new()
+    {
+        A0 = LoadOrder.Pin(A0), A1 = LoadOrder.Pin(A1), A2 = LoadOrder.Pin(A2), A3 = LoadOrder.Pin(A3),
+        B0 = LoadOrder.Pin(B0), B1 = LoadOrder.Pin(B1), B2 = LoadOrder.Pin(B2), B3 = LoadOrder.Pin(B3),
+    };
 
     public readonly float SumOfSquares() => A0 * A0 + A1 * A1 + A2 * A2 + A3 * A3 + B0 * B0 + B1 * B1 + B2 * B2 + B3 * B3;
 

@@ -4,7 +4,7 @@ namespace SonicVerse.Runtime.Backends;
 /// The float arrays of disposed <see cref="CpuBackend.Allocate"/> tensors, kept for the next tensor of the same length
 /// (every clip MERT encodes, every pass of the same shape). A fresh large array costs the kernel a page fault per 4 KB
 /// when first written — MERT's conv outputs alone are ~190 MB a 10 s clip, and on a 2-core VM the faults were ~40,000 a
-/// clip and ~7 % of its time — where a kept one is only cleared. Bounded: past the capacity the oldest kept arrays are
+/// clip and ~9 % of its time (Benchmarks/results/cpu.md) — where a kept one is only cleared. Bounded: past the capacity the oldest kept arrays are
 /// let go. Kept arrays are a cache, not live tensors: <see cref="IBackend.AllocatedBytes"/> does not count them.
 /// </summary>
 public sealed class ActivationPool(long capacityBytes)

@@ -259,13 +259,15 @@ public sealed partial class MistralModel : IDisposable
     public DeviceTensor ForwardInPieces(ReadOnlySpan<int> ids, MistralState state, Action<int>? tokensDone = null)
     {
         if (ids.IsEmpty) throw new InputException("no tokens to run");
-        DeviceTensor logits = null!;
-        for (int start = 0; start < ids.Length; start += PrefillPieceTokens)
+        int done = 0;
+        DeviceTensor logits;
+        do
         {
-            int count = Math.Min(PrefillPieceTokens, ids.Length - start);
-            logits = Forward(ids.Slice(start, count), state);
-            tokensDone?.Invoke(start + count);
-        }
+            int count = Math.Min(PrefillPieceTokens, ids.Length - done);
+            logits = Forward(ids.Slice(done, count), state);
+            done += count;
+            tokensDone?.Invoke(done);
+        } while (done < ids.Length);
         return logits;
     }
 
