@@ -34,8 +34,8 @@ public sealed class CpuBackend : IBackend, IOps
 
     public DeviceTensor Upload(ReadOnlySpan<byte> bytes, DType dtype, params int[] shape)
     {
+        OpChecks.UploadLength(dtype, shape, bytes.Length);
         var t = New(dtype, shape, pool: null);
-        OpChecks.UploadLength(dtype, shape, bytes.Length, t.ByteLength);
         switch (dtype)
         {
             case DType.F32: MemoryMarshal.Cast<byte, float>(bytes).CopyTo(t.Floats); break;
@@ -47,16 +47,16 @@ public sealed class CpuBackend : IBackend, IOps
 
     public DeviceTensor Upload(ReadOnlySpan<float> values, params int[] shape)
     {
+        OpChecks.UploadLength(DType.F32, shape, 4L * values.Length);
         var t = New(DType.F32, shape, pool: null);
-        OpChecks.UploadLength(DType.F32, shape, values.Length, t.ElementCount);
         values.CopyTo(t.Floats);
         return t;
     }
 
     public DeviceTensor Upload(ReadOnlySpan<int> values, params int[] shape)
     {
+        OpChecks.UploadLength(DType.I32, shape, 4L * values.Length);
         var t = New(DType.I32, shape, pool: null);
-        OpChecks.UploadLength(DType.I32, shape, values.Length, t.ElementCount);
         values.CopyTo(t.Ints);
         return t;
     }
@@ -337,7 +337,7 @@ public sealed class CpuBackend : IBackend, IOps
     CpuTensor New(DType dtype, int[] shape, ActivationPool? pool)
     {
         ThrowIfDisposed();
-        if (shape.Any(d => d < 0)) throw new ArgumentException($"negative dimension in [{string.Join(", ", shape)}]");
+        OpChecks.NonNegative(shape);
         var t = new CpuTensor(this, dtype, (int[])shape.Clone(), pool);
         lock (live) live.Add(t);
         Interlocked.Add(ref allocated, t.ByteLength);

@@ -89,7 +89,8 @@ public abstract class DeviceTensor : IDisposable
         if (IsDisposed) throw new ObjectDisposedException(ToString(), "the tensor (or its base, or its backend) has been disposed");
     }
 
-    static long Count(int[] shape)
+    /// <summary>Elements of a tensor of this shape.</summary>
+    public static long Count(int[] shape)
     {
         long n = 1;
         foreach (int d in shape) n = checked(n * d);

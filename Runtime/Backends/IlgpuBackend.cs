@@ -146,8 +146,8 @@ public sealed class IlgpuBackend : IBackend
     /// host copy.</summary>
     public DeviceTensor Upload(ReadOnlySpan<byte> bytes, DType dtype, params int[] shape)
     {
+        OpChecks.UploadLength(dtype, shape, bytes.Length);
         var t = New(dtype, shape);
-        OpChecks.UploadLength(dtype, shape, bytes.Length, t.ByteLength);
         if (dtype is DType.Q8_0 or DType.Q4_0)
         {
             using var gguf = New(dtype, shape);
@@ -283,7 +283,7 @@ public sealed class IlgpuBackend : IBackend
     IlgpuTensor New(DType dtype, int[] shape)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        if (shape.Any(d => d < 0)) throw new ArgumentException($"negative dimension in [{string.Join(", ", shape)}]");
+        OpChecks.NonNegative(shape);
         var t = new IlgpuTensor(this, dtype, (int[])shape.Clone());
         lock (live) live.Add(t);
         Interlocked.Add(ref allocated, IlgpuTensor.PaddedBytes(t.ByteLength));

@@ -274,10 +274,20 @@ public static class OpChecks
     }
 
     /// <summary>Checks an upload: element count of the shape matches the values given.</summary>
-    public static void UploadLength(DType dtype, int[] shape, long length, long expected)
+    /// <summary>A new tensor's shape has no negative dimension.</summary>
+    public static void NonNegative(int[] shape)
     {
-        if (length != expected)
-            throw new ArgumentException($"Upload: {dtype}[{string.Join(", ", shape)}] needs {expected} values/bytes, got {length}");
+        if (shape.Any(d => d < 0)) throw new ArgumentException($"negative dimension in [{string.Join(", ", shape)}]");
+    }
+
+    /// <summary>Checks an upload's byte count against its shape before anything is allocated (a failed upload leaves
+    /// no tensor behind).</summary>
+    public static void UploadLength(DType dtype, int[] shape, long bytes)
+    {
+        NonNegative(shape);
+        long expected = dtype.ByteSize(DeviceTensor.Count(shape));
+        if (bytes != expected)
+            throw new ArgumentException($"Upload: {dtype}[{string.Join(", ", shape)}] needs {expected} bytes, got {bytes}");
     }
 
     public static void F32(string op, params ReadOnlySpan<DeviceTensor> tensors)

@@ -40,6 +40,21 @@ public sealed class BackendLifetimeTests
         Assert.True(b.IsDisposed);
     }
 
+    /// <summary>A byte count that does not fit the shape is refused before anything is allocated.</summary>
+    [Fact]
+    public void AWrongSizedUploadLeavesNoTensorBehind()
+    {
+        foreach (var backend in new[] { CpuBackend.Create(), IlgpuBackend.CreateCpuAccelerator() })
+            using (backend)
+            {
+                var error = Assert.Throws<ArgumentException>(() => backend.Upload(new byte[34 * 4 - 1], DType.Q8_0, 2, 64));
+                Assert.Contains("needs 136 bytes, got 135", error.Message);
+                Assert.Throws<ArgumentException>(() => backend.Upload([1f, 2f, 3f], 2, 2));
+                Assert.Throws<ArgumentException>(() => backend.Upload([1, 2, 3], 4));
+                Assert.Equal(0, backend.AllocatedBytes);
+            }
+    }
+
     [Fact]
     public void AutoPicksCpuWithoutCudaAndSaysWhy()
     {
