@@ -273,7 +273,6 @@ public static class OpChecks
             throw Fail(op, $"range [{offset}, {offset + count}) outside {tensor.ElementCount} elements", tensor);
     }
 
-    /// <summary>Checks an upload: element count of the shape matches the values given.</summary>
     /// <summary>A new tensor's shape has no negative dimension.</summary>
     public static void NonNegative(int[] shape)
     {
