@@ -123,11 +123,14 @@ static class RowDots
     /// <summary>Rows dotted together, each x block loaded once for all of them.</summary>
     const int RowGroup = 4;
 
-    /// <summary>How far ahead of each row the loop prefetches (8 KB of Q4_0, 15 KB of Q8_0). The four interleaved row
-    /// streams defeat the hardware prefetcher: without this a matrix read from DRAM ran at half the rate of one in L3
-    /// (Q4_0 lm_head 32000×2048 on 2 cores: 17.6 → 37.7 G weights/s; Q8_0 16.4 → 24.2). Prefetches past the end of the
-    /// matrix are harmless: they never fault.</summary>
-    const int PrefetchBlocks = 448;
+    /// <summary>How far ahead of each row the loop prefetches, into L2 (18 KB of Q4_0, 34 KB of Q8_0). The four interleaved
+    /// row streams defeat the hardware prefetcher: with no prefetch a matrix read from DRAM ran at half the rate of one in
+    /// L3 (Q4_0 lm_head 32000×2048 on 2 cores: 17.6 → 37.7 G weights/s). 448 blocks into L1 still left the weights that
+    /// every decode step reads from DRAM at ~16 GB/s: too little in flight. 1024 into L2 (prefetcht1), on 2 cores, forty
+    /// 5632×2048 matrices in turn: Q4_0 372 → 321 µs a product, Q8_0 ~480 → ~270; decoding the 2048×16 synthetic GGUF
+    /// (Benchmarks/cpu-vs-peers.sh's) 22 → 35–42 tok/s in Q4_0 and 20–22 → 31–36 in Q8_0, the two builds run in turn.
+    /// Prefetches past the end of the matrix are harmless: they never fault.</summary>
+    const int PrefetchBlocks = 1024;
 
     /// <summary>Four consecutive rows' dots (<see cref="Dot1{TBlock}"/>): x's two vectors a block are loaded once for the
     /// four rows, and the rows are prefetched <see cref="PrefetchBlocks"/> ahead. x is 16–57 KB at Mistral's shapes, so
@@ -184,10 +187,10 @@ static class RowDots
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static unsafe void Prefetch4(byte* ahead, int rowBytes)
     {
-        Sse.Prefetch0(ahead);
-        Sse.Prefetch0(ahead + rowBytes);
-        Sse.Prefetch0(ahead + 2 * rowBytes);
-        Sse.Prefetch0(ahead + 3 * rowBytes);
+        Sse.Prefetch1(ahead);
+        Sse.Prefetch1(ahead + rowBytes);
+        Sse.Prefetch1(ahead + 2 * rowBytes);
+        Sse.Prefetch1(ahead + 3 * rowBytes);
     }
 
     /// <summary>One row's dot: Σ over blocks of d_b · (w_b · x_b), one accumulator, the chain <see cref="Dot4{TBlock}"/>
