@@ -10,7 +10,7 @@ public static class BenchVerb
 {
     public static int Run(IEnumerable<string> argv)
     {
-        var args = new Args(argv, "json", "profile");
+        var args = new Args(argv, "json", "profile", "int8-activations");
         var options = new BenchOptions
         {
             Device = DeviceKinds.Parse(args.Get("device")),
@@ -25,6 +25,7 @@ public static class BenchVerb
             Profile = args.Has("profile"),
             DescribeSeconds = args.Has("describe-seconds") ? args.GetFloat("describe-seconds", 360) : null,
             LoraRank = OptionalInt(args, "lora-rank"),
+            Int8Activations = args.Has("int8-activations"),
         };
         bool json = args.Has("json");
         args.RejectUnknown("bench");

@@ -13,7 +13,7 @@ public static class CaptionVerb
 {
     public static int Run(IEnumerable<string> argv)
     {
-        var args = new Args(argv, "json");
+        var args = new Args(argv, "json", "int8-activations");
         var files = ModelFiles.Resolve(args.Get("model"), args.Get("mert"), args.Get("llm"), args.Get("sonicverse"));
         string prompt = args.Get("prompt") ?? SonicVerseCaptioner.DefaultPrompt;
         var options = new GenerationOptions { MaxNewTokens = args.GetInt("max-new-tokens", 128) };
@@ -21,13 +21,14 @@ public static class CaptionVerb
         string? labelsPath = args.Get("labels") ?? files.Labels;
         bool json = args.Has("json");
         string? device = args.Get("device");
+        bool int8Activations = args.Has("int8-activations");
         args.RejectUnknown("caption");
         if (args.Positionals.Count == 0) throw new UsageException("caption: give one or more AUDIO files");
         foreach (string audio in args.Positionals)
             if (!File.Exists(audio)) throw new InputException($"{audio}: no such file");
         var labels = labelsPath is null ? FeatureLabels.Default : FeatureLabels.Load(labelsPath);
 
-        using var backend = Backend.Create(DeviceKinds.Parse(device), msg => Console.Error.WriteLine(msg));
+        using var backend = Backend.Create(DeviceKinds.Parse(device), msg => Console.Error.WriteLine(msg), int8Activations);
         using var captioner = SonicVerseCaptioner.Load(files, backend, quant, msg => Console.Error.WriteLine(msg));
         options = options with { EosId = captioner.Llm.Config.EosId, Cancel = Interrupts.Current };
         foreach (string audio in args.Positionals)

@@ -51,7 +51,7 @@ public static class DescribeVerb
           --force                  redo inputs whose output already exists (default: skip them, so reruns resume)
           --shard K/N              process only the inputs whose position in the sorted input list is K mod N
                                    (0 <= K < N): N machines with the same arguments cover every input exactly once
-          --labels FILE  --device auto|cuda|cpu|ilgpu-cpu  --quant q8_0|q4_0
+          --labels FILE  --device auto|cuda|cpu|ilgpu-cpu  --quant q8_0|q4_0  --int8-activations (as caption)
 
         A file that cannot be described gets one "error: FILE: ..." line on stderr; the others are still described and
         the exit code is 4 at the end. When stderr is a terminal a progress line shows each stage: encoding the
@@ -68,14 +68,14 @@ public static class DescribeVerb
             Console.WriteLine(Help);
             return ExitCodes.Ok;
         }
-        var args = new Args(list, "force");
+        var args = new Args(list, "force", "int8-activations");
         var plan = ReadPlan(args);
         var work = plan.Inputs.Where(input => plan.Force || !OutputExists(plan, input)).ToList();
         foreach (string skipped in plan.Inputs.Except(work))
             Console.Error.WriteLine($"skip: {skipped}: {plan.OutputFor(skipped)} exists (--force to redo)");
         if (work.Count == 0) return ExitCodes.Ok;
 
-        using var backend = Backend.Create(DeviceKinds.Parse(plan.Device), msg => Console.Error.WriteLine(msg));
+        using var backend = Backend.Create(DeviceKinds.Parse(plan.Device), msg => Console.Error.WriteLine(msg), plan.Int8Activations);
         using var captioner = SonicVerseCaptioner.Load(plan.Files, backend, plan.Quant, msg => Console.Error.WriteLine(msg));
         var describer = new LongFormDescriber(captioner);
         var options = plan.Options with
@@ -150,8 +150,8 @@ public static class DescribeVerb
     }
 
     /// <summary>Everything the flags say, checked before the model loads.</summary>
-    sealed record DescribePlan(ModelFiles Files, DType? Quant, string? Device, FeatureLabels Labels, DescribeOptions Options,
-        DescribeFormat Format, IReadOnlyList<string> Inputs, string? Out, bool OutIsDir, bool Force)
+    sealed record DescribePlan(ModelFiles Files, DType? Quant, string? Device, bool Int8Activations, FeatureLabels Labels,
+        DescribeOptions Options, DescribeFormat Format, IReadOnlyList<string> Inputs, string? Out, bool OutIsDir, bool Force)
     {
         public string? OutputFor(string input) =>
             Out is null ? null
@@ -180,6 +180,7 @@ public static class DescribeVerb
         string? output = args.Get("out");
         bool force = args.Has("force");
         string? device = args.Get("device");
+        bool int8Activations = args.Has("int8-activations");
         args.RejectUnknown("describe");
         if (args.Positionals.Count == 0) throw new UsageException("describe: give one or more AUDIO files or folders");
 
@@ -190,7 +191,7 @@ public static class DescribeVerb
         if (output is not null && outIsDir) PrepareOutputFolder(output, all);
         var labels = labelsPath is null ? FeatureLabels.Default : FeatureLabels.Load(labelsPath);
         var mine = Shards.Select(all, shard.Index, shard.Count);
-        return new DescribePlan(files, quant, device, labels, options, format, mine, output, outIsDir, force);
+        return new DescribePlan(files, quant, device, int8Activations, labels, options, format, mine, output, outIsDir, force);
     }
 
     static string ReadTemplate(string path)

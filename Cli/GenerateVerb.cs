@@ -14,7 +14,7 @@ public static class GenerateVerb
 {
     public static int Run(IEnumerable<string> argv)
     {
-        var args = new Args(argv, "json", "chat", "lora-merge");
+        var args = new Args(argv, "json", "chat", "lora-merge", "int8-activations");
         string modelPath = args.Require("model");
         string prompt = args.Require("prompt");
         bool chat = args.Has("chat"), json = args.Has("json");
@@ -34,6 +34,7 @@ public static class GenerateVerb
             TopLogprobs = args.GetInt("top-logprobs", 0),
         };
         string? device = args.Get("device");
+        bool int8Activations = args.Has("int8-activations");
         args.RejectUnknown("generate");
         if (args.Positionals.Count > 0) throw new UsageException($"generate: unexpected argument '{args.Positionals[0]}'");
         if (load.MergeLora && load.LoraFolder is null) throw new UsageException("--lora-merge needs --lora DIR");
@@ -43,7 +44,7 @@ public static class GenerateVerb
         var tokenizer = MistralTokenizerFile.Open(modelPath);
         int[] promptIds = chat ? ChatTemplate.Encode(tokenizer, prompt, ChatTemplateVariant.Old) : tokenizer.Encode(prompt, addBos: true);
 
-        using var backend = Backend.Create(DeviceKinds.Parse(device), msg => Console.Error.WriteLine(msg));
+        using var backend = Backend.Create(DeviceKinds.Parse(device), msg => Console.Error.WriteLine(msg), int8Activations);
         using var model = MistralModel.Load(modelPath, backend, load);
         Console.Error.WriteLine($"model: {model.Description}");
         options = options with { EosId = model.Config.EosId, Cancel = Interrupts.Current };

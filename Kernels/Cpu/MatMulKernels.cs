@@ -24,19 +24,35 @@ public static class MatMulKernels
 
     [ThreadStatic] static MatMulJob? job;
 
-    /// <summary>x: [n, k]; w: [m, k] rows in <paramref name="format"/>; bias: [m] or empty; y: [n, m].</summary>
+    /// <summary>x: [n, k]; w: [m, k] rows in <paramref name="format"/>; bias: [m] or empty; y: [n, m]. With
+    /// <paramref name="int8Activations"/>, x is first rounded to Q8_0 blocks when the weights are Q4_0 or Q8_0, as
+    /// llama.cpp does (<see cref="Int8Rows"/>): integer row dots where <see cref="Int8RowDots"/> runs, else the rounded
+    /// values go through the float products.</summary>
     public static void MatMul(ReadOnlyMemory<float> x, ReadOnlyMemory<byte> w, WeightFormat format, ReadOnlyMemory<float> bias,
-        int n, int k, int m, Memory<float> y) => Run(x, w, default, format, bias, n, k, m, y);
+        int n, int k, int m, Memory<float> y, bool int8Activations = false) =>
+        Run(x, w, default, format, bias, n, k, m, y, int8Activations && format is WeightFormat.Q4_0 or WeightFormat.Q8_0);
 
     /// <summary>F32 weights held as floats. x: [n, k]; w: [m, k]; bias: [m] or empty; y: [n, m].</summary>
     public static void MatMul(ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias,
-        int n, int k, int m, Memory<float> y) => Run(x, default, w, WeightFormat.F32, bias, n, k, m, y);
+        int n, int k, int m, Memory<float> y) => Run(x, default, w, WeightFormat.F32, bias, n, k, m, y, roundX: false);
 
     static void Run(ReadOnlyMemory<float> x, ReadOnlyMemory<byte> wBytes, ReadOnlyMemory<float> wFloats, WeightFormat format,
-        ReadOnlyMemory<float> bias, int n, int k, int m, Memory<float> y)
+        ReadOnlyMemory<float> bias, int n, int k, int m, Memory<float> y, bool roundX)
     {
         if (n == 0 || m == 0) return;
         var j = job ??= new MatMulJob();
+        bool rowDots = n <= RowDotRows(format);
+        j.Int8 = roundX && rowDots && Int8RowDots.Supported(format, k);
+        if (roundX)
+        {
+            j.RoundedX.Quantize(x.Span, n, k);
+            if (!j.Int8)
+            {
+                if (j.RoundedFloats.Length < n * k) j.RoundedFloats = new float[n * k];
+                j.RoundedX.Dequantize(j.RoundedFloats);
+                x = j.RoundedFloats.AsMemory(0, n * k);
+            }
+        }
         j.X = x;
         j.WBytes = wBytes;
         j.WFloats = wFloats;
@@ -44,7 +60,6 @@ public static class MatMulKernels
         j.Bias = bias;
         (j.N, j.K, j.M) = (n, k, m);
         j.Y = y;
-        bool rowDots = n <= RowDotRows(format);
         int units = rowDots ? m : (m + Gemm.Width - 1) / Gemm.Width;
         j.Chunks = CpuParallel.Chunks(units, (long)n * k * (m / units));
         j.Units = units;
@@ -67,8 +82,9 @@ public static class MatMulKernels
         public Memory<float> Y;
         public WeightFormat Format;
         public int N, K, M, Units, Chunks;
-        public bool ByRows, Blocked, LaneOrdered;
-        public float[] LaneOrderedX = [];
+        public bool ByRows, Blocked, LaneOrdered, Int8;
+        public float[] LaneOrderedX = [], RoundedFloats = [];
+        public readonly Int8Rows RoundedX = new();
 
         public override void Run(int chunk)
         {
@@ -80,6 +96,11 @@ public static class MatMulKernels
 
         void DotRows(ReadOnlySpan<byte> w, int firstRow, int rows)
         {
+            if (Int8)
+            {
+                Int8RowDots.BlockRows(RoundedX, w, Format, Bias.Span, firstRow, rows, Y.Span, M);
+                return;
+            }
             if (Blocked)
             {
                 var x = LaneOrdered ? LaneOrderedX.AsSpan(0, N * K) : X.Span[..(N * K)];

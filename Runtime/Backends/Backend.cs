@@ -4,24 +4,29 @@ namespace SonicVerse.Runtime.Backends;
 public static class Backend
 {
     /// <summary>Creates the backend for <paramref name="kind"/> (null = auto: CUDA when a usable GPU is present, else cpu).
-    /// The choice is reported once through <paramref name="log"/> (the CLI passes stderr).</summary>
-    public static IBackend Create(DeviceKind? kind, Action<string>? log = null)
+    /// The choice is reported once through <paramref name="log"/> (the CLI passes stderr). <paramref name="int8Activations"/>
+    /// (<c>--int8-activations</c>) is the cpu backend's llama.cpp arithmetic (<see cref="CpuBackend.Int8Activations"/>); the
+    /// ILGPU kernels keep fp32 activations, so asking for it there is an error, not a silent no-op.</summary>
+    public static IBackend Create(DeviceKind? kind, Action<string>? log = null, bool int8Activations = false)
     {
+        if (int8Activations && kind is not null and not DeviceKind.Cpu)
+            throw new InvalidOperationException($"--int8-activations: only --device cpu rounds activations to int8, not {kind.Value.CliName()}");
         if (kind is null)
         {
-            var cuda = IlgpuBackend.TryCreateCuda(out string why);
+            string why = "--int8-activations runs on the cpu";
+            var cuda = int8Activations ? null : IlgpuBackend.TryCreateCuda(out why);
             if (cuda is not null)
             {
                 log?.Invoke($"device: {cuda.Description} (auto)");
                 return cuda;
             }
-            var cpu = CpuBackend.Create();
-            log?.Invoke($"device: {cpu.Description} (auto: no usable CUDA GPU: {why})");
+            var cpu = CpuBackend.Create(int8Activations);
+            log?.Invoke($"device: {cpu.Description} (auto: {(int8Activations ? why : $"no usable CUDA GPU: {why}")})");
             return cpu;
         }
         IBackend backend = kind switch
         {
-            DeviceKind.Cpu => CpuBackend.Create(),
+            DeviceKind.Cpu => CpuBackend.Create(int8Activations),
             DeviceKind.IlgpuCpu => IlgpuBackend.CreateCpuAccelerator(),
             _ => IlgpuBackend.TryCreateCuda(out string reason)
                  ?? throw new InvalidOperationException($"--device cuda: no usable CUDA GPU ({reason})"),

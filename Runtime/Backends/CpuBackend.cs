@@ -16,13 +16,18 @@ public sealed class CpuBackend : IBackend, IOps
     long allocated;
     bool disposed;
 
-    CpuBackend() { }
+    /// <summary>Whether products with Q4_0/Q8_0 weights round x to Q8_0 blocks first, as llama.cpp does
+    /// (<see cref="Int8Rows"/>): llama.cpp's numbers and faster decoding, at ~0.1 of a log-prob from the fp32 reference.</summary>
+    public bool Int8Activations { get; }
 
-    public static IBackend Create() => new CpuBackend();
+    CpuBackend(bool int8Activations) => Int8Activations = int8Activations;
+
+    /// <param name="int8Activations">round the activations of quantized products to int8 (<see cref="Int8Activations"/>).</param>
+    public static IBackend Create(bool int8Activations = false) => new CpuBackend(int8Activations);
 
     public DeviceKind Kind => DeviceKind.Cpu;
 
-    public string Description => $"cpu: {Environment.ProcessorCount} threads, {SimdName()}";
+    public string Description => $"cpu: {Environment.ProcessorCount} threads, {SimdName()}{(Int8Activations ? ", int8 activations for quantized weights" : "")}";
 
     public long MemoryBytes => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
 
@@ -106,7 +111,7 @@ public sealed class CpuBackend : IBackend, IOps
         if (format == WeightFormat.F32)
             MatMulKernels.MatMul(Floats(x), Floats(w), b, n, k, m, Floats(y));
         else
-            MatMulKernels.MatMul(Floats(x), Own(w).Bytes, format, b, n, k, m, Floats(y));
+            MatMulKernels.MatMul(Floats(x), Own(w).Bytes, format, b, n, k, m, Floats(y), Int8Activations);
         if (activation == Activation.Gelu) Gelu(y, y);
         else if (activation == Activation.Relu) Relu(y, y);
     }
@@ -150,7 +155,7 @@ public sealed class CpuBackend : IBackend, IOps
             if (format == WeightFormat.F32)
                 MatMulKernels.MatMul(Floats(x), Floats(w), ReadOnlyMemory<float>.Empty, n, k, m, temporary);
             else
-                MatMulKernels.MatMul(Floats(x), Own(w).Bytes, format, ReadOnlyMemory<float>.Empty, n, k, m, temporary);
+                MatMulKernels.MatMul(Floats(x), Own(w).Bytes, format, ReadOnlyMemory<float>.Empty, n, k, m, temporary, Int8Activations);
             var yv = Floats(y).AsSpan();
             System.Numerics.Tensors.TensorPrimitives.Add(yv, temporary, yv);
         }

@@ -12,6 +12,9 @@ public sealed record BenchOptions
 {
     /// <summary>null = auto (CUDA when present, else cpu).</summary>
     public DeviceKind? Device { get; init; }
+    /// <summary>The cpu backend rounds the activations of quantized products to int8, as llama.cpp does
+    /// (<c>--int8-activations</c>, <see cref="CpuBackend.Int8Activations"/>).</summary>
+    public bool Int8Activations { get; init; }
     /// <summary>A <see cref="SyntheticPreset"/> name; exactly one of this and <see cref="Model"/>.</summary>
     public string? Synthetic { get; init; }
     /// <summary>A model folder or bundle, resolved like <c>caption --model</c>.</summary>

@@ -30,7 +30,7 @@ public static class BenchRunner
             ClipSeconds = options.ClipSeconds ?? preset?.ClipSeconds ?? 10,
         };
         var profile = options.Profile ? new OpProfile() : null;
-        using var backend = new PeakMemoryBackend(Backend.Create(options.Device, log), profile);
+        using var backend = new PeakMemoryBackend(Backend.Create(options.Device, log, options.Int8Activations), profile);
         log?.Invoke(preset is null
             ? $"loading {options.Model}"
             : $"generating synthetic {preset.Name} weights ({options.Quant ?? DType.F16}) tensor by tensor, seed {options.Seed}");

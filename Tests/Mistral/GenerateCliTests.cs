@@ -35,6 +35,28 @@ public class GenerateCliTests
     }
 
     [Fact]
+    public void Int8ActivationsGiveLlamaCppsIdsAndAreCpuOnly()
+    {
+        // "inst" is where llama.cpp's Q4_0 run leaves the dequantized fp32 reference at step 0 (MANIFEST).
+        var reference = MistralKit.Run("llamacpp_q4_0", "inst");
+        using var prompts = ReferenceKit.Json("mistral-tiny", "ref", "prompts.json");
+        string text = prompts.RootElement.GetProperty("prompts").EnumerateArray()
+            .Single(p => p.GetProperty("name").GetString() == "inst").GetProperty("text").GetString()!;
+        var result = CliRunner.Run("generate", "--model", MistralKit.Gguf("q4_0"), "--prompt", text, "--max-new-tokens", "8",
+            "--device", "cpu", "--int8-activations", "--json");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains("int8 activations", result.Stderr);
+        using var doc = JsonDocument.Parse(result.Stdout);
+        Assert.Equal(reference.PromptIds, doc.RootElement.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(reference.Generated.Take(8), doc.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()));
+
+        var refused = CliRunner.Run("generate", "--model", MistralKit.Gguf("q4_0"), "--prompt", "Hi", "--device", "ilgpu-cpu",
+            "--int8-activations");
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Equal("error: --int8-activations: only --device cpu rounds activations to int8, not ilgpu-cpu", refused.Stderr.Trim());
+    }
+
+    [Fact]
     public void TokenizeJsonGivesTheKitIdsAndPieces()
     {
         using var prompts = ReferenceKit.Json("mistral-tiny", "ref", "prompts.json");

@@ -1,0 +1,297 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SonicVerse.Kernels.Cpu;
+
+/// <summary>
+/// x rows rounded to Q8_0 blocks, as llama.cpp rounds the activations of its quantized mat-muls: per 32 elements
+/// d = amax / 127 stored as f16, q = round-to-even(x · 127 / amax) (ggml's x86 quantize_row_q8_0). Products with Q4_0 and
+/// Q8_0 weights then run on integers (<see cref="Int8RowDots"/>) — the arithmetic of the kit's llama.cpp goldens, and
+/// cheaper than decoding weights to floats.
+/// </summary>
+public sealed class Int8Rows
+{
+    const int Block = WeightFormats.BlockElements;
+
+    /// <summary>q: [n, k] rounded elements.</summary>
+    public sbyte[] Values = [];
+
+    /// <summary>d: [n, k / 32] block scales (f16 values, as floats).</summary>
+    public float[] Scales = [];
+
+    /// <summary>[n, k / 32, 8]: 8 · Σ q over each block, split into the eight int32 lanes a block's 256-bit dot ends in —
+    /// what a Q4_0 dot subtracts for the weights' offset of 8 (Σ (w − 8)·q = Σ w·q − 8 Σ q).</summary>
+    public int[] OffsetLanes = [];
+
+    public int N { get; private set; }
+    public int K { get; private set; }
+
+    /// <summary>Rounds x: [n, k] (k a multiple of 32) into these arrays, growing them when needed.</summary>
+    public void Quantize(ReadOnlySpan<float> x, int n, int k)
+    {
+        if (k % Block != 0 || x.Length < n * k)
+            throw new ArgumentException($"int8 rows: k must be a multiple of {Block} and x hold n·k elements (n {n}, k {k}, x {x.Length})");
+        int blocks = n * k / Block;
+        if (Values.Length < n * k) Values = new sbyte[n * k];
+        if (Scales.Length < blocks) Scales = new float[blocks];
+        if (OffsetLanes.Length < blocks * 8) OffsetLanes = new int[blocks * 8];
+        (N, K) = (n, k);
+        for (int b = 0; b < blocks; b++)
+            QuantizeBlock(x.Slice(b * Block, Block), Values.AsSpan(b * Block, Block), out Scales[b], OffsetLanes.AsSpan(b * 8, 8));
+    }
+
+    /// <summary>The rounded rows as floats (d·q), for the products that stay in floats: the prefill GEMM and CPUs
+    /// without AVX-512BW. The same values the integer dots multiply, so the two differ only in summation order.</summary>
+    public void Dequantize(Span<float> destination)
+    {
+        for (int b = 0; b < N * K / Block; b++)
+            for (int i = 0; i < Block; i++)
+                destination[b * Block + i] = Scales[b] * Values[b * Block + i];
+    }
+
+    static void QuantizeBlock(ReadOnlySpan<float> x, Span<sbyte> q, out float scale, Span<int> offsetLanes)
+    {
+        float amax = 0;
+        foreach (float v in x) amax = Math.Max(amax, Math.Abs(v));
+        scale = (float)(Half)(amax / 127f);
+        // ggml's x86 quantize_row_q8_0: 127 / amax (not 1 / d) and vroundps to nearest-even. Against the kit's llama.cpp
+        // runs, rounding half away from zero (ggml's reference C) or multiplying by 1 / d each move log-probs by 2e-2 or
+        // more; this rule stays within 1.3e-4 on 191 of 192 steps.
+        float inverse = amax != 0 ? 127f / amax : 0f;
+        for (int i = 0; i < Block; i++) q[i] = (sbyte)MathF.Round(x[i] * inverse, MidpointRounding.ToEven);
+        // A 256-bit maddubs + madd leaves lane j holding elements 4j .. 4j + 3.
+        for (int lane = 0; lane < 8; lane++)
+            offsetLanes[lane] = 8 * (q[4 * lane] + q[4 * lane + 1] + q[4 * lane + 2] + q[4 * lane + 3]);
+    }
+}
+
+/// <summary>
+/// y[r] = Σ over blocks of d_w·d_x·(q_w · q_x) for Q4_0 and Q8_0 weights and x rounded to int8 (<see cref="Int8Rows"/>):
+/// a block's 32 products are one vpmaddubsw (unsigned × signed bytes → 16-bit pairs) and one vpmaddwd (→ eight int32
+/// lanes), converted and scaled once. Q4_0 nibbles are unsigned as loaded (the offset of 8 is taken off with the x
+/// block's precomputed <see cref="Int8Rows.OffsetLanes"/>); Q8_0 weights go in as |w| with x given w's sign. Rows are
+/// grouped and prefetched as in <see cref="RowDots"/>, and every (x, row) dot is the same chain of operations whatever
+/// n and the grouping.
+/// </summary>
+static class Int8RowDots
+{
+    const int Block = WeightFormats.BlockElements;
+    const int RowGroup = 4;
+
+    /// <summary>As <see cref="RowDots"/>: the four row streams defeat the hardware prefetcher.</summary>
+    const int PrefetchBlocks = 1024;
+
+    /// <summary>Whether <see cref="BlockRows"/> runs here for these weights.</summary>
+    public static bool Supported(WeightFormat format, int k) =>
+        Avx512BW.VL.IsSupported && Fma.IsSupported && k % Block == 0 && format is WeightFormat.Q4_0 or WeightFormat.Q8_0;
+
+    /// <summary>y[i·ldy + firstRow + r] = x_i · W[firstRow + r] (+ bias) for r &lt; rows, i &lt; x.N.</summary>
+    public static void BlockRows(Int8Rows x, ReadOnlySpan<byte> w, WeightFormat format, ReadOnlySpan<float> bias,
+        int firstRow, int rows, Span<float> y, int ldy)
+    {
+        if (format == WeightFormat.Q4_0) BlockRows<Q4>(x, w, bias, firstRow, rows, y, ldy);
+        else if (format == WeightFormat.Q8_0) BlockRows<Q8>(x, w, bias, firstRow, rows, y, ldy);
+        else throw new ArgumentException($"int8 row dots take Q4_0 or Q8_0 weights, not {format}");
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void BlockRows<TBlock>(Int8Rows x, ReadOnlySpan<byte> w, ReadOnlySpan<float> bias, int firstRow, int rows,
+        Span<float> y, int ldy) where TBlock : struct, IInt8Block<TBlock>
+    {
+        int n = x.N, blocks = x.K / Block, rowBytes = blocks * TBlock.Bytes;
+        if (y.Length < (n - 1) * ldy + firstRow + rows || w.Length < (long)(firstRow + rows) * rowBytes)
+            throw new ArgumentException("int8 BlockRows: w or y is shorter than the shapes say");
+        fixed (byte* weights = w)
+        fixed (sbyte* q = x.Values)
+        fixed (float* scales = x.Scales)
+        fixed (int* offsets = x.OffsetLanes)
+        fixed (float* halves = HalfTable.Values)
+        fixed (float* ys = y)
+        {
+            var rowsOfX = new XRow(q, scales, offsets, blocks);
+            byte* first = weights + (long)firstRow * rowBytes;
+            int r = 0;
+            for (; r + RowGroup <= rows; r += RowGroup)
+            {
+                byte* group = first + (long)r * rowBytes;
+                int i = 0;
+                for (; i + 2 <= n; i += 2)
+                {
+                    var (dots0, dots1) = Dot4x2<TBlock>(rowsOfX.At(i), rowsOfX.At(i + 1), group, rowBytes, blocks, halves);
+                    Store(dots0, bias, firstRow + r, ys + (long)i * ldy);
+                    Store(dots1, bias, firstRow + r, ys + (long)(i + 1) * ldy);
+                }
+                if (i < n) Store(Dot4<TBlock>(rowsOfX.At(i), group, rowBytes, blocks, halves), bias, firstRow + r, ys + (long)i * ldy);
+            }
+            for (; r < rows; r++)
+            {
+                byte* row = first + (long)r * rowBytes;
+                for (int i = 0; i < n; i++)
+                    ys[(long)i * ldy + firstRow + r] = Dot1<TBlock>(rowsOfX.At(i), row, blocks, halves) + (bias.IsEmpty ? 0f : bias[firstRow + r]);
+            }
+        }
+    }
+
+    /// <summary>Pointers to one x row's rounded values, block scales and offset lanes.</summary>
+    readonly unsafe struct XRow(sbyte* values, float* scales, int* offsets, int blocks)
+    {
+        public XRow At(int i) => new(values + (long)i * blocks * Block, scales + (long)i * blocks, offsets + (long)i * blocks * 8, blocks);
+
+        public Vector256<sbyte> Values(int b) => Avx.LoadVector256(values + b * Block);
+        public Vector256<int> Offsets(int b) => Avx.LoadVector256(offsets + b * 8);
+        public float Scale(int b) => scales[b];
+    }
+
+    static unsafe void Store(Vector128<float> dots, ReadOnlySpan<float> bias, int row0, float* y)
+    {
+        if (!bias.IsEmpty) dots += Vector128.Create(bias.Slice(row0, RowGroup));
+        dots.Store(y + row0);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe Vector128<float> Dot4<TBlock>(XRow x, byte* row, int rowBytes, int blocks, float* halves)
+        where TBlock : struct, IInt8Block<TBlock>
+    {
+        var decoder = TBlock.Create();
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        for (int b = 0; b < blocks; b++)
+        {
+            var q = x.Values(b);
+            var offsets = x.Offsets(b);
+            float d = x.Scale(b);
+            byte* block = row + b * TBlock.Bytes;
+            Prefetch4(block + PrefetchBlocks * TBlock.Bytes, rowBytes);
+            a0 = Step(decoder, block, q, offsets, d, halves, a0);
+            a1 = Step(decoder, block + rowBytes, q, offsets, d, halves, a1);
+            a2 = Step(decoder, block + 2 * rowBytes, q, offsets, d, halves, a2);
+            a3 = Step(decoder, block + 3 * rowBytes, q, offsets, d, halves, a3);
+        }
+        return Vector128.Create(Vector256.Sum(a0), Vector256.Sum(a1), Vector256.Sum(a2), Vector256.Sum(a3));
+    }
+
+    /// <summary><see cref="Dot4{TBlock}"/> for two x rows: each weight block is loaded and unpacked once for both.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe (Vector128<float>, Vector128<float>) Dot4x2<TBlock>(XRow x0, XRow x1, byte* row, int rowBytes, int blocks,
+        float* halves) where TBlock : struct, IInt8Block<TBlock>
+    {
+        var decoder = TBlock.Create();
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+        for (int b = 0; b < blocks; b++)
+        {
+            var q0 = x0.Values(b);
+            var q1 = x1.Values(b);
+            var offsets0 = x0.Offsets(b);
+            var offsets1 = x1.Offsets(b);
+            float d0 = x0.Scale(b), d1 = x1.Scale(b);
+            byte* block = row + b * TBlock.Bytes;
+            Prefetch4(block + PrefetchBlocks * TBlock.Bytes, rowBytes);
+            (a0, b0) = Step2(decoder, block, q0, offsets0, d0, q1, offsets1, d1, halves, a0, b0);
+            (a1, b1) = Step2(decoder, block + rowBytes, q0, offsets0, d0, q1, offsets1, d1, halves, a1, b1);
+            (a2, b2) = Step2(decoder, block + 2 * rowBytes, q0, offsets0, d0, q1, offsets1, d1, halves, a2, b2);
+            (a3, b3) = Step2(decoder, block + 3 * rowBytes, q0, offsets0, d0, q1, offsets1, d1, halves, a3, b3);
+        }
+        return (Vector128.Create(Vector256.Sum(a0), Vector256.Sum(a1), Vector256.Sum(a2), Vector256.Sum(a3)),
+            Vector128.Create(Vector256.Sum(b0), Vector256.Sum(b1), Vector256.Sum(b2), Vector256.Sum(b3)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe float Dot1<TBlock>(XRow x, byte* row, int blocks, float* halves) where TBlock : struct, IInt8Block<TBlock>
+    {
+        var decoder = TBlock.Create();
+        var acc = Vector256<float>.Zero;
+        for (int b = 0; b < blocks; b++)
+            acc = Step(decoder, row + b * TBlock.Bytes, x.Values(b), x.Offsets(b), x.Scale(b), halves, acc);
+        return Vector256.Sum(acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe void Prefetch4(byte* ahead, int rowBytes)
+    {
+        Sse.Prefetch1(ahead);
+        Sse.Prefetch1(ahead + rowBytes);
+        Sse.Prefetch1(ahead + 2 * rowBytes);
+        Sse.Prefetch1(ahead + 3 * rowBytes);
+    }
+
+    /// <summary>acc + d_w·d_x·(the block's eight int32 partial dots) lane-wise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe Vector256<float> Step<TBlock>(in TBlock decoder, byte* block, Vector256<sbyte> q, Vector256<int> offsets,
+        float d, float* halves, Vector256<float> acc) where TBlock : struct, IInt8Block<TBlock>
+    {
+        var dots = decoder.Dot(decoder.Load(block), q, offsets);
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(dots), Vector256.Create(halves[*(ushort*)block] * d), acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe (Vector256<float>, Vector256<float>) Step2<TBlock>(in TBlock decoder, byte* block, Vector256<sbyte> q0,
+        Vector256<int> offsets0, float d0, Vector256<sbyte> q1, Vector256<int> offsets1, float d1, float* halves,
+        Vector256<float> acc0, Vector256<float> acc1) where TBlock : struct, IInt8Block<TBlock>
+    {
+        var weights = decoder.Load(block);
+        float dw = halves[*(ushort*)block];
+        var dots0 = decoder.Dot(weights, q0, offsets0);
+        var dots1 = decoder.Dot(weights, q1, offsets1);
+        return (Fma.MultiplyAdd(Avx.ConvertToVector256Single(dots0), Vector256.Create(dw * d0), acc0),
+            Fma.MultiplyAdd(Avx.ConvertToVector256Single(dots1), Vector256.Create(dw * d1), acc1));
+    }
+
+    /// <summary>A quantized weight format met with int8 x: its block bytes (an f16 scale first), its 32 weights as bytes,
+    /// and their dot with one x block in eight int32 lanes (lane j: elements 4j .. 4j + 3).</summary>
+    interface IInt8Block<TSelf> where TSelf : struct, IInt8Block<TSelf>
+    {
+        static abstract int Bytes { get; }
+        static abstract TSelf Create();
+        unsafe Vector256<sbyte> Load(byte* block);
+        Vector256<int> Dot(Vector256<sbyte> weights, Vector256<sbyte> q, Vector256<int> offsets);
+    }
+
+    /// <summary>Q4_0: byte j's low nibble is element j, its high nibble element j + 16 (ggml). The 16 bytes go to both
+    /// 128-bit lanes and the upper lane is shifted right by 4, so the masked bytes are elements 0..31 in order, unsigned.</summary>
+    readonly struct Q4 : IInt8Block<Q4>
+    {
+        readonly Vector256<ushort> shifts;
+        readonly Vector256<byte> nibble;
+        readonly Vector256<short> ones;
+
+        Q4(int unused)
+        {
+            shifts = Vector256.Create(Vector128<ushort>.Zero, Vector128.Create((ushort)4));
+            nibble = Vector256.Create((byte)0x0F);
+            ones = Vector256.Create((short)1);
+        }
+
+        public static int Bytes => WeightFormats.Q4BlockBytes;
+        public static Q4 Create() => new(0);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public unsafe Vector256<sbyte> Load(byte* block)
+        {
+            var packed = Avx2.BroadcastVector128ToVector256(block + 2).AsUInt16();
+            return (Avx512BW.VL.ShiftRightLogicalVariable(packed, shifts).AsByte() & nibble).AsSByte();
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<int> Dot(Vector256<sbyte> weights, Vector256<sbyte> q, Vector256<int> offsets) =>
+            Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(weights.AsByte(), q), ones) - offsets;
+    }
+
+    /// <summary>Q8_0: 32 signed bytes. vpmaddubsw takes unsigned × signed, so |w| meets x with w's sign (|w| ≤ 128 and
+    /// |q| ≤ 127 keep each 16-bit pair sum below 32,767).</summary>
+    readonly struct Q8 : IInt8Block<Q8>
+    {
+        readonly Vector256<short> ones;
+
+        Q8(int unused) => ones = Vector256.Create((short)1);
+
+        public static int Bytes => WeightFormats.Q8BlockBytes;
+        public static Q8 Create() => new(0);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public unsafe Vector256<sbyte> Load(byte* block) => Avx.LoadVector256((sbyte*)(block + 2));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<int> Dot(Vector256<sbyte> weights, Vector256<sbyte> q, Vector256<int> offsets) =>
+            Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(weights), Avx2.Sign(q, weights)), ones);
+    }
+}
