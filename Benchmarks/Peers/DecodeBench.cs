@@ -8,7 +8,8 @@ using SonicVerse.Runtime.Models.Mistral;
 namespace SonicVerse.Peers;
 
 /// <summary>Prefill and decode tok/s of llama.cpp (LLamaSharp) and of our cpu backend on the same GGUF, in one process,
-/// alternating rounds so both see the same machine load. Both feed fixed token ids (no sampling), compute the logits of
+/// alternating rounds so all see the same machine load. Ours runs twice: with fp32 activations (the default) and with
+/// <c>--int8-activations</c> (llama.cpp's own arithmetic). All feed fixed token ids (no sampling), compute the logits of
 /// the last position only, and start each round from an empty KV cache.</summary>
 public static class DecodeBench
 {
@@ -34,17 +35,22 @@ public static class DecodeBench
         using var backend = CpuBackend.Create();
         using var model = MistralModel.Load(gguf, backend);
         using var state = model.CreateState(promptTokens + genTokens);
-        Console.Error.WriteLine($"ours: {model.Description}; {backend.Description}");
+        using var int8Backend = CpuBackend.Create(int8Activations: true);
+        using var int8Model = MistralModel.Load(gguf, int8Backend);
+        using var int8State = int8Model.CreateState(promptTokens + genTokens);
+        Console.Error.WriteLine($"ours: {model.Description}; {backend.Description} / {int8Backend.Description}");
 
         var llama = new List<(double, double)>();
         var ours = new List<(double, double)>();
+        var oursInt8 = new List<(double, double)>();
         for (int round = 0; round < rounds; round++)
         {
             llama.Add(Llama(context, prompt, generated));
             ours.Add(Ours(model, state, prompt, generated));
-            Console.Error.WriteLine($"round {round}: llama.cpp {llama[^1]}, ours {ours[^1]} (prefill, decode tok/s)");
+            oursInt8.Add(Ours(int8Model, int8State, prompt, generated));
+            Console.Error.WriteLine($"round {round}: llama.cpp {llama[^1]}, ours {ours[^1]}, ours int8 {oursInt8[^1]} (prefill, decode tok/s)");
         }
-        return [Best("llama.cpp", llama), Best("sonicverse cpu", ours)];
+        return [Best("llama.cpp", llama), Best("sonicverse cpu", ours), Best("sonicverse cpu, int8 activations", oursInt8)];
     }
 
     /// <summary>The best round of each (the least disturbed by other load on a shared machine).</summary>

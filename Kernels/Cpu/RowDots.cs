@@ -8,8 +8,9 @@ namespace SonicVerse.Kernels.Cpu;
 
 /// <summary>
 /// y[r] = Σ x[c]·W[r, c] over stored rows, decoding the weights in registers (decode and small batches:
-/// bandwidth-bound). x stays fp32 — llama.cpp rounds x to int8 per block for integer dot products, but that moves
-/// log-probs by ~0.1 and the parity tests hold us to the dequantized fp32 reference. With AVX-512 and k a multiple of
+/// bandwidth-bound). x stays fp32: llama.cpp rounds x to int8 per block for integer dot products, which moves log-probs
+/// by ~0.1 from the dequantized fp32 reference the parity tests hold us to (that arithmetic is the opt-in
+/// <see cref="Int8RowDots"/>). With AVX-512 and k a multiple of
 /// 32, every format goes 32 elements at a time through one grouped loop (<see cref="BlockRows"/>); otherwise rows are
 /// decoded to a stack buffer and dotted (<see cref="Rows"/>).
 /// </summary>
@@ -90,6 +91,7 @@ static class RowDots
         fixed (float* halves = HalfTable.Values)
         fixed (float* ys = y)
         {
+            var decoder = TBlock.Create();   // once a call: created per row group, the JIT left it a call (3 % of decode)
             byte* first = weights + (long)firstRow * rowBytes;
             int r = 0;
             for (; r + RowGroup <= rows; r += RowGroup)
@@ -98,17 +100,17 @@ static class RowDots
                 int i = 0;
                 for (; i + 2 <= n; i += 2)
                 {
-                    var (dots0, dots1) = Dot4x2<TBlock>(xs + i * k, xs + (i + 1) * k, group, rowBytes, blocks, halves);
+                    var (dots0, dots1) = Dot4x2(decoder, xs + i * k, xs + (i + 1) * k, group, rowBytes, blocks, halves);
                     Store(dots0, bias, firstRow + r, ys + (long)i * ldy);
                     Store(dots1, bias, firstRow + r, ys + (long)(i + 1) * ldy);
                 }
-                if (i < n) Store(Dot4<TBlock>(xs + i * k, group, rowBytes, blocks, halves), bias, firstRow + r, ys + (long)i * ldy);
+                if (i < n) Store(Dot4(decoder, xs + i * k, group, rowBytes, blocks, halves), bias, firstRow + r, ys + (long)i * ldy);
             }
             for (; r < rows; r++)
             {
                 byte* row = first + (long)r * rowBytes;
                 for (int i = 0; i < n; i++)
-                    ys[(long)i * ldy + firstRow + r] = Dot1<TBlock>(xs + i * k, row, blocks, halves) + (bias.IsEmpty ? 0f : bias[firstRow + r]);
+                    ys[(long)i * ldy + firstRow + r] = Dot1(decoder, xs + i * k, row, blocks, halves) + (bias.IsEmpty ? 0f : bias[firstRow + r]);
             }
         }
     }
@@ -137,10 +139,9 @@ static class RowDots
     /// reloading it for every row competed with the weight stream for L1 and load ports: grouping took Q4_0 down_proj
     /// from 23 to 33 and Q8_0 from 15 to 27 G weights/s on 2 cores.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static unsafe Vector128<float> Dot4<TBlock>(float* x, byte* row, int rowBytes, int blocks, float* halves)
+    static unsafe Vector128<float> Dot4<TBlock>(in TBlock decoder, float* x, byte* row, int rowBytes, int blocks, float* halves)
         where TBlock : struct, IBlockFormat<TBlock>
     {
-        var decoder = TBlock.Create();
         var a0 = Vector512<float>.Zero;
         var a1 = Vector512<float>.Zero;
         var a2 = Vector512<float>.Zero;
@@ -162,10 +163,9 @@ static class RowDots
 
     /// <summary><see cref="Dot4{TBlock}"/> for two x rows: each block of the four rows is decoded once for both.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static unsafe (Vector128<float>, Vector128<float>) Dot4x2<TBlock>(float* x0, float* x1, byte* row, int rowBytes,
+    static unsafe (Vector128<float>, Vector128<float>) Dot4x2<TBlock>(in TBlock decoder, float* x0, float* x1, byte* row, int rowBytes,
         int blocks, float* halves) where TBlock : struct, IBlockFormat<TBlock>
     {
-        var decoder = TBlock.Create();
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
         for (int b = 0; b < blocks; b++)
         {
@@ -198,9 +198,8 @@ static class RowDots
     /// <typeparamref name="TBlock"/> is a struct, so the JIT compiles one loop per format with its decoding inlined; the
     /// decoder holds its constant vectors, which the JIT otherwise reloads every block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static unsafe float Dot1<TBlock>(float* x, byte* row, int blocks, float* halves) where TBlock : struct, IBlockFormat<TBlock>
+    static unsafe float Dot1<TBlock>(in TBlock decoder, float* x, byte* row, int blocks, float* halves) where TBlock : struct, IBlockFormat<TBlock>
     {
-        var decoder = TBlock.Create();
         var acc = Vector512<float>.Zero;
         for (int b = 0; b < blocks; b++)
             acc = Step(decoder, row + b * TBlock.Bytes, Avx512F.LoadVector512(x + b * Block), Avx512F.LoadVector512(x + b * Block + 16), halves, acc);
