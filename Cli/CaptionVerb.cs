@@ -30,6 +30,7 @@ public static class CaptionVerb
 
         using var backend = Backend.Create(DeviceKinds.Parse(device), msg => Console.Error.WriteLine(msg), int8Activations);
         using var captioner = SonicVerseCaptioner.Load(files, backend, quant, msg => Console.Error.WriteLine(msg));
+        if (int8Activations && captioner.Llm.Int8ActivationsUnused() is { } unused) Console.Error.WriteLine($"warning: {unused}");
         options = options with { EosId = captioner.Llm.Config.EosId, Cancel = Interrupts.Current };
         foreach (string audio in args.Positionals)
         {

@@ -77,6 +77,7 @@ public static class DescribeVerb
 
         using var backend = Backend.Create(DeviceKinds.Parse(plan.Device), msg => Console.Error.WriteLine(msg), plan.Int8Activations);
         using var captioner = SonicVerseCaptioner.Load(plan.Files, backend, plan.Quant, msg => Console.Error.WriteLine(msg));
+        if (plan.Int8Activations && captioner.Llm.Int8ActivationsUnused() is { } unused) Console.Error.WriteLine($"warning: {unused}");
         var describer = new LongFormDescriber(captioner);
         var options = plan.Options with
         {

@@ -47,6 +47,7 @@ public static class GenerateVerb
         using var backend = Backend.Create(DeviceKinds.Parse(device), msg => Console.Error.WriteLine(msg), int8Activations);
         using var model = MistralModel.Load(modelPath, backend, load);
         Console.Error.WriteLine($"model: {model.Description}");
+        if (int8Activations && model.Int8ActivationsUnused() is { } unused) Console.Error.WriteLine($"warning: {unused}");
         options = options with { EosId = model.Config.EosId, Cancel = Interrupts.Current };
         int capacity = Math.Min(promptIds.Length + Math.Max(options.MaxNewTokens, 1), model.Config.MaxPositions);
         using var state = model.CreateState(capacity);

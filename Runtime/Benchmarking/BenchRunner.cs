@@ -40,6 +40,7 @@ public static class BenchRunner
             : BenchModels.Synthetic(preset, options.Quant ?? DType.F16, options.Seed, backend, options.LoraRank);
         double loadSeconds = clock.Elapsed.TotalSeconds;
         log?.Invoke($"loaded {models.Name} ({models.Weights}) in {loadSeconds:F1} s; {backend.AllocatedBytes / 1e9:F2} GB on the device");
+        if (options.Int8Activations && models.Llm.Int8ActivationsUnused() is { } unused) log?.Invoke($"warning: {unused}");
 
         var bandwidth = MemoryBandwidth.Of(backend);
         double clipSeconds = options.ClipSeconds.Value;

@@ -54,6 +54,11 @@ public class GenerateCliTests
             "--int8-activations");
         Assert.NotEqual(0, refused.ExitCode);
         Assert.Equal("error: --int8-activations: only --device cpu rounds activations to int8, not ilgpu-cpu", refused.Stderr.Trim());
+
+        var unquantized = CliRunner.Run("generate", "--model", MistralKit.HfFolder, "--prompt", "Hi", "--max-new-tokens", "1",
+            "--device", "cpu", "--int8-activations");
+        Assert.True(unquantized.ExitCode == 0, unquantized.Stderr);
+        Assert.Contains("warning: --int8-activations changes nothing here: the language model's weights are BF16", unquantized.Stderr);
     }
 
     [Fact]

@@ -202,6 +202,16 @@ public sealed partial class MistralModel : IDisposable
     /// <summary>What was loaded: format, weight dtypes, adapter.</summary>
     public string Description { get; }
 
+    /// <summary>Why <c>--int8-activations</c> would change nothing for this model (no product reads Q8_0/Q4_0 weights:
+    /// only those round their inputs), or null when it applies.</summary>
+    public string? Int8ActivationsUnused()
+    {
+        var types = _blocks.SelectMany(b => b.Linear.Values).Select(l => l.Weight.DType).Append(_lmHead.DType).Distinct().ToList();
+        return types.Any(t => t is DType.Q8_0 or DType.Q4_0) ? null
+            : $"--int8-activations changes nothing here: the language model's weights are {string.Join("/", types)}, and only " +
+              "products with Q8_0/Q4_0 weights round their inputs (add --quant q8_0 or q4_0, or load a Q8_0/Q4_0 GGUF)";
+    }
+
     /// <summary>A fresh sequence state holding up to <paramref name="capacity"/> positions (at most the model's context;
     /// default 4096 or the context if smaller: the F32 cache of 7B takes 256 KB per position). LoRA starts on when a side
     /// path is attached.</summary>
