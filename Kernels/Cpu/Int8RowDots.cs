@@ -91,10 +91,7 @@ public sealed class Int8Rows
 static class Int8RowDots
 {
     const int Block = WeightFormats.BlockElements;
-    const int RowGroup = 4;
-
-    /// <summary>As <see cref="RowDots"/>: the four row streams defeat the hardware prefetcher.</summary>
-    const int PrefetchBlocks = 1024;
+    const int RowGroup = RowDots.RowGroup;
 
     /// <summary>Whether <see cref="BlockRows"/> runs here for these weights.</summary>
     public static bool Supported(WeightFormat format, int k) =>
@@ -123,7 +120,7 @@ static class Int8RowDots
         fixed (float* halves = HalfTable.Values)
         fixed (float* ys = y)
         {
-            var rowsOfX = new XRow(q, scales, offsets, blocks);
+            var xRows = new XRow(q, scales, offsets, blocks);
             var decoder = TBlock.Create();
             byte* first = weights + (long)firstRow * rowBytes;
             int r = 0;
@@ -133,17 +130,17 @@ static class Int8RowDots
                 int i = 0;
                 for (; i + 2 <= n; i += 2)
                 {
-                    var (dots0, dots1) = Dot4x2(decoder, rowsOfX.At(i), rowsOfX.At(i + 1), group, rowBytes, blocks, halves);
-                    Store(dots0, bias, firstRow + r, ys + (long)i * ldy);
-                    Store(dots1, bias, firstRow + r, ys + (long)(i + 1) * ldy);
+                    var (dots0, dots1) = Dot4x2(decoder, xRows.At(i), xRows.At(i + 1), group, rowBytes, blocks, halves);
+                    RowDots.Store(dots0, bias, firstRow + r, ys + (long)i * ldy);
+                    RowDots.Store(dots1, bias, firstRow + r, ys + (long)(i + 1) * ldy);
                 }
-                if (i < n) Store(Dot4(decoder, rowsOfX.At(i), group, rowBytes, blocks, halves), bias, firstRow + r, ys + (long)i * ldy);
+                if (i < n) RowDots.Store(Dot4(decoder, xRows.At(i), group, rowBytes, blocks, halves), bias, firstRow + r, ys + (long)i * ldy);
             }
             for (; r < rows; r++)
             {
                 byte* row = first + (long)r * rowBytes;
                 for (int i = 0; i < n; i++)
-                    ys[(long)i * ldy + firstRow + r] = Dot1(decoder, rowsOfX.At(i), row, blocks, halves) + (bias.IsEmpty ? 0f : bias[firstRow + r]);
+                    ys[(long)i * ldy + firstRow + r] = Dot1(decoder, xRows.At(i), row, blocks, halves) + (bias.IsEmpty ? 0f : bias[firstRow + r]);
             }
         }
     }
@@ -158,12 +155,6 @@ static class Int8RowDots
         public float Scale(int b) => scales[b];
     }
 
-    static unsafe void Store(Vector128<float> dots, ReadOnlySpan<float> bias, int row0, float* y)
-    {
-        if (!bias.IsEmpty) dots += Vector128.Create(bias.Slice(row0, RowGroup));
-        dots.Store(y + row0);
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static unsafe Vector128<float> Dot4<TBlock>(in TBlock decoder, XRow x, byte* row, int rowBytes, int blocks, float* halves)
         where TBlock : struct, IInt8Block<TBlock>
@@ -175,7 +166,7 @@ static class Int8RowDots
             var offsets = x.Offsets(b);
             float d = x.Scale(b);
             byte* block = row + b * TBlock.Bytes;
-            Prefetch4(block + PrefetchBlocks * TBlock.Bytes, rowBytes);
+            RowDots.Prefetch4(block + RowDots.PrefetchBlocks * TBlock.Bytes, rowBytes);
             a0 = Step(decoder, block, q, offsets, d, halves, a0);
             a1 = Step(decoder, block + rowBytes, q, offsets, d, halves, a1);
             a2 = Step(decoder, block + 2 * rowBytes, q, offsets, d, halves, a2);
@@ -198,7 +189,7 @@ static class Int8RowDots
             var offsets1 = x1.Offsets(b);
             float d0 = x0.Scale(b), d1 = x1.Scale(b);
             byte* block = row + b * TBlock.Bytes;
-            Prefetch4(block + PrefetchBlocks * TBlock.Bytes, rowBytes);
+            RowDots.Prefetch4(block + RowDots.PrefetchBlocks * TBlock.Bytes, rowBytes);
             (a0, b0) = Step2(decoder, block, q0, offsets0, d0, q1, offsets1, d1, halves, a0, b0);
             (a1, b1) = Step2(decoder, block + rowBytes, q0, offsets0, d0, q1, offsets1, d1, halves, a1, b1);
             (a2, b2) = Step2(decoder, block + 2 * rowBytes, q0, offsets0, d0, q1, offsets1, d1, halves, a2, b2);
@@ -215,15 +206,6 @@ static class Int8RowDots
         for (int b = 0; b < blocks; b++)
             acc = Step(decoder, row + b * TBlock.Bytes, x.Values(b), x.Offsets(b), x.Scale(b), halves, acc);
         return Vector256.Sum(acc);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static unsafe void Prefetch4(byte* ahead, int rowBytes)
-    {
-        Sse.Prefetch1(ahead);
-        Sse.Prefetch1(ahead + rowBytes);
-        Sse.Prefetch1(ahead + 2 * rowBytes);
-        Sse.Prefetch1(ahead + 3 * rowBytes);
     }
 
     /// <summary>acc + d_w·d_x·(the block's eight int32 partial dots) lane-wise.</summary>
@@ -266,7 +248,7 @@ static class Int8RowDots
         readonly Vector256<byte> nibble;
         readonly Vector256<short> ones;
 
-        Q4(int unused)
+        public Q4()
         {
             shifts = Vector256.Create(Vector128<ushort>.Zero, Vector128.Create((ushort)4));
             nibble = Vector256.Create((byte)0x0F);
@@ -274,7 +256,7 @@ static class Int8RowDots
         }
 
         public static int Bytes => WeightFormats.Q4BlockBytes;
-        public static Q4 Create() => new(0);
+        public static Q4 Create() => new();
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public unsafe Vector256<sbyte> Load(byte* block)
@@ -294,10 +276,10 @@ static class Int8RowDots
     {
         readonly Vector256<short> ones;
 
-        Q8(int unused) => ones = Vector256.Create((short)1);
+        public Q8() => ones = Vector256.Create((short)1);
 
         public static int Bytes => WeightFormats.Q8BlockBytes;
-        public static Q8 Create() => new(0);
+        public static Q8 Create() => new();
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public unsafe Vector256<sbyte> Load(byte* block) => Avx.LoadVector256((sbyte*)(block + 2));

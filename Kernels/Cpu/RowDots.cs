@@ -116,14 +116,14 @@ static class RowDots
     }
 
     /// <summary>y[row0 + j] = dots[j] (+ bias[row0 + j]) for the four rows of a group.</summary>
-    static unsafe void Store(Vector128<float> dots, ReadOnlySpan<float> bias, int row0, float* y)
+    internal static unsafe void Store(Vector128<float> dots, ReadOnlySpan<float> bias, int row0, float* y)
     {
         if (!bias.IsEmpty) dots += Vector128.Create(bias.Slice(row0, RowGroup));
         dots.Store(y + row0);
     }
 
     /// <summary>Rows dotted together, each x block loaded once for all of them.</summary>
-    const int RowGroup = 4;
+    internal const int RowGroup = 4;
 
     /// <summary>How far ahead of each row the loop prefetches, into L2 (18 KB of Q4_0, 34 KB of Q8_0). The four interleaved
     /// row streams defeat the hardware prefetcher: with no prefetch a matrix read from DRAM ran at half the rate of one in
@@ -132,7 +132,7 @@ static class RowDots
     /// 5632×2048 matrices in turn: Q4_0 372 → 321 µs a product, Q8_0 ~480 → ~270; decoding the 2048×16 synthetic GGUF
     /// (Benchmarks/cpu-vs-peers.sh's) 22 → 35–42 tok/s in Q4_0 and 20–22 → 31–36 in Q8_0, the two builds run in turn.
     /// Prefetches past the end of the matrix are harmless: they never fault.</summary>
-    const int PrefetchBlocks = 1024;
+    internal const int PrefetchBlocks = 1024;
 
     /// <summary>Four consecutive rows' dots (<see cref="Dot1{TBlock}"/>): x's two vectors a block are loaded once for the
     /// four rows, and the rows are prefetched <see cref="PrefetchBlocks"/> ahead. x is 16–57 KB at Mistral's shapes, so
@@ -185,7 +185,7 @@ static class RowDots
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static unsafe void Prefetch4(byte* ahead, int rowBytes)
+    internal static unsafe void Prefetch4(byte* ahead, int rowBytes)
     {
         Sse.Prefetch1(ahead);
         Sse.Prefetch1(ahead + rowBytes);
