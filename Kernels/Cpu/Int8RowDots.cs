@@ -16,14 +16,14 @@ public sealed class Int8Rows
     const int Block = WeightFormats.BlockElements;
 
     /// <summary>q: [n, k] rounded elements.</summary>
-    public sbyte[] Values = [];
+    public sbyte[] Values { get; private set; } = [];
 
     /// <summary>d: [n, k / 32] block scales (f16 values, as floats).</summary>
-    public float[] Scales = [];
+    public float[] Scales { get; private set; } = [];
 
     /// <summary>[n, k / 32, 8]: 8 · Σ q over each block, split into the eight int32 lanes a block's 256-bit dot ends in —
     /// what a Q4_0 dot subtracts for the weights' offset of 8 (Σ (w − 8)·q = Σ w·q − 8 Σ q).</summary>
-    public int[] OffsetLanes = [];
+    public int[] OffsetLanes { get; private set; } = [];
 
     public int N { get; private set; }
     public int K { get; private set; }

@@ -11,17 +11,22 @@ public static class Backend
     {
         if (int8Activations && kind is not null and not DeviceKind.Cpu)
             throw new InvalidOperationException($"--int8-activations: only --device cpu rounds activations to int8, not {kind.Value.CliName()}");
+        if (int8Activations && kind is null)
+        {
+            var cpu = CpuBackend.Create(int8Activations: true);
+            log?.Invoke($"device: {cpu.Description} (auto: --int8-activations runs on the cpu)");
+            return cpu;
+        }
         if (kind is null)
         {
-            string why = "--int8-activations runs on the cpu";
-            var cuda = int8Activations ? null : IlgpuBackend.TryCreateCuda(out why);
+            var cuda = IlgpuBackend.TryCreateCuda(out string why);
             if (cuda is not null)
             {
                 log?.Invoke($"device: {cuda.Description} (auto)");
                 return cuda;
             }
-            var cpu = CpuBackend.Create(int8Activations);
-            log?.Invoke($"device: {cpu.Description} (auto: {(int8Activations ? why : $"no usable CUDA GPU: {why}")})");
+            var cpu = CpuBackend.Create();
+            log?.Invoke($"device: {cpu.Description} (auto: no usable CUDA GPU: {why})");
             return cpu;
         }
         IBackend backend = kind switch
