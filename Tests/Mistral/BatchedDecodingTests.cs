@@ -9,11 +9,13 @@ namespace SonicVerse.Tests.Mistral;
 /// decoded alone; the kit's three prompts have different lengths.</summary>
 public class BatchedDecodingTests
 {
-    /// <summary>(model file, reference run): HF bf16 against transformers in fp32, GGUF Q4_0 against its dequantized run.</summary>
-    public static TheoryData<string, string> Models() => new()
+    /// <summary>(model file, reference run, int8 activations): HF bf16 against transformers in fp32, GGUF Q4_0 against its
+    /// dequantized run, and with int8 activations against llama.cpp's run.</summary>
+    public static TheoryData<string, string, bool> Models() => new()
     {
-        { "hf", "hf_f32" },
-        { "q4_0", "hf_q4_0_dequant" },
+        { "hf", "hf_f32", false },
+        { "q4_0", "hf_q4_0_dequant", false },
+        { "q4_0", "llamacpp_q4_0", true },
     };
 
     static MistralModel Load(string model, IBackend backend) =>
@@ -23,10 +25,10 @@ public class BatchedDecodingTests
 
     [Theory]
     [MemberData(nameof(Models))]
-    public void KitPromptsTogetherGiveTheReferenceIdsAndTheIdsOfEachAlone(string modelName, string referenceFile)
+    public void KitPromptsTogetherGiveTheReferenceIdsAndTheIdsOfEachAlone(string modelName, string referenceFile, bool int8Activations)
     {
         var references = References(referenceFile);
-        using var backend = Backend.Create(DeviceKind.Cpu);
+        using var backend = Backend.Create(DeviceKind.Cpu, int8Activations: int8Activations);
         using var model = Load(modelName, backend);
         var batched = RunBatch(model, references, references.Select(_ => Options(32)).ToArray());
         for (int i = 0; i < references.Length; i++)
