@@ -95,7 +95,7 @@ static class Int8RowDots
 
     /// <summary>Whether <see cref="BlockRows"/> runs here for these weights.</summary>
     public static bool Supported(WeightFormat format, int k) =>
-        Avx512BW.VL.IsSupported && Fma.IsSupported && k % Block == 0 && format is WeightFormat.Q4_0 or WeightFormat.Q8_0;
+        Avx2.IsSupported && Fma.IsSupported && k % Block == 0 && format is WeightFormat.Q4_0 or WeightFormat.Q8_0;
 
     /// <summary>y[i·ldy + firstRow + r] = x_i · W[firstRow + r] (+ bias) for r &lt; rows, i &lt; x.N.</summary>
     public static void BlockRows(Int8Rows x, ReadOnlySpan<byte> w, WeightFormat format, ReadOnlySpan<float> bias,
@@ -241,7 +241,8 @@ static class Int8RowDots
     }
 
     /// <summary>Q4_0: byte j's low nibble is element j, its high nibble element j + 16 (ggml). The 16 bytes go to both
-    /// 128-bit lanes and the upper lane is shifted right by 4, so the masked bytes are elements 0..31 in order, unsigned.</summary>
+    /// 128-bit lanes and the upper lane is shifted right by 4 (one vpsrlvw with AVX-512BW), so the masked bytes are
+    /// elements 0..31 in order, unsigned.</summary>
     readonly struct Q4 : IInt8Block<Q4>
     {
         readonly Vector256<ushort> shifts;
@@ -261,8 +262,13 @@ static class Int8RowDots
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public unsafe Vector256<sbyte> Load(byte* block)
         {
-            var packed = Avx2.BroadcastVector128ToVector256(block + 2).AsUInt16();
-            return (Avx512BW.VL.ShiftRightLogicalVariable(packed, shifts).AsByte() & nibble).AsSByte();
+            if (Avx512BW.VL.IsSupported)
+            {
+                var packed = Avx2.BroadcastVector128ToVector256(block + 2).AsUInt16();
+                return (Avx512BW.VL.ShiftRightLogicalVariable(packed, shifts).AsByte() & nibble).AsSByte();
+            }
+            var bytes = Sse2.LoadVector128(block + 2);   // AVX2 alone: no per-lane shift, so shift all and join the halves
+            return (Vector256.Create(bytes, Sse2.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte()) & nibble).AsSByte();
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

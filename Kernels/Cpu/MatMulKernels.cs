@@ -5,8 +5,8 @@ namespace SonicVerse.Kernels.Cpu;
 /// <summary>
 /// y = x · Wᵀ (+ bias) for stored weights, parallel over output columns (rows of W), so every weight byte is read once
 /// per call whatever n is. n ≤ <see cref="RowDotRows"/> (decode, small batches): each row of W is dequantized in
-/// registers and dotted with each x row (<see cref="RowDots"/>, bandwidth-bound; for Q4_0 the x rows are first put in
-/// the lane order that loop decodes in, once per call). Larger n (prefill, MERT, projector): W is decoded panel by panel
+/// registers and dotted with each x row (<see cref="RowDots"/> with AVX-512, <see cref="RowDots256"/> with AVX2 alone;
+/// bandwidth-bound; for Q4_0 the AVX-512 loop first puts the x rows in the lane order it decodes in, once per call). Larger n (prefill, MERT, projector): W is decoded panel by panel
 /// into an L2-resident [k, 16] block and multiplied by 6-row tiles of x (<see cref="Gemm"/>, compute-bound).
 /// </summary>
 public static class MatMulKernels
@@ -65,6 +65,7 @@ public static class MatMulKernels
         j.Units = units;
         j.ByRows = rowDots;
         j.Blocked = rowDots && RowDots.BlockRowsSupported(k);
+        j.Blocked256 = rowDots && !j.Blocked && RowDots256.Supported(k);
         j.LaneOrdered = j.Blocked && RowDots.TakesLaneOrder(format);
         if (j.LaneOrdered)
         {
@@ -82,7 +83,7 @@ public static class MatMulKernels
         public Memory<float> Y;
         public WeightFormat Format;
         public int N, K, M, Units, Chunks;
-        public bool ByRows, Blocked, LaneOrdered, Int8;
+        public bool ByRows, Blocked, Blocked256, LaneOrdered, Int8;
         public float[] LaneOrderedX = [], RoundedFloats = [];
         public readonly Int8Rows RoundedX = new();
 
@@ -105,6 +106,11 @@ public static class MatMulKernels
             {
                 var x = LaneOrdered ? LaneOrderedX.AsSpan(0, N * K) : X.Span[..(N * K)];
                 RowDots.BlockRows(x, N, w, Format, Bias.Span, K, firstRow, rows, Y.Span, M);
+                return;
+            }
+            if (Blocked256)
+            {
+                RowDots256.BlockRows(X.Span[..(N * K)], N, w, Format, Bias.Span, K, firstRow, rows, Y.Span, M);
                 return;
             }
             for (int i = 0; i < N; i++)

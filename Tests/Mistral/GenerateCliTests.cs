@@ -38,17 +38,11 @@ public class GenerateCliTests
     public void Int8ActivationsGiveLlamaCppsIdsAndAreCpuOnly()
     {
         // "inst" is where llama.cpp's Q4_0 run leaves the dequantized fp32 reference at step 0 (MANIFEST).
-        var reference = MistralKit.Run("llamacpp_q4_0", "inst");
-        using var prompts = ReferenceKit.Json("mistral-tiny", "ref", "prompts.json");
-        string text = prompts.RootElement.GetProperty("prompts").EnumerateArray()
-            .Single(p => p.GetProperty("name").GetString() == "inst").GetProperty("text").GetString()!;
-        var result = CliRunner.Run("generate", "--model", MistralKit.Gguf("q4_0"), "--prompt", text, "--max-new-tokens", "8",
+        var result = CliRunner.Run("generate", "--model", MistralKit.Gguf("q4_0"), "--prompt", PromptText("inst"), "--max-new-tokens", "8",
             "--device", "cpu", "--int8-activations", "--json");
         Assert.True(result.ExitCode == 0, result.Stderr);
         Assert.Contains("int8 activations", result.Stderr);
-        using var doc = JsonDocument.Parse(result.Stdout);
-        Assert.Equal(reference.PromptIds, doc.RootElement.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()));
-        Assert.Equal(reference.Generated.Take(8), doc.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()));
+        AssertIds(MistralKit.Run("llamacpp_q4_0", "inst"), result.Stdout, 8);
 
         var refused = CliRunner.Run("generate", "--model", MistralKit.Gguf("q4_0"), "--prompt", "Hi", "--device", "ilgpu-cpu",
             "--int8-activations");
@@ -59,6 +53,38 @@ public class GenerateCliTests
             "--device", "cpu", "--int8-activations");
         Assert.True(unquantized.ExitCode == 0, unquantized.Stderr);
         Assert.Contains("warning: --int8-activations changes nothing here: the language model's weights are BF16", unquantized.Stderr);
+    }
+
+    /// <summary>A CPU without AVX-512 (the runtime told so) decodes with the AVX2 row dots, in both activation modes, and
+    /// gives the same ids: the dequantized reference's, and with int8 activations llama.cpp's.</summary>
+    [Fact]
+    public void WithoutAvx512TheCpuGivesTheSameIds()
+    {
+        var avx2 = new Dictionary<string, string> { ["DOTNET_EnableAVX512"] = "0" };
+        foreach (var (kind, int8, reference) in new[] { ("q4_0", false, "hf_q4_0_dequant"), ("q8_0", false, "hf_q8_0_dequant"),
+                     ("q4_0", true, "llamacpp_q4_0") })
+        {
+            string[] flags = int8 ? ["--int8-activations"] : [];
+            var result = CliRunner.Run(avx2, ["generate", "--model", MistralKit.Gguf(kind), "--prompt", PromptText("inst"),
+                "--max-new-tokens", "8", "--device", "cpu", "--json", .. flags]);
+            Assert.True(result.ExitCode == 0, result.Stderr);
+            Assert.Contains("256-bit SIMD (AVX2)", result.Stderr);
+            AssertIds(MistralKit.Run(reference, "inst"), result.Stdout, 8);
+        }
+    }
+
+    static string PromptText(string name)
+    {
+        using var prompts = ReferenceKit.Json("mistral-tiny", "ref", "prompts.json");
+        return prompts.RootElement.GetProperty("prompts").EnumerateArray()
+            .Single(p => p.GetProperty("name").GetString() == name).GetProperty("text").GetString()!;
+    }
+
+    static void AssertIds(ReferenceRun reference, string json, int steps)
+    {
+        using var doc = JsonDocument.Parse(json);
+        Assert.Equal(reference.PromptIds, doc.RootElement.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(reference.Generated.Take(steps), doc.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()));
     }
 
     [Fact]

@@ -9,10 +9,17 @@ public static class CliRunner
 
     public static Result Run(params string[] args) => Run(TimeSpan.FromMinutes(5), args);
 
-    public static Result Run(TimeSpan timeout, params string[] args)
+    public static Result Run(TimeSpan timeout, params string[] args) => Run(timeout, new Dictionary<string, string>(), args);
+
+    /// <summary>With extra environment variables (e.g. DOTNET_EnableAVX512=0: the runtime as on a CPU without AVX-512).</summary>
+    public static Result Run(IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        Run(TimeSpan.FromMinutes(5), environment, args);
+
+    static Result Run(TimeSpan timeout, IReadOnlyDictionary<string, string> environment, string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "sonicverse.dll");
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (name, value) in environment) psi.Environment[name] = value;
         psi.ArgumentList.Add(dll);
         foreach (string a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
