@@ -91,7 +91,6 @@ public sealed class Int8Rows
 static class Int8RowDots
 {
     const int Block = WeightFormats.BlockElements;
-    const int RowGroup = RowDots.RowGroup;
 
     /// <summary>Whether <see cref="BlockRows"/> runs here for these weights.</summary>
     public static bool Supported(WeightFormat format, int k) =>
@@ -120,29 +119,20 @@ static class Int8RowDots
         fixed (float* halves = HalfTable.Values)
         fixed (float* ys = y)
         {
-            var xRows = new XRow(q, scales, offsets, blocks);
-            var decoder = TBlock.Create();
-            byte* first = weights + (long)firstRow * rowBytes;
-            int r = 0;
-            for (; r + RowGroup <= rows; r += RowGroup)
-            {
-                byte* group = first + (long)r * rowBytes;
-                int i = 0;
-                for (; i + 2 <= n; i += 2)
-                {
-                    var (dots0, dots1) = Dot4x2(decoder, xRows.At(i), xRows.At(i + 1), group, rowBytes, blocks, halves);
-                    RowDots.Store(dots0, bias, firstRow + r, ys + (long)i * ldy);
-                    RowDots.Store(dots1, bias, firstRow + r, ys + (long)(i + 1) * ldy);
-                }
-                if (i < n) RowDots.Store(Dot4(decoder, xRows.At(i), group, rowBytes, blocks, halves), bias, firstRow + r, ys + (long)i * ldy);
-            }
-            for (; r < rows; r++)
-            {
-                byte* row = first + (long)r * rowBytes;
-                for (int i = 0; i < n; i++)
-                    ys[(long)i * ldy + firstRow + r] = Dot1(decoder, xRows.At(i), row, blocks, halves) + (bias.IsEmpty ? 0f : bias[firstRow + r]);
-            }
+            var kernel = new Kernel<TBlock>(TBlock.Create(), new XRow(q, scales, offsets, blocks), rowBytes, blocks, halves);
+            RowDots.ForRowGroups(kernel, n, weights + (long)firstRow * rowBytes, rowBytes, bias, firstRow, rows, ys, ldy);
         }
+    }
+
+    readonly unsafe struct Kernel<TBlock>(TBlock decoder, XRow x, int rowBytes, int blocks, float* halves) : RowDots.IRowDotKernel
+        where TBlock : struct, IInt8Block<TBlock>
+    {
+        public Vector128<float> Dot4(int i, byte* group) => Int8RowDots.Dot4(decoder, x.At(i), group, rowBytes, blocks, halves);
+
+        public (Vector128<float>, Vector128<float>) Dot4x2(int i, byte* group) =>
+            Int8RowDots.Dot4x2(decoder, x.At(i), x.At(i + 1), group, rowBytes, blocks, halves);
+
+        public float Dot1(int i, byte* row) => Int8RowDots.Dot1(decoder, x.At(i), row, blocks, halves);
     }
 
     /// <summary>Pointers to one x row's rounded values, block scales and offset lanes.</summary>

@@ -91,28 +91,57 @@ static class RowDots
         fixed (float* halves = HalfTable.Values)
         fixed (float* ys = y)
         {
-            var decoder = TBlock.Create();   // once a call: created per row group, the JIT left it a call (3 % of decode)
-            byte* first = weights + (long)firstRow * rowBytes;
-            int r = 0;
-            for (; r + RowGroup <= rows; r += RowGroup)
-            {
-                byte* group = first + (long)r * rowBytes;
-                int i = 0;
-                for (; i + 2 <= n; i += 2)
-                {
-                    var (dots0, dots1) = Dot4x2(decoder, xs + i * k, xs + (i + 1) * k, group, rowBytes, blocks, halves);
-                    Store(dots0, bias, firstRow + r, ys + (long)i * ldy);
-                    Store(dots1, bias, firstRow + r, ys + (long)(i + 1) * ldy);
-                }
-                if (i < n) Store(Dot4(decoder, xs + i * k, group, rowBytes, blocks, halves), bias, firstRow + r, ys + (long)i * ldy);
-            }
-            for (; r < rows; r++)
-            {
-                byte* row = first + (long)r * rowBytes;
-                for (int i = 0; i < n; i++)
-                    ys[(long)i * ldy + firstRow + r] = Dot1(decoder, xs + i * k, row, blocks, halves) + (bias.IsEmpty ? 0f : bias[firstRow + r]);
-            }
+            // The decoder once a call: created per row group, the JIT left it a call (3 % of decode).
+            var kernel = new Kernel<TBlock>(TBlock.Create(), xs, k, rowBytes, blocks, halves);
+            ForRowGroups(kernel, n, weights + (long)firstRow * rowBytes, rowBytes, bias, firstRow, rows, ys, ldy);
         }
+    }
+
+    /// <summary>One call's row dots for <see cref="ForRowGroups{TKernel}"/>: x row i against one row, a group of four, or a
+    /// group of four and x row i + 1 too.</summary>
+    internal unsafe interface IRowDotKernel
+    {
+        Vector128<float> Dot4(int i, byte* group);
+        (Vector128<float>, Vector128<float>) Dot4x2(int i, byte* group);
+        float Dot1(int i, byte* row);
+    }
+
+    /// <summary>The loop every row-dot kernel shares: rows <see cref="RowGroup"/> at a time, each group meeting the x rows
+    /// two at a time while its blocks are still in cache (a batch reads the weights from memory once), then the rows left
+    /// over one by one; y[i·ldy + firstRow + r] = x_i · W[firstRow + r] (+ bias).</summary>
+    internal static unsafe void ForRowGroups<TKernel>(in TKernel kernel, int n, byte* first, int rowBytes, ReadOnlySpan<float> bias,
+        int firstRow, int rows, float* ys, int ldy) where TKernel : struct, IRowDotKernel
+    {
+        int r = 0;
+        for (; r + RowGroup <= rows; r += RowGroup)
+        {
+            byte* group = first + (long)r * rowBytes;
+            int i = 0;
+            for (; i + 2 <= n; i += 2)
+            {
+                var (dots0, dots1) = kernel.Dot4x2(i, group);
+                Store(dots0, bias, firstRow + r, ys + (long)i * ldy);
+                Store(dots1, bias, firstRow + r, ys + (long)(i + 1) * ldy);
+            }
+            if (i < n) Store(kernel.Dot4(i, group), bias, firstRow + r, ys + (long)i * ldy);
+        }
+        for (; r < rows; r++)
+        {
+            byte* row = first + (long)r * rowBytes;
+            for (int i = 0; i < n; i++)
+                ys[(long)i * ldy + firstRow + r] = kernel.Dot1(i, row) + (bias.IsEmpty ? 0f : bias[firstRow + r]);
+        }
+    }
+
+    readonly unsafe struct Kernel<TBlock>(TBlock decoder, float* x, int k, int rowBytes, int blocks, float* halves) : IRowDotKernel
+        where TBlock : struct, IBlockFormat<TBlock>
+    {
+        public Vector128<float> Dot4(int i, byte* group) => RowDots.Dot4(decoder, x + (long)i * k, group, rowBytes, blocks, halves);
+
+        public (Vector128<float>, Vector128<float>) Dot4x2(int i, byte* group) =>
+            RowDots.Dot4x2(decoder, x + (long)i * k, x + (long)(i + 1) * k, group, rowBytes, blocks, halves);
+
+        public float Dot1(int i, byte* row) => RowDots.Dot1(decoder, x + (long)i * k, row, blocks, halves);
     }
 
     /// <summary>y[row0 + j] = dots[j] (+ bias[row0 + j]) for the four rows of a group.</summary>

@@ -14,7 +14,6 @@ namespace SonicVerse.Kernels.Cpu;
 public static class RowDots256
 {
     const int Block = WeightFormats.BlockElements;
-    const int RowGroup = RowDots.RowGroup;
 
     /// <summary>Whether <see cref="BlockRows"/> runs here for rows of k elements.</summary>
     public static bool Supported(int k) => Avx2.IsSupported && Fma.IsSupported && k % Block == 0;
@@ -46,28 +45,20 @@ public static class RowDots256
         fixed (float* halves = HalfTable.Values)
         fixed (float* ys = y)
         {
-            var decoder = TBlock.Create();
-            byte* first = weights + (long)firstRow * rowBytes;
-            int r = 0;
-            for (; r + RowGroup <= rows; r += RowGroup)
-            {
-                byte* group = first + (long)r * rowBytes;
-                int i = 0;
-                for (; i + 2 <= n; i += 2)
-                {
-                    var (dots0, dots1) = Dot4x2(decoder, xs + i * k, xs + (i + 1) * k, group, rowBytes, blocks, halves);
-                    RowDots.Store(dots0, bias, firstRow + r, ys + (long)i * ldy);
-                    RowDots.Store(dots1, bias, firstRow + r, ys + (long)(i + 1) * ldy);
-                }
-                if (i < n) RowDots.Store(Dot4(decoder, xs + i * k, group, rowBytes, blocks, halves), bias, firstRow + r, ys + (long)i * ldy);
-            }
-            for (; r < rows; r++)
-            {
-                byte* row = first + (long)r * rowBytes;
-                for (int i = 0; i < n; i++)
-                    ys[(long)i * ldy + firstRow + r] = Dot1(decoder, xs + i * k, row, blocks, halves) + (bias.IsEmpty ? 0f : bias[firstRow + r]);
-            }
+            var kernel = new Kernel<TBlock>(TBlock.Create(), xs, k, rowBytes, blocks, halves);
+            RowDots.ForRowGroups(kernel, n, weights + (long)firstRow * rowBytes, rowBytes, bias, firstRow, rows, ys, ldy);
         }
+    }
+
+    readonly unsafe struct Kernel<TBlock>(TBlock decoder, float* x, int k, int rowBytes, int blocks, float* halves)
+        : RowDots.IRowDotKernel where TBlock : struct, IBlockFormat256<TBlock>
+    {
+        public Vector128<float> Dot4(int i, byte* group) => RowDots256.Dot4(decoder, x + (long)i * k, group, rowBytes, blocks, halves);
+
+        public (Vector128<float>, Vector128<float>) Dot4x2(int i, byte* group) =>
+            RowDots256.Dot4x2(decoder, x + (long)i * k, x + (long)(i + 1) * k, group, rowBytes, blocks, halves);
+
+        public float Dot1(int i, byte* row) => RowDots256.Dot1(decoder, x + (long)i * k, row, blocks, halves);
     }
 
     /// <summary>One x block: 32 floats as four vectors.</summary>
