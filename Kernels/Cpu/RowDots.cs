@@ -342,9 +342,10 @@ static class RowDots
     /// (ggml dequantize_row_q4_0). The 16 bytes are broadcast to the four 128-bit lanes and lane i shifted right by
     /// 8·(i/4) (+ 4 for the high nibbles), which puts the weights in lane order (<see cref="ToLaneOrder"/>); vpermps reads
     /// only the low 4 bits of each index, so the shifted lanes index a 16-entry table of d·(nibble − 8) directly (no mask,
-    /// no conversion). Scaling the table, one multiply, replaces multiplying the block's products by d (a multiply and an
-    /// FMA): 7–10 % off a Q4_0 product on 2 cores (2048×5632 from DRAM: 288–303 → 261–265 µs); d·(nibble − 8) is exact
-    /// in fp32, so only the summation order moved.</summary>
+    /// no conversion). The table is scaled by d (the block's products were before): the same three vector float ops a
+    /// block, but the multiply now hangs off the scale alone, not off the decoded bytes, and the products FMA straight
+    /// into the accumulator — 7–10 % off a Q4_0 product on 2 cores (2048×5632 from DRAM: 288–303 → 261–265 µs).
+    /// d·(nibble − 8) is exact in fp32, so only the summation order moved.</summary>
     readonly struct Q4 : IBlockFormat<Q4>
     {
         readonly Vector512<uint> lowShifts, highShifts;
