@@ -43,7 +43,7 @@ public sealed class Int8Rows
     }
 
     /// <summary>The rounded rows as floats (d·q), for the products that stay in floats: the prefill GEMM and CPUs
-    /// without AVX-512BW. The same values the integer dots multiply, so the two differ only in summation order.</summary>
+    /// without AVX2. The same values the integer dots multiply, so the two differ only in summation order.</summary>
     public void Dequantize(Span<float> destination)
     {
         var values = destination[..(N * K)];

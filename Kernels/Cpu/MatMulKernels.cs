@@ -6,8 +6,9 @@ namespace SonicVerse.Kernels.Cpu;
 /// y = x · Wᵀ (+ bias) for stored weights, parallel over output columns (rows of W), so every weight byte is read once
 /// per call whatever n is. n ≤ <see cref="RowDotRows"/> (decode, small batches): each row of W is dequantized in
 /// registers and dotted with each x row (<see cref="RowDots"/> with AVX-512, <see cref="RowDots256"/> with AVX2 alone;
-/// bandwidth-bound; for Q4_0 the AVX-512 loop first puts the x rows in the lane order it decodes in, once per call). Larger n (prefill, MERT, projector): W is decoded panel by panel
-/// into an L2-resident [k, 16] block and multiplied by 6-row tiles of x (<see cref="Gemm"/>, compute-bound).
+/// bandwidth-bound; for Q4_0 the AVX-512 loop first puts the x rows in the lane order it decodes in, once per call).
+/// Larger n (prefill, MERT, projector): W is decoded panel by panel into an L2-resident [k, 16] block and multiplied by
+/// 6-row tiles of x (<see cref="Gemm"/>, compute-bound).
 /// </summary>
 public static class MatMulKernels
 {
