@@ -3,24 +3,25 @@ using SonicVerse.Runtime.Backends;
 
 namespace SonicVerse.Cli;
 
-/// <summary><c>sonicverse check-kernels [--device cuda|ilgpu-cpu] [--small|--full] [--json]</c>: every op on the ILGPU
-/// device against the cpu backend; exit 1 when any op is out of tolerance. Real shapes are the default on CUDA only
-/// (on the CPU accelerator they would take hours).</summary>
+/// <summary><c>sonicverse check-kernels [--device cuda|ilgpu-cpu] [--small|--full] [--int8-activations] [--json]</c>: every
+/// op on the ILGPU device against the cpu backend (both with int8 activations when asked: the int8 GEMVs against the
+/// cpu's int8 row dots); exit 1 when any op is out of tolerance. Real shapes are the default on CUDA only (on the CPU
+/// accelerator they would take hours).</summary>
 public static class CheckKernelsVerb
 {
     public static int Run(IEnumerable<string> argv)
     {
-        var args = new Args(argv, "json", "small", "full");
+        var args = new Args(argv, "json", "small", "full", "int8-activations");
         string device = args.Get("device") ?? "cuda";
-        bool json = args.Has("json"), small = args.Has("small"), full = args.Has("full");
+        bool json = args.Has("json"), small = args.Has("small"), full = args.Has("full"), int8 = args.Has("int8-activations");
         args.RejectUnknown("check-kernels");
         var kind = DeviceKinds.Parse(device);
         if (kind is not (DeviceKind.Cuda or DeviceKind.IlgpuCpu))
             throw new UsageException("check-kernels: --device must be cuda or ilgpu-cpu");
         if (small && full) throw new UsageException("check-kernels: --small and --full exclude each other");
 
-        using var gpu = Backend.Create(kind, msg => Console.Error.WriteLine(msg));
-        using var cpu = CpuBackend.Create();
+        using var gpu = Backend.Create(kind, msg => Console.Error.WriteLine(msg), int8);
+        using var cpu = CpuBackend.Create(int8);
         bool edgeOnly = small || (!full && kind == DeviceKind.IlgpuCpu);
         var started = DateTime.UtcNow;
         var results = new KernelCheck(gpu, cpu).Run(edgeOnly);

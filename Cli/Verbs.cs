@@ -37,14 +37,14 @@ public static class Verbs
                                        describe's model work for an S-second song
                                        (captions and description at their token limits: an upper bound)
 
-          check-kernels [--device cuda|ilgpu-cpu] [--small|--full] [--json]
+          check-kernels [--device cuda|ilgpu-cpu] [--small|--full] [--int8-activations] [--json]
                                        every op on the ILGPU device against the cpu backend (edge shapes, and on
                                        cuda also Mistral/MERT real shapes); exit 1 on any FAIL
 
         Every verb that computes takes --device auto|cuda|cpu|ilgpu-cpu (auto = CUDA when present, else cpu).
-        generate, caption, describe and bench also take --int8-activations: on the cpu, products with Q8_0/Q4_0 weights
-        round their inputs to int8 blocks first, as llama.cpp does (its numbers, ~0.1 of a log-prob from the fp32
-        reference; faster decoding). CUDA keeps fp32 activations.
+        generate, caption, describe and bench also take --int8-activations: products with Q8_0/Q4_0 weights round their
+        inputs to int8 blocks first and multiply integers, as llama.cpp does (its numbers, ~0.1 of a log-prob from the
+        fp32 reference; faster decoding), on every device (CUDA: dp4a, sm_61 or later).
         """;
 
     public static int Run(string[] args)

@@ -16,6 +16,26 @@ public static class ScalarMath
         return ILGPU.Interop.IntAsFloat(value | (uint)(bits & 0x8000) << 16);
     }
 
+    /// <summary>The float nearest to <paramref name="value"/> that an IEEE half holds, ties to even — what storing it as
+    /// f16 and reading it back gives — in integer and exact float steps, so every accelerator gets the same bits: ILGPU
+    /// 1.5.3's own float → Half truncates on the CPU accelerator (half the values of a test came out one half-ulp
+    /// low). Overflow gives ±inf, below half's normal range the steps are 2⁻²⁴ (subnormals), NaN stays NaN.</summary>
+    public static float RoundToHalf(float value)
+    {
+        uint bits = ILGPU.Interop.FloatAsInt(value), sign = bits & 0x80000000u, magnitude = bits & 0x7FFFFFFFu;
+        if (magnitude > 0x7F800000u) return value;                                           // NaN
+        if (magnitude >= 0x477FF000u) return ILGPU.Interop.IntAsFloat(sign | 0x7F800000u);  // ≥ 65520 rounds past 65504
+        if (magnitude >= 0x38800000u)                                                       // ≥ 2⁻¹⁴: a normal half
+        {
+            // Drop 13 of the 23 mantissa bits, ties to even; a carry moves into the exponent as it should.
+            uint rounded = (magnitude + 0xFFFu + ((magnitude >> 13) & 1u)) & ~0x1FFFu;
+            return ILGPU.Interop.IntAsFloat(sign | rounded);
+        }
+        // A subnormal half is a multiple of 2⁻²⁴, which is the spacing of floats in [0.5, 1): adding 0.5 rounds to it.
+        float subnormal = ILGPU.Interop.IntAsFloat(magnitude) + 0.5f - 0.5f;
+        return ILGPU.Interop.IntAsFloat(sign | ILGPU.Interop.FloatAsInt(subnormal));
+    }
+
     /// <summary>bfloat16 is the top half of an IEEE float: widening is exact.</summary>
     public static float BF16ToFloat(ushort bits) => ILGPU.Interop.IntAsFloat((uint)bits << 16);
 

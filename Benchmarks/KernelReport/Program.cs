@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 using ILGPU.Runtime.Cuda;
 using SonicVerse.Kernels.Ilgpu;
 
-// sonicverse-kernel-report --ptxas PATH --cuobjdump PATH [--keep DIR]
+// sonicverse-kernel-report --ptxas PATH --cuobjdump PATH [--keep DIR] [--only TEXT (variants whose label contains it)]
 // Prints a Markdown table: per kernel variant, what ptxas assembled for an H100 (sm_90).
 var options = ParseOptions(args);
 string work = options.GetValueOrDefault("--keep") ?? Directory.CreateTempSubdirectory("sonicverse-ptx-").FullName;
@@ -12,7 +12,8 @@ using var context = PtxCatalog.CreateContext();
 
 Console.WriteLine("| kernel | registers | spill bytes | warps/SM by registers | SASS instructions | global loads (LDG) | generic loads (LD) | shared loads | shuffles | barriers |");
 Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
-foreach (var variant in PtxCatalog.Variants)
+string only = options.GetValueOrDefault("--only") ?? "";
+foreach (var variant in PtxCatalog.Variants.Where(v => v.Label.Contains(only, StringComparison.Ordinal)))
 {
     string stem = Path.Combine(work, Regex.Replace(variant.Label, "[^A-Za-z0-9_]+", "_"));
     File.WriteAllText(stem + ".ptx", PtxCatalog.CompilePtx(context, variant, CudaArchitecture.SM_90, CudaInstructionSet.ISA_78));

@@ -28,12 +28,12 @@ public sealed partial class MatMulKernels
     const int MaxWarpsPerGroup = 32;
 
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, WeightViews,
-        SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, int, ArrayView<float>>? singleRowGemv;
+        SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, int, ArrayView<float>, SpecializedValue<int>>? singleRowGemv;
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, int, SpecializedValue<int>, SpecializedValue<int>,
         SpecializedValue<int>, SpecializedValue<int>, RowNorm, SharedWeights, ArrayView<float>, ArrayView<float>,
-        ArrayView<float>>? singleRowGemvShared;
+        ArrayView<float>, SpecializedValue<int>>? singleRowGemvShared;
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>,
-        RowNorm, WeightViews, WeightViews, int, ArrayView<float>>? singleRowSwiGlu;
+        RowNorm, WeightViews, WeightViews, int, ArrayView<float>, SpecializedValue<int>>? singleRowSwiGlu;
 
     static int Groups(int m) => (m + RowsPerGroup - 1) / RowsPerGroup;
 
@@ -53,10 +53,11 @@ public sealed partial class MatMulKernels
         ArrayView<float> y)
     {
         singleRowGemv ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, WeightViews,
-            SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, int, ArrayView<float>>(SingleRowGemvKernel);
+            SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, int, ArrayView<float>, SpecializedValue<int>>(SingleRowGemvKernel);
         bool vector = Vectorizable(x, w);
         singleRowGemv(stream, new KernelConfig(Groups(m), SingleRowGroup(Groups(m))), x, vector ? x.Cast<Quad>() : default,
-            SpecializedValue.New(vector ? 1 : 0), w, SpecializedValue.New(w.Format), bias, SpecializedValue.New(epilogue), m, y);
+            SpecializedValue.New(vector ? 1 : 0), w, SpecializedValue.New(w.Format), bias, SpecializedValue.New(epilogue), m, y,
+            SpecializedValue.New(Int8For(w.Format)));
     }
 
     /// <summary>The shared single-row GEMV, with x normalised first when <paramref name="norm"/> is given (its
@@ -68,14 +69,14 @@ public sealed partial class MatMulKernels
     {
         singleRowGemvShared ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, int, SpecializedValue<int>,
             SpecializedValue<int>, SpecializedValue<int>, SpecializedValue<int>, RowNorm, SharedWeights, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>>(SingleRowGemvSharedKernel);
+            ArrayView<float>, ArrayView<float>, SpecializedValue<int>>(SingleRowGemvSharedKernel);
         bool vector = Vectorizable(x, w) && xStep % 4 == 0 && (norm is null || WeightViews.Aligned16(norm.Value.Weight));
         int groups = Groups(w.M0) + Groups(w.M1) + Groups(w.M2);
         var rowNorm = norm ?? default;
         if (vector && norm is not null) rowNorm = rowNorm with { Weight4 = rowNorm.Weight.Cast<Quad>() };
         singleRowGemvShared(stream, new KernelConfig(groups, SingleRowGroup(groups)), x, vector ? x.Cast<Quad>() : default, xStep,
             SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(w.W0.Format), SpecializedValue.New(norm is null ? 0 : 1),
-            SpecializedValue.New(accumulate ? Accumulate : 0), rowNorm, w, y0, y1, y2);
+            SpecializedValue.New(accumulate ? Accumulate : 0), rowNorm, w, y0, y1, y2, SpecializedValue.New(Int8For(w.W0.Format)));
     }
 
     /// <summary>y0 += x[0]·W0ᵀ, y1 += x[1]·W1ᵀ (, y2 += x[2]·W2ᵀ) in one launch, x holding a row of k values per
@@ -94,23 +95,26 @@ public sealed partial class MatMulKernels
     {
         if (m == 0) return;
         singleRowSwiGlu ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>,
-            RowNorm, WeightViews, WeightViews, int, ArrayView<float>>(SingleRowSwiGluKernel);
+            RowNorm, WeightViews, WeightViews, int, ArrayView<float>, SpecializedValue<int>>(SingleRowSwiGluKernel);
         bool vector = Vectorizable(x, gate) && Vectorizable(x, up) && WeightViews.Aligned16(norm.Weight);
         if (vector) norm = norm with { Weight4 = norm.Weight.Cast<Quad>() };
         singleRowSwiGlu(stream, new KernelConfig((m + 1) / 2, SingleRowGroup((m + 1) / 2)), x, vector ? x.Cast<Quad>() : default,
-            SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(gate.Format), norm, gate, up, m, y);
+            SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(gate.Format), norm, gate, up, m, y,
+            SpecializedValue.New(Int8For(gate.Format)));
     }
 
     static void SingleRowSwiGluKernel(ArrayView<float> x, ArrayView<Quad> x4, SpecializedValue<int> vectorValue,
-        SpecializedValue<int> formatValue, RowNorm norm, WeightViews gate, WeightViews up, int m, ArrayView<float> y)
+        SpecializedValue<int> formatValue, RowNorm norm, WeightViews gate, WeightViews up, int m, ArrayView<float> y,
+        SpecializedValue<int> int8Value)
     {
-        GatedRows(x, x4, vectorValue.Value, formatValue.Value, norm, gate, up, m, Grid.IdxX * 2, y);
+        GatedRows(x, x4, vectorValue.Value, formatValue.Value, int8Value.Value, norm, gate, up, m, Grid.IdxX * 2, y);
     }
 
     static void SingleRowGemvKernel(ArrayView<float> x, ArrayView<Quad> x4, SpecializedValue<int> vectorValue, WeightViews w,
-        SpecializedValue<int> formatValue, ArrayView<float> bias, SpecializedValue<int> epilogueValue, int m, ArrayView<float> y)
+        SpecializedValue<int> formatValue, ArrayView<float> bias, SpecializedValue<int> epilogueValue, int m, ArrayView<float> y,
+        SpecializedValue<int> int8Value)
     {
-        GroupRows(x, x4, vectorValue.Value, w, formatValue.Value, 0, default, bias, epilogueValue.Value, m,
+        GroupRows(x, x4, vectorValue.Value, w, formatValue.Value, int8Value.Value, 0, default, bias, epilogueValue.Value, m,
             Grid.IdxX * RowsPerGroup, y);
     }
 
@@ -118,29 +122,33 @@ public sealed partial class MatMulKernels
     /// from i·xStep (0: all read the same x).</summary>
     static void SingleRowGemvSharedKernel(ArrayView<float> x, ArrayView<Quad> x4, int xStep, SpecializedValue<int> vectorValue,
         SpecializedValue<int> formatValue, SpecializedValue<int> normedValue, SpecializedValue<int> epilogueValue, RowNorm norm,
-        SharedWeights w, ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2)
+        SharedWeights w, ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2, SpecializedValue<int> int8Value)
     {
         int vector = vectorValue.Value, format = formatValue.Value, normed = normedValue.Value, epilogue = epilogueValue.Value;
+        int int8 = int8Value.Value;
         int group = Grid.IdxX, groups0 = Groups(w.M0), groups1 = Groups(w.M1);
         int matrix = group < groups0 ? 0 : group < groups0 + groups1 ? 1 : 2;
         var xi = x.SubView(matrix * xStep);
         var x4i = vector != 0 ? x4.SubView(matrix * xStep / 4) : x4;
-        if (matrix == 0) GroupRows(xi, x4i, vector, w.W0, format, normed, norm, y0, epilogue, w.M0, group * RowsPerGroup, y0);
+        if (matrix == 0) GroupRows(xi, x4i, vector, w.W0, format, int8, normed, norm, y0, epilogue, w.M0, group * RowsPerGroup, y0);
         else if (matrix == 1)
-            GroupRows(xi, x4i, vector, w.W1, format, normed, norm, y1, epilogue, w.M1, (group - groups0) * RowsPerGroup, y1);
-        else GroupRows(xi, x4i, vector, w.W2, format, normed, norm, y2, epilogue, w.M2, (group - groups0 - groups1) * RowsPerGroup, y2);
+            GroupRows(xi, x4i, vector, w.W1, format, int8, normed, norm, y1, epilogue, w.M1, (group - groups0) * RowsPerGroup, y1);
+        else
+            GroupRows(xi, x4i, vector, w.W2, format, int8, normed, norm, y2, epilogue, w.M2,
+                (group - groups0 - groups1) * RowsPerGroup, y2);
     }
 
     /// <summary>y[row0 .. row0 + 3] (those below m). Rows past m repeat row m − 1's reads (in cache) and are not stored,
     /// so the loop has no per-row branches. With <paramref name="normed"/>, x is RMS-normalised by
     /// <paramref name="norm"/> on the way (and the launch's first group writes the normalised x).</summary>
-    static void GroupRows(ArrayView<float> x, ArrayView<Quad> x4, int vector, WeightViews w, int format, int normed, RowNorm norm,
-        ArrayView<float> bias, int epilogue, int m, int row0, ArrayView<float> y)
+    static void GroupRows(ArrayView<float> x, ArrayView<Quad> x4, int vector, WeightViews w, int format, int int8, int normed,
+        RowNorm norm, ArrayView<float> bias, int epilogue, int m, int row0, ArrayView<float> y)
     {
         var partials = SharedMemory.Allocate<float>((RowsPerGroup + 1) * MaxWarpsPerGroup);
         int row1 = Math.Min(row0 + 1, m - 1), row2 = Math.Min(row0 + 2, m - 1), row3 = Math.Min(row0 + 3, m - 1);
-        var sums = DotRows(x, x4, vector, format, normed, norm, w, row0, row1, w, row2, row3);
-        var totals = ReduceGroup(sums, normed, norm, x, w.K, partials);
+        var totals = int8 != 0
+            ? Int8Totals(x, x4, vector, format, normed, norm, w, row0, row1, w, row2, row3, partials)
+            : ReduceGroup(DotRows(x, x4, vector, format, normed, norm, w, row0, row1, w, row2, row3), normed, norm, x, w.K, partials);
         int t = Group.IdxX, row = row0 + t;
         if (t >= RowsPerGroup || row >= m) return;
         y[row] = Epilogue(epilogue, totals.Sum(t) * totals.Scale, bias, row, y, row);
@@ -148,13 +156,14 @@ public sealed partial class MatMulKernels
 
     /// <summary>SwiGLU of one row: y[r] = silu(normed·gate[r]) · (normed·up[r]) for r = row0, row0 + 1 (those below m),
     /// normed = RMSNorm(x): the group's four dot products are two gate rows and the same two up rows.</summary>
-    static void GatedRows(ArrayView<float> x, ArrayView<Quad> x4, int vector, int format, RowNorm norm, WeightViews gate,
+    static void GatedRows(ArrayView<float> x, ArrayView<Quad> x4, int vector, int format, int int8, RowNorm norm, WeightViews gate,
         WeightViews up, int m, int row0, ArrayView<float> y)
     {
         var partials = SharedMemory.Allocate<float>((RowsPerGroup + 1) * MaxWarpsPerGroup);
         int row1 = Math.Min(row0 + 1, m - 1);
-        var sums = DotRows(x, x4, vector, format, 1, norm, gate, row0, row1, up, row0, row1);
-        var totals = ReduceGroup(sums, 1, norm, x, gate.K, partials);
+        var totals = int8 != 0
+            ? Int8Totals(x, x4, vector, format, 1, norm, gate, row0, row1, up, row0, row1, partials)
+            : ReduceGroup(DotRows(x, x4, vector, format, 1, norm, gate, row0, row1, up, row0, row1), 1, norm, x, gate.K, partials);
         int t = Group.IdxX, row = row0 + t;
         if (t >= 2 || row >= m) return;
         float g = totals.Sum(t) * totals.Scale, u = totals.Sum(t + 2) * totals.Scale;

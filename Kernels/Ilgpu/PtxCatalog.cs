@@ -42,15 +42,23 @@ public static class PtxCatalog
         list.Add(new(m, "GemvKernel", "gemv q4_0 y+=", 1, Q4, Accumulate));
         list.Add(new(m, "GemvKernel", "gemv f32 +bias, unaligned x", 0, F32, Bias));
         foreach (var (f, name) in Formats) list.Add(new(m, "GemvSharedKernel", $"gemv shared {name}", 1, f));
-        foreach (var (f, name) in Formats) list.Add(new(m, "SingleRowGemvKernel", $"gemv 1 row {name}", 1, f, 0));
-        list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row q4_0 y+=", 1, Q4, Accumulate));
-        list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row f16 +bias, GELU (projector)", 1, F16, Bias | Gelu));
-        list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row f32 +bias, unaligned x", 0, F32, Bias));
-        foreach (var (f, name) in Formats) list.Add(new(m, "SingleRowGemvSharedKernel", $"gemv 1 row shared {name}", 1, f, 0, 0));
-        list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row rmsnorm + shared q4_0", 1, Q4, 1, 0));
-        list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row each y+= f32 (LoRA B)", 1, F32, 0, Accumulate));
-        list.Add(new(m, "SingleRowSwiGluKernel", "gemv 1 row rmsnorm + swiglu q4_0", 1, Q4));
-        list.Add(new(m, "SingleRowSwiGluKernel", "gemv 1 row rmsnorm + swiglu f16", 1, F16));
+        foreach (var (f, name) in Formats) list.Add(new(m, "SingleRowGemvKernel", $"gemv 1 row {name}", 1, f, 0, 0));
+        list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row q4_0 y+=", 1, Q4, Accumulate, 0));
+        list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row f16 +bias, GELU (projector)", 1, F16, Bias | Gelu, 0));
+        list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row f32 +bias, unaligned x", 0, F32, Bias, 0));
+        foreach (var (f, name) in Formats) list.Add(new(m, "SingleRowGemvSharedKernel", $"gemv 1 row shared {name}", 1, f, 0, 0, 0));
+        list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row rmsnorm + shared q4_0", 1, Q4, 1, 0, 0));
+        list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row each y+= f32 (LoRA B)", 1, F32, 0, Accumulate, 0));
+        list.Add(new(m, "SingleRowSwiGluKernel", "gemv 1 row rmsnorm + swiglu q4_0", 1, Q4, 0));
+        list.Add(new(m, "SingleRowSwiGluKernel", "gemv 1 row rmsnorm + swiglu f16", 1, F16, 0));
+        // --int8-activations: x rounded to int8 blocks in the single-row GEMV, dp4a dots (MatMulKernels.Int8.cs).
+        foreach (var (f, name) in new[] { (Q8, "q8_0"), (Q4, "q4_0") })
+        {
+            list.Add(new(m, "SingleRowGemvKernel", $"gemv 1 row int8 x {name} y+=", 1, f, Accumulate, 1));
+            list.Add(new(m, "SingleRowGemvSharedKernel", $"gemv 1 row int8 x rmsnorm + shared {name}", 1, f, 1, 0, 1));
+            list.Add(new(m, "SingleRowSwiGluKernel", $"gemv 1 row int8 x rmsnorm + swiglu {name}", 1, f, 1));
+        }
+        list.Add(new(m, "RoundBlocksKernel", "round x to int8 blocks"));
         foreach (var (f, name) in Formats) list.Add(new(m, "GemmKernel", $"gemm {name}", f, 0, GpuTileK, PlainInputQuads, 0));
         list.Add(new(m, "GemmKernel", "gemm q4_0 y+=", Q4, Accumulate, GpuTileK, PlainInputQuads, 0));
         list.Add(new(m, "GemmKernel", "gemm f32 +bias", F32, Bias, GpuTileK, PlainInputQuads, 0));

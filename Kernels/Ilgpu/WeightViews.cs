@@ -283,6 +283,36 @@ public readonly struct WeightViews
         return raw;
     }
 
+    /// <summary>Block <paramref name="block"/> of row <paramref name="row"/> (Q8_0/Q4_0) for the int8 dots: with
+    /// <paramref name="vector"/>, from <paramref name="reader"/> standing at the block — its scale and 2 (Q4_0) or 4 (Q8_0)
+    /// 8-byte loads, pinned (<see cref="LoadOrder"/>) — else by 16-bit loads.</summary>
+    public QuantBlock FetchBlock(int format, int vector, RowReader reader, int row, int block)
+    {
+        var q = new QuantBlock();
+        if (vector != 0)
+        {
+            q.Scale = HalfValue((ushort)LoadOrder.Pin(reader.Scale[0]));
+            ulong p0 = reader.Pairs[0], p1 = reader.Pairs[1];
+            q.Q0 = LoadOrder.Pin((uint)p0); q.Q1 = LoadOrder.Pin((uint)(p0 >> 32));
+            q.Q2 = LoadOrder.Pin((uint)p1); q.Q3 = LoadOrder.Pin((uint)(p1 >> 32));
+            if (format == (int)WeightFormat.Q8_0)
+            {
+                ulong p2 = reader.Pairs[2], p3 = reader.Pairs[3];
+                q.Q4 = LoadOrder.Pin((uint)p2); q.Q5 = LoadOrder.Pin((uint)(p2 >> 32));
+                q.Q6 = LoadOrder.Pin((uint)p3); q.Q7 = LoadOrder.Pin((uint)(p3 >> 32));
+            }
+            return q;
+        }
+        q.Scale = HalfValue(Halves[ScaleOffset(format, row, block) / 2]);
+        long at = QuantOffset(format, row, block) / 2;
+        q.Q0 = WordAt(at); q.Q1 = WordAt(at + 2); q.Q2 = WordAt(at + 4); q.Q3 = WordAt(at + 6);
+        if (format == (int)WeightFormat.Q8_0) { q.Q4 = WordAt(at + 8); q.Q5 = WordAt(at + 10); q.Q6 = WordAt(at + 12); q.Q7 = WordAt(at + 14); }
+        return q;
+    }
+
+    /// <summary>The little-endian word of the two halves from <paramref name="half"/> on.</summary>
+    uint WordAt(long half) => Halves[half] | ((uint)Halves[half + 1] << 16);
+
     /// <summary>IEEE half bits as a float through ILGPU's Half: one <c>cvt.f32.f16</c> on CUDA, where the portable
     /// <see cref="ScalarMath.HalfToFloat"/> (the cpu kernels') costs ~8 integer instructions (ptxas, sm_90). Exact
     /// either way: every half is a float.</summary>

@@ -29,16 +29,22 @@ public sealed class IlgpuBackend : IBackend
     long launches;
     bool disposed;
 
-    IlgpuBackend(Context context, Accelerator accelerator, DeviceKind kind, string description, bool tensorCores = false)
+    IlgpuBackend(Context context, Accelerator accelerator, DeviceKind kind, string description, bool tensorCores = false,
+        bool int8Activations = false)
     {
         this.context = context;
         this.accelerator = accelerator;
         stream = accelerator.CreateStream();
         Kind = kind;
-        Description = description;
+        Description = description + (int8Activations ? ", int8 activations for quantized weights" : "");
         TensorCores = tensorCores;
-        ops = new IlgpuOps(this, accelerator, stream, tensorCores);
+        Int8Activations = int8Activations;
+        ops = new IlgpuOps(this, accelerator, stream, tensorCores, int8Activations);
     }
+
+    /// <summary>Whether products with Q8_0/Q4_0 weights take x rounded to int8 blocks and multiply integers (dp4a),
+    /// llama.cpp's arithmetic (<c>--int8-activations</c>; the cpu backend's <see cref="CpuBackend.Int8Activations"/>).</summary>
+    public bool Int8Activations { get; }
 
     /// <summary>Whether the GEMM (prefill, MERT, the projector's backbone) multiplies its tiles on tensor cores (3×TF32,
     /// see MatMulKernels.TensorCores.cs) and batches of 9–64 rows (batched decode) take the small-batch tensor-core
@@ -49,8 +55,9 @@ public sealed class IlgpuBackend : IBackend
     /// later; off when unset.</summary>
     public const string TensorCoresVariable = "SONICVERSE_TENSOR_CORES";
 
-    /// <summary>The first CUDA device, or null with the reason when there is no usable device or driver.</summary>
-    public static IBackend? TryCreateCuda(out string why)
+    /// <summary>The first CUDA device, or null with the reason when there is no usable device or driver (or, for
+    /// <paramref name="int8Activations"/>, one without dp4a: before sm_61).</summary>
+    public static IBackend? TryCreateCuda(out string why, bool int8Activations = false)
     {
         Context? context = null;
         try
@@ -65,10 +72,17 @@ public sealed class IlgpuBackend : IBackend
                 return null;
             }
             var cuda = context.CreateCudaAccelerator(0);
+            if (int8Activations && cuda.Architecture is { } arch && (arch.Major, arch.Minor).CompareTo((6, 1)) < 0)
+            {
+                why = $"--int8-activations needs dp4a (sm_61 or later); {cuda.Name} is sm_{arch.Major}{arch.Minor}";
+                cuda.Dispose();
+                context.Dispose();
+                return null;
+            }
             why = "";
             bool tensorCores = cuda.Architecture is { Major: >= 8 } && Environment.GetEnvironmentVariable(TensorCoresVariable) == "1";
             return new IlgpuBackend(context, cuda, DeviceKind.Cuda, CudaDescription(cuda) + (tensorCores ? ", tensor-core GEMM" : ""),
-                tensorCores);
+                tensorCores, int8Activations);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -100,16 +114,17 @@ public sealed class IlgpuBackend : IBackend
     /// <summary>ILGPU's CPU accelerator with a small simulated device (warp 4, 2 warps per group, 1 multiprocessor):
     /// each simulated thread is an OS thread, so this keeps a 2-core machine usable. Kernels read the warp and group
     /// sizes from the accelerator.</summary>
-    public static IBackend CreateCpuAccelerator() =>
-        CpuAccelerator(new CPUDevice(numThreadsPerWarp: 4, numWarpsPerMultiprocessor: 2, numMultiprocessors: 1), tensorCores: false);
+    public static IBackend CreateCpuAccelerator(bool int8Activations = false) =>
+        CpuAccelerator(new CPUDevice(numThreadsPerWarp: 4, numWarpsPerMultiprocessor: 2, numMultiprocessors: 1), tensorCores: false,
+            int8Activations);
 
-    static IlgpuBackend CpuAccelerator(CPUDevice device, bool tensorCores)
+    static IlgpuBackend CpuAccelerator(CPUDevice device, bool tensorCores, bool int8Activations = false)
     {
         var context = Context.Create(b => b.CPU(device).EnableAlgorithms().Optimize(KernelFamily.Optimization));
         var cpu = context.CreateCPUAccelerator(0);
         return new IlgpuBackend(context, cpu, DeviceKind.IlgpuCpu,
             $"ilgpu-cpu: {cpu.MaxNumThreadsPerGroup} threads per group, warp {cpu.WarpSize}{(tensorCores ? ", tensor cores emulated" : "")}",
-            tensorCores);
+            tensorCores, int8Activations);
     }
 
     public DeviceKind Kind { get; }

@@ -7,10 +7,14 @@ using SonicVerse.Loader;
 namespace SonicVerse.Runtime.Backends;
 
 /// <summary>The <see cref="IOps"/> of an <see cref="IlgpuBackend"/>: validates through <see cref="OpChecks"/> and
-/// queues the kernel of the same name on the backend's stream. Kernel families are created once per accelerator.</summary>
-sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, AcceleratorStream stream, bool tensorCores) : IOps, IDisposable
+/// queues the kernel of the same name on the backend's stream. Kernel families are created once per accelerator.
+/// With <paramref name="int8Activations"/>, every product with Q8_0/Q4_0 weights takes x rounded to int8 blocks
+/// (MatMulKernels.Int8.cs): a single row inside the GEMV, more rows by a rounding launch into a buffer of their own
+/// (<see cref="ProductInput"/>).</summary>
+sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, AcceleratorStream stream, bool tensorCores,
+    bool int8Activations) : IOps, IDisposable
 {
-    readonly MatMulKernels matMul = new(accelerator) { TensorCores = tensorCores };
+    readonly MatMulKernels matMul = new(accelerator) { TensorCores = tensorCores, Int8Activations = int8Activations };
     readonly ElementwiseKernels elementwise = new(accelerator);
     readonly NormKernels norms = new(accelerator);
     readonly RopeKernels rope = new(accelerator);
@@ -18,6 +22,7 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     readonly SoftmaxKernels softmax = new(accelerator);
     readonly LayoutKernels layout = new(accelerator);
     MemoryBuffer1D<float, Stride1D.Dense>? scratch;
+    MemoryBuffer1D<float, Stride1D.Dense>? roundedX;
 
     public void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y, Activation activation = Activation.None) =>
         MatMul(x, w, bias, y, false, activation);
@@ -40,8 +45,9 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
             for (int i = 0; i < weights.Length; i++) MatMul(x, weights[i], null, ys[i], false, Activation.None);
             return;
         }
+        var input = ProductInput(x, format);
         backend.CountLaunch();
-        matMul.GemvShared(stream, F(x), n, w, y0, y1, y2);
+        matMul.GemvShared(stream, input, n, w, y0, y1, y2);
     }
 
     public void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)
@@ -83,9 +89,10 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     void SmallBatch(DeviceTensor x, SharedWeights w, int epilogue, GemmShape plan, ArrayView<float> y0, ArrayView<float> y1,
         ArrayView<float> y2, int xPerMatrix = 0)
     {
+        var input = ProductInput(x, (WeightFormat)w.W0.Format);
         backend.CountLaunch();
         if (plan.Splits > 1) backend.CountLaunch();
-        matMul.SmallBatch(stream, F(x), w, default, epilogue, plan, y0, y1, y2,
+        matMul.SmallBatch(stream, input, w, default, epilogue, plan, y0, y1, y2,
             MatMulKernels.ScratchLength(plan) is > 0 and var length ? Scratch(length) : y0, xPerMatrix);
     }
 
@@ -130,11 +137,12 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     void MatMul(DeviceTensor x, DeviceTensor w, DeviceTensor? bias, DeviceTensor y, bool accumulate, Activation activation)
     {
         var (n, k, m, format) = OpChecks.MatMul(x, w, bias, y);
+        var input = ProductInput(x, format);
         backend.CountLaunch();
         var yv = F(y);
         var plan = matMul.Plan(n, k, m);
         var partials = MatMulKernels.ScratchLength(plan) is > 0 and var length ? Scratch(length) : yv;
-        matMul.MatMul(stream, F(x), Weights(w, format, k), bias is null ? yv : F(bias), bias is not null, accumulate,
+        matMul.MatMul(stream, input, Weights(w, format, k), bias is null ? yv : F(bias), bias is not null, accumulate,
             (int)activation, n, m, yv, plan, partials);
         if (plan is { Splits: > 1 }) backend.CountLaunch();  // the sum over the splits
     }
@@ -293,6 +301,8 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         rope.Dispose();
         scratch?.Dispose();
         scratch = null;
+        roundedX?.Dispose();
+        roundedX = null;
     }
 
     ArrayView<float> F(DeviceTensor tensor) => backend.Own(tensor).Floats;
@@ -301,6 +311,24 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     {
         var t = backend.Own(w);
         return new WeightViews(t.Bytes, t.Halves, t.Bytes.Cast<float>(), format, k);
+    }
+
+    /// <summary>x as a product with <paramref name="format"/> weights reads it: as it is, or, with int8 activations,
+    /// Q8_0/Q4_0 weights and more than one row, rounded to int8 blocks (d·q) into a buffer of its own — read by the one
+    /// product queued next; a single row is rounded inside the GEMV.</summary>
+    ArrayView<float> ProductInput(DeviceTensor x, WeightFormat format)
+    {
+        var view = F(x);
+        if (!int8Activations || format is not (WeightFormat.Q8_0 or WeightFormat.Q4_0) || x.Dim(0) == 1) return view;
+        if (roundedX is null || roundedX.Length < view.Length)
+        {
+            roundedX?.Dispose();
+            roundedX = accelerator.Allocate1D<float>(Math.Max(view.Length, 1024));
+        }
+        var rounded = roundedX.View.SubView(0, view.Length);
+        backend.CountLaunch();
+        matMul.RoundToInt8Blocks(stream, view, rounded);
+        return rounded;
     }
 
     /// <summary>A scratch buffer of at least <paramref name="length"/> floats (attention's split partials, split-k GEMM
