@@ -18,6 +18,23 @@ public class ScalarMathTests
         }
     }
 
+    /// <summary>Float → f16 → float as System.Half rounds (ties to even): every float whose top 16 bits are given, with
+    /// low bits at and around the half-ulp (the ties), over normals, subnormals, the overflow edge, ±0, ±inf and NaN.</summary>
+    [Fact]
+    public void RoundToHalfMatchesSystemHalf()
+    {
+        uint[] lows = [0x0000, 0x0001, 0x0FFF, 0x1000, 0x1001, 0x1FFF, 0x2000, 0x2001, 0x3000, 0x7FFF, 0x8000, 0xFFFF];
+        for (uint high = 0; high <= 0xFFFF; high++)
+            foreach (uint low in lows)
+            {
+                float value = BitConverter.UInt32BitsToSingle(high << 16 | low);
+                float expected = (float)(Half)value, actual = ScalarMath.RoundToHalf(value);
+                if (float.IsNaN(expected)) Assert.True(float.IsNaN(actual), $"{value:R} gave {actual:R}");
+                else Assert.True(BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(actual),
+                    $"0x{high << 16 | low:X8} ({value:R}): expected {expected:R}, got {actual:R}");
+            }
+    }
+
     [Fact]
     public void BF16ToFloatIsTheTopHalf()
     {
