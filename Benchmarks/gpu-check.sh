@@ -2,8 +2,9 @@
 # One-command GPU check (issue 7): runs as is on a machine with an NVIDIA GPU, no .NET and no network, in under
 # 8 minutes. It unpacks the self-contained CLI built by Benchmarks/publish-for-gpu.sh, records the GPU's identity, runs
 # `sonicverse check-kernels` (every ILGPU kernel on CUDA against the CPU accelerator) when the build has it, and again
-# with the opt-in tensor-core GEMM (SONICVERSE_TENSOR_CORES=1), then `sonicverse bench --synthetic mistral-7b` for
-# f16/q8_0/q4_0 and q4_0 with tensor cores at batch 1 (each run also times MERT on a 10 s clip and the projector),
+# with the opt-in tensor-core GEMM (SONICVERSE_TENSOR_CORES=1) and with --int8-activations, then `sonicverse bench
+# --synthetic mistral-7b` for f16/q8_0/q4_0, q4_0 and q8_0 with int8 activations (dp4a GEMVs) and q4_0 with tensor
+# cores at batch 1 (each run also times MERT on a 10 s clip and the projector),
 # `describe`'s model work for a 6-minute song (bench --describe-seconds 360, q4_0, captions through a rank-64 LoRA
 # side path as SPEC §6's peft defaults make it; tensor cores on CUDA), the same four at batch 36, then,
 # while time is left, the BenchmarkDotNet kernel families at real shapes (in-process,
@@ -100,6 +101,16 @@ if [ "$device" = cuda ] && [ "$kernels" != "missing (this build has no check-ker
 fi
 log "check-kernels, tensor-core GEMM: $kernels_tc"
 
+# --int8-activations (llama.cpp's arithmetic: dp4a GEMVs on x rounded to int8) against the cpu backend's own int8 path.
+kernels_i8="not run (cuda only)"
+if [ "$device" = cuda ] && [ "$kernels" != "missing (this build has no check-kernels verb)" ]; then
+  timeout 120 "${cli[@]}" check-kernels --device cuda --int8-activations > "$out/check-kernels-int8.txt" 2>&1
+  rc=$?
+  kernels_i8=$([ $rc -eq 0 ] && echo passed \
+    || echo "failed (exit $rc): $(tail -1 "$out/check-kernels-int8.txt"); $(grep -c '^FAIL' "$out/check-kernels-int8.txt") FAIL lines")
+fi
+log "check-kernels, int8 activations: $kernels_i8"
+
 # --- launch cost: the small preset's decode step is a few hundred tiny kernels, so its time per launch bounds what
 # one launch costs (ILGPU has no CUDA graphs) ---------------------------------------------------------------------
 launch_cost="not measured"
@@ -118,13 +129,16 @@ field() { grep -o "\"$1\":[^,}\"]*" "$2" | head -1 | cut -d: -f2-; }
 text() { grep -o "\"$1\":\"[^\"]*\"" "$2" | head -1 | cut -d: -f2- | tr -d '"'; }
 runs=()
 rows=()
-# "q4_0+tc": Q4_0 with the tensor-core GEMM (prefill, batched decode, MERT, the projector's backbone), on CUDA.
+# "q4_0+tc": Q4_0 with the tensor-core GEMM (prefill, batched decode, MERT, the projector's backbone), on CUDA;
+# "+i8": --int8-activations (batch 1 only: more rows take x rounded by a launch, then the float products).
 variants="f16 q8_0 q4_0$([ "$device" = cuda ] && echo ' q4_0+tc')"
+variants_b1="q4_0+i8 q8_0+i8 $variants"
 # One bench run and its row of the table.
 bench_row() {
-    local variant=$1 batch=$2 quant tensor_cores name left limit rc status f
-    quant=${variant%+tc}
-    tensor_cores=$([ "$variant" != "$quant" ] && echo 1 || echo 0)
+    local variant=$1 batch=$2 quant tensor_cores int8 name left limit rc status f
+    quant=${variant%%+*}
+    tensor_cores=$([ "${variant#*+tc}" != "$variant" ] && echo 1 || echo 0)
+    int8=$([ "${variant#*+i8}" != "$variant" ] && echo --int8-activations || echo)
     name=bench-${variant/+/-}-b$batch
     left=$((budget - (SECONDS - start)))
     if [ $left -lt 30 ]; then
@@ -133,7 +147,7 @@ bench_row() {
       limit=$(( left < run_limit ? left : run_limit ))
       log "bench $variant batch $batch (limit ${limit}s)"
       SONICVERSE_TENSOR_CORES=$tensor_cores timeout "$limit" "${cli[@]}" bench --synthetic "$preset" --device "$device" \
-        --quant "$quant" --batch "$batch" --prompt-tokens "$prompt" --gen-tokens "$gen" --json > "$out/$name.json" 2> "$out/$name.log"
+        --quant "$quant" --batch "$batch" --prompt-tokens "$prompt" --gen-tokens "$gen" $int8 --json > "$out/$name.json" 2> "$out/$name.log"
       rc=$?
       if [ $rc -eq 0 ]; then status=ok
       elif [ $rc -eq 124 ]; then status="timed out after ${limit}s"
@@ -142,17 +156,17 @@ bench_row() {
     fi
     log "  $status"
     if [ "$status" = ok ]; then
-      runs+=("{\"quant\":\"$quant\",\"tensor_cores\":$tensor_cores,\"batch\":$batch,\"status\":\"ok\",\"report\":$(cat "$out/$name.json")}")
+      runs+=("{\"quant\":\"$quant\",\"tensor_cores\":$tensor_cores,\"int8_activations\":$([ -n "$int8" ] && echo true || echo false),\"batch\":$batch,\"status\":\"ok\",\"report\":$(cat "$out/$name.json")}")
       f=$out/$name.json
       rows+=("| $variant | $batch | $(printf '%.1f' "$(field prefill_tok_per_s "$f")") | $(printf '%.2f' "$(field decode_tok_per_s_per_seq "$f")") | $(printf '%.2f' "$(field decode_tok_per_s_total "$f")") | $(printf '%.1f' "$(field ceiling_tok_per_s "$f")") | $(awk "BEGIN {printf \"%.1f %%\", 100 * $(field achieved_fraction "$f")}") | $(printf '%.1f' "$(field mert_ms_per_10s_clip "$f")") | $(printf '%.1f' "$(field projector_ms "$f")") | $(awk "BEGIN {printf \"%.2f\", $(field peak_device_bytes "$f") / 1e9}") | $(field launches_per_decode_step "$f" | sed 's/null/–/') |")
     else
       rm -f "$out/$name.json"
-      runs+=("{\"quant\":\"$quant\",\"tensor_cores\":$tensor_cores,\"batch\":$batch,\"status\":\"$(json_escape "$status")\"}")
+      runs+=("{\"quant\":\"$quant\",\"tensor_cores\":$tensor_cores,\"int8_activations\":$([ -n "$int8" ] && echo true || echo false),\"batch\":$batch,\"status\":\"$(json_escape "$status")\"}")
       rows+=("| $variant | $batch | $status | | | | | | | | |")
     fi
 }
 # Batch 1 first, then describe's model work, then batch 36: if time runs out, the batch-36 runs are the ones skipped.
-for variant in $variants; do bench_row "$variant" 1; done
+for variant in $variants_b1; do bench_row "$variant" 1; done
 # --- describe of a whole song: the model work of `describe` at its token limits (an upper bound; bench --describe-seconds)
 song=$([ "$preset" = mistral-7b ] && echo 360 || echo 25)
 describe="skipped: time budget spent"
@@ -198,8 +212,8 @@ bandwidth=$([ -n "$first_ok" ] && echo "$(awk "BEGIN {printf \"%.0f\", $(field b
 device_text=$([ -n "$first_ok" ] && text device_description "$first_ok" || echo "$device")
 clip=$([ -n "$first_ok" ] && field mert_clip_seconds "$first_ok" || echo 10)
 {
-  printf '{"date":"%s","commit":"%s","gpu":"%s","host":"%s","device":"%s","synthetic":"%s","check_kernels":"%s","check_kernels_tensor_cores":"%s","kernel_families":"%s","launch_cost":"%s","describe":"%s","seconds":%d,"runs":[' \
-    "$date" "$(json_escape "$commit")" "$(json_escape "$gpu")" "$(json_escape "$host")" "$device" "$preset" "$(json_escape "$kernels")" "$(json_escape "$kernels_tc")" "$(json_escape "$kernels_bench")" "$(json_escape "$launch_cost")" "$(json_escape "$describe")" $((SECONDS - start))
+  printf '{"date":"%s","commit":"%s","gpu":"%s","host":"%s","device":"%s","synthetic":"%s","check_kernels":"%s","check_kernels_tensor_cores":"%s","check_kernels_int8":"%s","kernel_families":"%s","launch_cost":"%s","describe":"%s","seconds":%d,"runs":[' \
+    "$date" "$(json_escape "$commit")" "$(json_escape "$gpu")" "$(json_escape "$host")" "$device" "$preset" "$(json_escape "$kernels")" "$(json_escape "$kernels_tc")" "$(json_escape "$kernels_i8")" "$(json_escape "$kernels_bench")" "$(json_escape "$launch_cost")" "$(json_escape "$describe")" $((SECONDS - start))
   (IFS=,; printf '%s' "${runs[*]}")
   printf ']}\n'
 } > "$out/summary.json"
@@ -212,6 +226,7 @@ clip=$([ -n "$first_ok" ] && field mert_clip_seconds "$first_ok" || echo 10)
   echo "- memory bandwidth: $bandwidth"
   echo "- check-kernels: $kernels"
   echo "- check-kernels with the tensor-core GEMM (SONICVERSE_TENSOR_CORES=1): $kernels_tc"
+  echo "- check-kernels with --int8-activations (against the cpu's int8 path): $kernels_i8"
   echo "- kernel families (BenchmarkDotNet): $kernels_bench"
   echo "- launch cost (upper bound): $launch_cost"
   echo "- describe (model work at the token limits: 128 per caption, 1000 for the description): $describe"
@@ -223,6 +238,7 @@ clip=$([ -n "$first_ok" ] && field mert_clip_seconds "$first_ok" || echo 10)
   echo
   echo "Ceiling = batch × bandwidth ÷ weight bytes read per decode step (all decoder weights but the embedding table; SPEC §11)."
   echo "q4_0+tc: the same Q4_0 model with SONICVERSE_TENSOR_CORES=1 (tensor-core products: the 3×TF32 GEMM for prefill, MERT and the projector, the small-batch product for batch-36 decode)."
+  echo "+i8: --int8-activations (x rounded to int8 blocks as llama.cpp does; the batch-1 GEMVs dot them by dp4a)."
 } > "$out/summary.md"
 log "wrote $out/summary.md and $out/summary.json in $((SECONDS - start)) s"
 cat "$out/summary.md"
