@@ -146,6 +146,26 @@ public sealed class IlgpuInt8ActivationTests : IDisposable
         });
     }
 
+    /// <summary>A single row is rounded inside the GEMV (one launch, as with fp32 activations); more rows take one
+    /// rounding launch before their product.</summary>
+    [Fact]
+    public void OnlyProductsOfSeveralRowsTakeARoundingLaunch()
+    {
+        var (bytes, _) = Weights(DType.Q4_0, 8, 256, 2);
+        var ilgpu = (IlgpuBackend)gpu;
+        long Launches(int n)
+        {
+            using var xt = gpu.Upload(Random(n * 256, 1), n, 256);
+            using var wt = gpu.Upload(bytes, DType.Q4_0, 8, 256);
+            using var y = gpu.Allocate(DType.F32, n, 8);
+            long before = ilgpu.LaunchCount;
+            gpu.Ops.MatMul(xt, wt, null, y);
+            return ilgpu.LaunchCount - before;
+        }
+        Assert.Equal(1, Launches(1));
+        Assert.Equal(2, Launches(3));
+    }
+
     [Fact]
     public void FloatWeightsKeepFloatActivations()
     {
