@@ -93,10 +93,7 @@ public sealed partial class MatMulKernels
         var sums = new RowSums();
         int first = Group.IdxX, stride = Group.DimX, blocks = wA.K / Int8Block.Size, units = WeightViews.UnitsPerBlock(format);
         if (first >= blocks) return sums;
-        var r0 = wA.Reader(format, vector, row0, first * units);
-        var r1 = wA.Reader(format, vector, row1, first * units);
-        var r2 = wB.Reader(format, vector, row2, first * units);
-        var r3 = wB.Reader(format, vector, row3, first * units);
+        var rows = FourRowReaders.At(format, vector, first * units, wA, row0, row1, wB, row2, row3);
         var step = RowReader.Step(format, stride * units);
         // x (and the norm's weights) move with the readers: views advanced a stride at a time, so the block's loads
         // are immediate offsets from one address (indexing x4[8·b + i] cost two 64-bit multiply-adds a load).
@@ -104,10 +101,10 @@ public sealed partial class MatMulKernels
         var weightAt = XBlock.At(norm.Weight, norm.Weight4, vector, normed != 0 ? first : 0);
         for (int b = first; ;)
         {
-            var w0 = wA.FetchBlock(format, vector, r0, row0, b);
-            var w1 = wA.FetchBlock(format, vector, r1, row1, b);
-            var w2 = wB.FetchBlock(format, vector, r2, row2, b);
-            var w3 = wB.FetchBlock(format, vector, r3, row3, b);
+            var w0 = wA.FetchBlock(format, vector, rows.R0, row0, b);
+            var w1 = wA.FetchBlock(format, vector, rows.R1, row1, b);
+            var w2 = wB.FetchBlock(format, vector, rows.R2, row2, b);
+            var w3 = wB.FetchBlock(format, vector, rows.R3, row3, b);
             var values = XBlock.Load(xAt, vector);
             if (normed != 0) values = values.Normalised(scale, XBlock.Load(weightAt, vector));
             var xq = Int8Block.Round(values, format);
@@ -117,10 +114,7 @@ public sealed partial class MatMulKernels
             sums.S3 += xq.Dot(format, w3);
             b += stride;
             if (b >= blocks) return sums;
-            r0 = r0.Advance(format, vector, step);
-            r1 = r1.Advance(format, vector, step);
-            r2 = r2.Advance(format, vector, step);
-            r3 = r3.Advance(format, vector, step);
+            rows = rows.Advance(format, vector, step);
             xAt = xAt.Advance(vector, stride);
             if (normed != 0) weightAt = weightAt.Advance(vector, stride);
         }
