@@ -9,8 +9,8 @@ using SonicVerse.Runtime.Tracing;
 
 namespace SonicVerse.Cli;
 
-/// <summary><c>sonicverse trace AUDIO --mert DIR [--sonicverse DIR [--llm DIR|FILE.gguf]] --out FILE.safetensors</c>
-/// (or <c>--model DIR</c> for every stage): runs the stages the given models allow on one clip and writes every trace
+/// <summary><c>sonicverse trace AUDIO --mert DIR [--sonicverse DIR [--llm DIR|FILE.gguf]] --out FILE.safetensors
+/// [--int8-activations]</c> (or <c>--model DIR</c> for every stage): runs the stages the given models allow on one clip and writes every trace
 /// point as fp32 safetensors, for comparison against a reference run (STYLE habit 8): <c>audio.samples</c> [N] (at the
 /// model rate, before normalization), <c>mert.*</c>; with the projector <c>projector.*</c>; with the language model
 /// <c>llm.inputs_embeds</c> [L, H] and <c>llm.hidden_states.{i}</c> [L, H] of the spliced prompt.</summary>
@@ -18,10 +18,11 @@ public static class TraceVerb
 {
     public static int Run(IEnumerable<string> argv)
     {
-        var args = new Args(argv);
+        var args = new Args(argv, "int8-activations");
         string? model = args.Get("model"), mertDir = args.Get("mert"), sonicverse = args.Get("sonicverse"), llm = args.Get("llm");
         string outPath = args.Require("out");
         var device = DeviceKinds.Parse(args.Get("device"));
+        bool int8Activations = args.Has("int8-activations");
         args.RejectUnknown("trace");
         if (args.Positionals.Count != 1) throw new UsageException("trace: give exactly one AUDIO file");
         if (model is null && mertDir is null) throw new UsageException("trace: give --mert DIR (or --model DIR)");
@@ -29,7 +30,7 @@ public static class TraceVerb
         string audioPath = args.Positionals[0];
 
         var trace = new SafetensorsTraceWriter(outPath);
-        using var backend = Backend.Create(device, msg => Console.Error.WriteLine(msg));
+        using var backend = Backend.Create(device, msg => Console.Error.WriteLine(msg), int8Activations);
         if (model is not null || llm is not null)
             TraceWholePrompt(ModelFiles.Resolve(model, mertDir, llm, sonicverse), audioPath, backend, trace);
         else

@@ -23,7 +23,7 @@ public static class Verbs
                    [--max-new-tokens 1000] [--chain-prompt FILE] [--shard K/N]
                                        whole songs: 10 s chunks captioned, then chained by the plain Instruct model
                                        into one description; resumable, shardable ('describe --help' for details)
-          trace AUDIO (--mert DIR [--sonicverse DIR [--llm DIR|FILE.gguf]] | --model DIR) --out FILE.safetensors
+          trace AUDIO (--mert DIR [--sonicverse DIR [--llm DIR|FILE.gguf]] | --model DIR) --out FILE.safetensors [--int8-activations]
                                        dump every intermediate (audio.samples, mert.*, projector.*, llm.*) as fp32
                                        safetensors, to compare a stage against a reference run
           bench --synthetic mistral-7b|small | --model DIR  [--quant f16|q8_0|q4_0] [--batch N]
@@ -42,7 +42,7 @@ public static class Verbs
                                        cuda also Mistral/MERT real shapes); exit 1 on any FAIL
 
         Every verb that computes takes --device auto|cuda|cpu|ilgpu-cpu (auto = CUDA when present, else cpu).
-        generate, caption, describe and bench also take --int8-activations: products with Q8_0/Q4_0 weights round their
+        generate, caption, describe, bench and trace also take --int8-activations: products with Q8_0/Q4_0 weights round their
         inputs to int8 blocks first and multiply integers, as llama.cpp does (its numbers, ~0.1 of a log-prob from the
         fp32 reference; faster decoding), on every device (CUDA: dp4a, sm_61 or later).
         """;

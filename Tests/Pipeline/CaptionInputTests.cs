@@ -57,11 +57,7 @@ public class CaptionInputTests : IDisposable
     public void AGgufLanguageModelGivesTheReferenceCaption()
     {
         // GGUF F32 holds exactly the bf16 values of the HF weights; the LoRA applies through the q/k row permutation.
-        string sv = Path.Combine(_dir, "sv");
-        Directory.CreateDirectory(sv);
-        File.CreateSymbolicLink(Path.Combine(sv, "non_lora_trainables.bin"), ReferenceKit.File("projector-tiny", "non_lora_trainables.bin"));
-        foreach (string f in new[] { "adapter_config.json", "adapter_model.bin" })
-            File.CreateSymbolicLink(Path.Combine(sv, f), ReferenceKit.File("mistral-tiny", "lora", f));
+        string sv = ReferenceKit.SonicVerseFolder(_dir);
         var r = CliRunner.Run("caption", ReferenceKit.File("audio", "clip_24k_mono_pcm16.wav"),
             "--mert", ReferenceKit.File("mert-tiny", "model"), "--llm", ReferenceKit.File("mistral-tiny", "gguf", "tiny-mistral-f32.gguf"),
             "--sonicverse", sv, "--device", "cpu", "--max-new-tokens", "8", "--json");

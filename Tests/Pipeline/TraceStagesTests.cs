@@ -29,6 +29,28 @@ public class TraceStagesTests : IDisposable
             AssertClose(all[(i * perLayer)..((i + 1) * perLayer)], trace.Find($"llm.hidden_states.{i}")!.ToFloat32(), 1e-4f, $"hidden state {i}");
     }
 
+    /// <summary>With a Q4_0 language model, <c>--int8-activations</c> reaches the traced hidden states (llama.cpp's
+    /// arithmetic moves them) and leaves the prompt's embeddings alone.</summary>
+    [Fact]
+    public void Int8ActivationsReachTheTracedHiddenStates()
+    {
+        string sonicverse = ReferenceKit.SonicVerseFolder(_dir);
+        float[] Trace(string name, params string[] extra)
+        {
+            string output = Path.Combine(_dir, name);
+            var r = CliRunner.Run(["trace", Clip, "--mert", ReferenceKit.File("mert-tiny", "model"), "--sonicverse", sonicverse, "--llm",
+                ReferenceKit.File("mistral-tiny", "gguf", "tiny-mistral-q4_0.gguf"), "--out", output, "--device", "cpu", .. extra]);
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            using var trace = CheckpointFile.Open(output);
+            return [.. trace.Find("llm.inputs_embeds")!.ToFloat32(), .. trace.Find("llm.hidden_states.1")!.ToFloat32()];
+        }
+        float[] fp32 = Trace("fp32.safetensors"), int8 = Trace("int8.safetensors", "--int8-activations");
+        int embeds = fp32.Length / 2;
+        Assert.Equal(fp32[..embeds], int8[..embeds]);
+        Assert.True(fp32[embeds..].Zip(int8[embeds..]).Max(p => Math.Abs(p.First - p.Second)) > 1e-4,
+            "--int8-activations left the hidden states as they were");
+    }
+
     [Fact]
     public void EncoderAndProjectorTraceMatchesTheProjectorReference()
     {

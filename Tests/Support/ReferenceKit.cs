@@ -20,6 +20,19 @@ public static class ReferenceKit
 
     public static JsonDocument Json(params string[] relative) => JsonDocument.Parse(System.IO.File.ReadAllText(File(relative)));
 
+    /// <summary>A SonicVerse folder as the Hugging Face repo lays it out (projector weights and LoRA adapter side by side),
+    /// made in <paramref name="dir"/> of links to the kit's component folders: what <c>--sonicverse DIR</c> takes beside
+    /// <c>--mert</c> and <c>--llm</c>.</summary>
+    public static string SonicVerseFolder(string dir)
+    {
+        string sv = Path.Combine(dir, "sv");
+        Directory.CreateDirectory(sv);
+        System.IO.File.CreateSymbolicLink(Path.Combine(sv, "non_lora_trainables.bin"), File("projector-tiny", "non_lora_trainables.bin"));
+        foreach (string f in new[] { "adapter_config.json", "adapter_model.bin" })
+            System.IO.File.CreateSymbolicLink(Path.Combine(sv, f), File("mistral-tiny", "lora", f));
+        return sv;
+    }
+
     public static string RepoRoot
     {
         get
