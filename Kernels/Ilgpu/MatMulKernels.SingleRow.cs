@@ -31,7 +31,11 @@ public sealed partial class MatMulKernels
         SpecializedValue<int>, ArrayView<float>, SpecializedValue<int>, int, ArrayView<float>, SpecializedValue<int>>? singleRowGemv;
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, int, SpecializedValue<int>, SpecializedValue<int>,
         SpecializedValue<int>, SpecializedValue<int>, RowNorm, SharedWeights, ArrayView<float>, ArrayView<float>,
-        ArrayView<float>, SpecializedValue<int>>? singleRowGemvShared;
+        ArrayView<float>, RowRope>? singleRowGemvShared;
+
+    /// <summary>What the shared single-row GEMV folds into its products (flags of one specialized value: ILGPU launches
+    /// take at most 15 parameters): the RMSNorm of x, RoPE of W0's and W1's products, int8 activations.</summary>
+    public const int FoldNorm = 1, FoldRope = 2, FoldInt8 = 4;
     Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<Quad>, SpecializedValue<int>, SpecializedValue<int>,
         RowNorm, WeightViews, WeightViews, int, ArrayView<float>, SpecializedValue<int>>? singleRowSwiGlu;
 
@@ -63,20 +67,22 @@ public sealed partial class MatMulKernels
     /// <summary>The shared single-row GEMV, with x normalised first when <paramref name="norm"/> is given (its
     /// weights, eps and where the normalised x is written: by the first group, for readers after this launch).
     /// W1 and W2 may be empty (M = 0). With <paramref name="xStep"/> &gt; 0 matrix i reads its own x at i·xStep (rows of
-    /// one buffer); <paramref name="accumulate"/> adds the products to y.</summary>
+    /// one buffer); <paramref name="accumulate"/> adds the products to y; with <paramref name="rope"/>, W0's and W1's
+    /// products (q, k) leave rotated (<see cref="RowRope"/>).</summary>
     void SingleRowGemvShared(AcceleratorStream stream, ArrayView<float> x, RowNorm? norm, SharedWeights w, ArrayView<float> y0,
-        ArrayView<float> y1, ArrayView<float> y2, int xStep = 0, bool accumulate = false)
+        ArrayView<float> y1, ArrayView<float> y2, int xStep = 0, bool accumulate = false, RowRope? rope = null)
     {
         singleRowGemvShared ??= Accelerator.LoadKernel<ArrayView<float>, ArrayView<Quad>, int, SpecializedValue<int>,
             SpecializedValue<int>, SpecializedValue<int>, SpecializedValue<int>, RowNorm, SharedWeights, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, SpecializedValue<int>>(SingleRowGemvSharedKernel);
+            ArrayView<float>, ArrayView<float>, RowRope>(SingleRowGemvSharedKernel);
         bool vector = Vectorizable(x, w) && xStep % 4 == 0 && (norm is null || WeightViews.Aligned16(norm.Value.Weight));
         int groups = Groups(w.M0) + Groups(w.M1) + Groups(w.M2);
         var rowNorm = norm ?? default;
         if (vector && norm is not null) rowNorm = rowNorm with { Weight4 = rowNorm.Weight.Cast<Quad>() };
         singleRowGemvShared(stream, new KernelConfig(groups, SingleRowGroup(groups)), x, vector ? x.Cast<Quad>() : default, xStep,
-            SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(w.W0.Format), SpecializedValue.New(norm is null ? 0 : 1),
-            SpecializedValue.New(accumulate ? Accumulate : 0), rowNorm, w, y0, y1, y2, SpecializedValue.New(Int8For(w.W0.Format)));
+            SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(w.W0.Format),
+            SpecializedValue.New((norm is null ? 0 : FoldNorm) | (rope is null ? 0 : FoldRope) | (Int8For(w.W0.Format) != 0 ? FoldInt8 : 0)),
+            SpecializedValue.New(accumulate ? Accumulate : 0), rowNorm, w, y0, y1, y2, rope ?? default);
     }
 
     /// <summary>y0 += x[0]·W0ᵀ, y1 += x[1]·W1ᵀ (, y2 += x[2]·W2ᵀ) in one launch, x holding a row of k values per
@@ -115,41 +121,52 @@ public sealed partial class MatMulKernels
         SpecializedValue<int> int8Value)
     {
         GroupRows(x, x4, vectorValue.Value, w, formatValue.Value, int8Value.Value, 0, default, bias, epilogueValue.Value, m,
-            Grid.IdxX * RowsPerGroup, y);
+            Grid.IdxX * RowsPerGroup, y, 0, default);
     }
 
     /// <summary>The groups of W0's rows, then W1's, then W2's: a group never straddles two matrices. Matrix i reads x
-    /// from i·xStep (0: all read the same x).</summary>
+    /// from i·xStep (0: all read the same x). <paramref name="foldsValue"/>: <see cref="FoldNorm"/> etc.</summary>
     static void SingleRowGemvSharedKernel(ArrayView<float> x, ArrayView<Quad> x4, int xStep, SpecializedValue<int> vectorValue,
-        SpecializedValue<int> formatValue, SpecializedValue<int> normedValue, SpecializedValue<int> epilogueValue, RowNorm norm,
-        SharedWeights w, ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2, SpecializedValue<int> int8Value)
+        SpecializedValue<int> formatValue, SpecializedValue<int> foldsValue, SpecializedValue<int> epilogueValue, RowNorm norm,
+        SharedWeights w, ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2, RowRope rope)
     {
-        int vector = vectorValue.Value, format = formatValue.Value, normed = normedValue.Value, epilogue = epilogueValue.Value;
-        int int8 = int8Value.Value;
+        int vector = vectorValue.Value, format = formatValue.Value, epilogue = epilogueValue.Value, folds = foldsValue.Value;
+        int normed = folds & FoldNorm, roped = folds & FoldRope, int8 = folds & FoldInt8;
         int group = Grid.IdxX, groups0 = Groups(w.M0), groups1 = Groups(w.M1);
         int matrix = group < groups0 ? 0 : group < groups0 + groups1 ? 1 : 2;
         var xi = x.SubView(matrix * xStep);
         var x4i = vector != 0 ? x4.SubView(matrix * xStep / 4) : x4;
-        if (matrix == 0) GroupRows(xi, x4i, vector, w.W0, format, int8, normed, norm, y0, epilogue, w.M0, group * RowsPerGroup, y0);
+        if (matrix == 0)
+            GroupRows(xi, x4i, vector, w.W0, format, int8, normed, norm, y0, epilogue, w.M0, group * RowsPerGroup, y0, roped, rope);
         else if (matrix == 1)
-            GroupRows(xi, x4i, vector, w.W1, format, int8, normed, norm, y1, epilogue, w.M1, (group - groups0) * RowsPerGroup, y1);
+            GroupRows(xi, x4i, vector, w.W1, format, int8, normed, norm, y1, epilogue, w.M1, (group - groups0) * RowsPerGroup, y1,
+                roped, rope);
         else
             GroupRows(xi, x4i, vector, w.W2, format, int8, normed, norm, y2, epilogue, w.M2,
-                (group - groups0 - groups1) * RowsPerGroup, y2);
+                (group - groups0 - groups1) * RowsPerGroup, y2, 0, rope);
     }
 
     /// <summary>y[row0 .. row0 + 3] (those below m). Rows past m repeat row m − 1's reads (in cache) and are not stored,
     /// so the loop has no per-row branches. With <paramref name="normed"/>, x is RMS-normalised by
-    /// <paramref name="norm"/> on the way (and the launch's first group writes the normalised x).</summary>
+    /// <paramref name="norm"/> on the way (and the launch's first group writes the normalised x). With
+    /// <paramref name="roped"/>, the group's rows are two rotated pairs of one head instead (<see cref="RowRope"/>).</summary>
     static void GroupRows(ArrayView<float> x, ArrayView<Quad> x4, int vector, WeightViews w, int format, int int8, int normed,
-        RowNorm norm, ArrayView<float> bias, int epilogue, int m, int row0, ArrayView<float> y)
+        RowNorm norm, ArrayView<float> bias, int epilogue, int m, int row0, ArrayView<float> y, int roped, RowRope rope)
     {
         var partials = SharedMemory.Allocate<float>((RowsPerGroup + 1) * MaxWarpsPerGroup);
+        if (roped != 0) row0 = rope.FirstRow(row0);
         int row1 = Math.Min(row0 + 1, m - 1), row2 = Math.Min(row0 + 2, m - 1), row3 = Math.Min(row0 + 3, m - 1);
+        if (roped != 0) (row2, row3) = (rope.Partner(row0), rope.Partner(row0) + 1);
         var totals = int8 != 0
             ? Int8Totals(x, x4, vector, format, normed, norm, w, row0, row1, w, row2, row3, partials)
             : ReduceGroup(DotRows(x, x4, vector, format, normed, norm, w, row0, row1, w, row2, row3), normed, norm, x, w.K, partials);
-        int t = Group.IdxX, row = row0 + t;
+        int t = Group.IdxX;
+        if (roped != 0)
+        {
+            if (t < RowsPerGroup) rope.Store(t, row0, totals, y);
+            return;
+        }
+        int row = row0 + t;
         if (t >= RowsPerGroup || row >= m) return;
         y[row] = Epilogue(epilogue, totals.Sum(t) * totals.Scale, bias, row, y, row);
     }
@@ -268,6 +285,39 @@ public sealed partial class MatMulKernels
         var weights = XChunk.Load(norm.Weight, norm.Weight4, vector, k, colA, colB).Pinned();
         sums.Squares += xc.SumOfSquares();
         return xc.Times(weights);
+    }
+}
+
+/// <summary>RoPE folded into a single-row GEMV's q and k products (<c>IOps.MatMulNormedRope</c>): a group's four rows
+/// are two rotated pairs of one head, so the group rotates its own results as it stores them — HF's half-split layout
+/// pairs element j with j + d/2 (the group takes rows j, j + 1, j + d/2, j + d/2 + 1), GGUF's interleaved one pairs
+/// 2j with 2j + 1 (rows 4g .. 4g + 3 as they come). The angle is RopeKernels' (position · inverse frequency in fp32, its
+/// cos and sin in double). HeadDim a multiple of 4; one row of x, so one position.</summary>
+public record struct RowRope(ArrayView<int> Positions, ArrayView<float> InverseFrequencies, int HeadDim, int Interleaved)
+{
+    /// <summary>The first row of the group whose rows would be <paramref name="row0"/> .. + 3 without rotation.</summary>
+    public readonly int FirstRow(int row0)
+    {
+        if (Interleaved != 0) return row0;
+        int perHead = HeadDim / 4, group = row0 / 4;
+        return group / perHead * HeadDim + 2 * (group % perHead);
+    }
+
+    /// <summary>Row <paramref name="row"/>'s partner in the group: + d/2 (half-split), + 2 (interleaved: the second pair).</summary>
+    public readonly int Partner(int row) => row + (Interleaved != 0 ? 2 : HeadDim / 2);
+
+    /// <summary>Thread <paramref name="t"/>'s row of the group rotated and stored: rows (0, 2) and (1, 3) are pairs when
+    /// half-split, (0, 1) and (2, 3) when interleaved; the first of a pair takes a·cos − b·sin, the second b·cos + a·sin.</summary>
+    public readonly void Store(int t, int row0, RowTotals totals, ArrayView<float> y)
+    {
+        int partner = Interleaved != 0 ? t ^ 1 : t ^ 2;
+        bool first = Interleaved != 0 ? (t & 1) == 0 : t < 2;
+        int pair = Interleaved != 0 ? (row0 % HeadDim) / 2 + (t >> 1) : row0 % HeadDim + (t & 1);
+        int row = Interleaved != 0 ? row0 + t : t < 2 ? row0 + t : Partner(row0) + (t & 1);
+        float a = totals.Sum(t) * totals.Scale, b = totals.Sum(partner) * totals.Scale;
+        var sc = ScalarMath.SinCosOf(Positions[0] * InverseFrequencies[pair]);
+        float cos = (float)sc.Cos, sin = (float)sc.Sin;
+        y[row] = first ? a * cos - b * sin : a * cos + b * sin;
     }
 }
 

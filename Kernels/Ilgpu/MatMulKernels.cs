@@ -127,12 +127,15 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
     }
 
     /// <summary>normed = RMSNorm(x) (one row), then y0 = normed·W0ᵀ (, y1 = normed·W1ᵀ, y2 = normed·W2ᵀ), all in one
-    /// launch (<see cref="RowNorm"/>); M1 = M2 = 0 for one weight.</summary>
+    /// launch (<see cref="RowNorm"/>); M1 = M2 = 0 for one weight. With <paramref name="rope"/>, y0 and y1 (q, k: whole
+    /// heads) leave rotated (<see cref="RowRope"/>).</summary>
     public void GemvNormed(AcceleratorStream stream, ArrayView<float> x, RowNorm norm, SharedWeights w, ArrayView<float> y0,
-        ArrayView<float> y1, ArrayView<float> y2)
+        ArrayView<float> y1, ArrayView<float> y2, RowRope? rope = null)
     {
         if (w.M0 + w.M1 + w.M2 == 0) return;
-        SingleRowGemvShared(stream, x, norm, w, y0, y1, y2);
+        if (rope is { } r && (r.HeadDim % 4 != 0 || w.M0 % r.HeadDim != 0 || w.M1 % r.HeadDim != 0))
+            throw new ArgumentException($"GemvNormed: RoPE needs q and k of whole heads of a multiple of 4 (head size {r.HeadDim})");
+        SingleRowGemvShared(stream, x, norm, w, y0, y1, y2, rope: rope);
     }
 
     /// <summary>y0 = x·W0ᵀ, y1 = x·W1ᵀ (, y2 = x·W2ᵀ) in one GEMV launch: the weights' rows are numbered one after

@@ -27,7 +27,8 @@ public static class PtxCatalog
     // MatMulKernels' epilogue flags, GEMM input modes and GPU tile depth.
     const int Bias = MatMulKernels.Bias, Accumulate = MatMulKernels.Accumulate, Gelu = MatMulKernels.Gelu,
         PlainInput = MatMulKernels.PlainInput, ConvolutionOutput = MatMulKernels.UnfoldedInputTransposedOutput,
-        PlainInputQuads = MatMulKernels.PlainInputQuads, GpuTileK = MatMulKernels.GpuTileK;
+        PlainInputQuads = MatMulKernels.PlainInputQuads, GpuTileK = MatMulKernels.GpuTileK, FoldNorm = MatMulKernels.FoldNorm,
+        FoldRope = MatMulKernels.FoldRope, FoldInt8 = MatMulKernels.FoldInt8;
 
     /// <summary>The variants the runtime launches on a GPU: every weight format of the matrix products (decode GEMV
     /// with and without the residual accumulate, the shared-x GEMV, the GEMM for prefill, MERT's biased linears and
@@ -46,16 +47,18 @@ public static class PtxCatalog
         list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row q4_0 y+=", 1, Q4, Accumulate, 0));
         list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row f16 +bias, GELU (projector)", 1, F16, Bias | Gelu, 0));
         list.Add(new(m, "SingleRowGemvKernel", "gemv 1 row f32 +bias, unaligned x", 0, F32, Bias, 0));
-        foreach (var (f, name) in Formats) list.Add(new(m, "SingleRowGemvSharedKernel", $"gemv 1 row shared {name}", 1, f, 0, 0, 0));
-        list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row rmsnorm + shared q4_0", 1, Q4, 1, 0, 0));
-        list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row each y+= f32 (LoRA B)", 1, F32, 0, Accumulate, 0));
+        foreach (var (f, name) in Formats) list.Add(new(m, "SingleRowGemvSharedKernel", $"gemv 1 row shared {name}", 1, f, 0, 0));
+        list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row rmsnorm + shared q4_0", 1, Q4, FoldNorm, 0));
+        list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row rmsnorm + shared q4_0 + rope (q, k, v)", 1, Q4, FoldNorm | FoldRope, 0));
+        list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row rmsnorm + shared f16 + rope (q, k, v)", 1, F16, FoldNorm | FoldRope, 0));
+        list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row each y+= f32 (LoRA B)", 1, F32, 0, Accumulate));
         list.Add(new(m, "SingleRowSwiGluKernel", "gemv 1 row rmsnorm + swiglu q4_0", 1, Q4, 0));
         list.Add(new(m, "SingleRowSwiGluKernel", "gemv 1 row rmsnorm + swiglu f16", 1, F16, 0));
         // --int8-activations: x rounded to int8 blocks in the single-row GEMV, dp4a dots (MatMulKernels.Int8.cs).
         foreach (var (f, name) in new[] { (Q8, "q8_0"), (Q4, "q4_0") })
         {
             list.Add(new(m, "SingleRowGemvKernel", $"gemv 1 row int8 x {name} y+=", 1, f, Accumulate, 1));
-            list.Add(new(m, "SingleRowGemvSharedKernel", $"gemv 1 row int8 x rmsnorm + shared {name}", 1, f, 1, 0, 1));
+            list.Add(new(m, "SingleRowGemvSharedKernel", $"gemv 1 row int8 x rmsnorm + shared {name} + rope", 1, f, FoldNorm | FoldRope | FoldInt8, 0));
             list.Add(new(m, "SingleRowSwiGluKernel", $"gemv 1 row int8 x rmsnorm + swiglu {name}", 1, f, 1));
         }
         list.Add(new(m, "RoundBlocksKernel", "round x to int8 blocks"));

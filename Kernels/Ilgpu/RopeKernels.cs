@@ -30,7 +30,8 @@ public sealed class RopeKernels(Accelerator accelerator) : KernelFamily(accelera
         frequencies.Clear();
     }
 
-    ArrayView<float> Frequencies(float theta, int headDim)
+    /// <summary>The fp32 inverse frequencies of (theta, headDim) on the device, uploaded on first use.</summary>
+    public ArrayView<float> Frequencies(float theta, int headDim)
     {
         if (!frequencies.TryGetValue((theta, headDim), out var buffer))
         {

@@ -136,6 +136,18 @@ public sealed class CpuBackend : IBackend, IOps
         for (int i = 0; i < weights.Length; i++) MatMul(normed, weights[i], null, ys[i]);
     }
 
+    public void MatMulNormedRope(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
+        ReadOnlySpan<DeviceTensor> ys, RotaryEmbedding rotary)
+    {
+        var (n, _, _, heads, kvHeads) = OpChecks.MatMulNormedRope(x, norm, normed, weights, ys, rotary);
+        MatMulNormed(x, norm, eps, normed, weights, ys);
+        // Rope's kernel on the flat q and k rows (a view per call would allocate in every decode step).
+        var frequencies = InverseFrequencies(rotary.Theta, rotary.HeadDim);
+        bool interleaved = rotary.Layout == RopeLayout.Interleaved;
+        RopeKernels.Rope(Own(rotary.Positions).Ints, frequencies, interleaved, n, heads, rotary.HeadDim, Floats(ys[0]));
+        RopeKernels.Rope(Own(rotary.Positions).Ints, frequencies, interleaved, n, kvHeads, rotary.HeadDim, Floats(ys[1]));
+    }
+
     public void SwiGlu(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, DeviceTensor gate, DeviceTensor up,
         DeviceTensor upScratch, DeviceTensor y)
     {

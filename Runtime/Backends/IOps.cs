@@ -4,6 +4,10 @@ namespace SonicVerse.Runtime.Backends;
 /// GGUF (q/k rows permuted by the converter): adjacent pairs (2j, 2j + 1). A property of the loaded weights.</summary>
 public enum RopeLayout { HalfSplit, Interleaved }
 
+/// <summary>A rotary position embedding as <see cref="IOps.Rope"/> applies it: each row's position ([n] I32), theta, the
+/// pairing of a head's elements and the head size.</summary>
+public readonly record struct RotaryEmbedding(DeviceTensor Positions, float Theta, RopeLayout Layout, int HeadDim);
+
 /// <summary>An element-wise function a matrix product applies to its outputs (after the bias): none, exact-erf GELU
 /// (<see cref="IOps.Gelu"/>) or ReLU.</summary>
 public enum Activation { None, Gelu, Relu }
@@ -44,6 +48,13 @@ public interface IOps
     /// [n, k], not overlapping; norm: [k]; weights and ys as <see cref="MatMul"/>.</summary>
     void MatMulNormed(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
         ReadOnlySpan<DeviceTensor> ys);
+
+    /// <summary>An attention block's inputs: <see cref="MatMulNormed"/> over [q, k, v] weights, then <see cref="Rope"/> of
+    /// ys[0] and ys[1] seen as [n, heads, headDim] and [n, kvHeads, headDim] at <paramref name="rotary"/>'s positions — on a
+    /// GPU one launch for a single row (the rotation in the products' epilogue). Shapes as MatMulNormed, three weights;
+    /// ys[0] and ys[1] whole heads.</summary>
+    void MatMulNormedRope(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
+        ReadOnlySpan<DeviceTensor> ys, RotaryEmbedding rotary);
 
     /// <summary>The first half of a SwiGLU MLP with its norm: normed = RMSNorm(x; norm, eps), y = silu(normed · gateᵀ) ·
     /// (normed · upᵀ) — <see cref="MatMulNormed"/> then <see cref="SiluMul"/>, on a GPU one launch for a single row.

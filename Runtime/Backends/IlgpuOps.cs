@@ -85,6 +85,27 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         matMul.GemvNormed(stream, F(x), new RowNorm(F(norm), default, eps, F(normed)), shared, y0, y1, y2);
     }
 
+    public void MatMulNormedRope(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
+        ReadOnlySpan<DeviceTensor> ys, RotaryEmbedding rotary)
+    {
+        var (n, k, format, heads, kvHeads) = OpChecks.MatMulNormedRope(x, norm, normed, weights, ys, rotary);
+        bool interleaved = rotary.Layout == RopeLayout.Interleaved;
+        var frequencies = rope.Frequencies(rotary.Theta, rotary.HeadDim);
+        var positions = backend.Own(rotary.Positions).Ints;
+        if (n != 1 || rotary.HeadDim % 4 != 0)
+        {
+            // Several rows (or heads the GEMV's groups cannot pair up): the products, then RoPE's own launch.
+            MatMulNormed(x, norm, eps, normed, weights, ys);
+            backend.CountLaunch();
+            rope.Rope(stream, positions, rotary.Theta, interleaved, n, heads, kvHeads, rotary.HeadDim, F(ys[0]), F(ys[1]));
+            return;
+        }
+        backend.CountLaunch();
+        var (shared, y0, y1, y2) = SharedProduct(weights, ys, format, k);
+        matMul.GemvNormed(stream, F(x), new RowNorm(F(norm), default, eps, F(normed)), shared, y0, y1, y2,
+            new RowRope(positions, frequencies, rotary.HeadDim, interleaved ? 1 : 0));
+    }
+
     /// <summary>The small-batch product of these weights over x (one launch, and its split sum when split), counted.</summary>
     void SmallBatch(DeviceTensor x, SharedWeights w, int epilogue, GemmShape plan, ArrayView<float> y0, ArrayView<float> y1,
         ArrayView<float> y2, int xPerMatrix = 0)

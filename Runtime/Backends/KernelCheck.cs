@@ -83,6 +83,13 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
                 r.Add(MatMulNormed(dtype, n, k, count));
             foreach (var (n, k, ffn) in new[] { (1, quant ? 256 : 128, 37), (1, quant ? 96 : 100, 6), (2, 128, 10) })
                 r.Add(SwiGlu(dtype, n, k, ffn));
+            // q, k, v with RoPE folded in (one row: pairs of a head per group, both layouts) or after them (two rows).
+            foreach (var layout in new[] { RopeLayout.HalfSplit, RopeLayout.Interleaved })
+            {
+                r.Add(MatMulNormedRope(dtype, layout, 1, quant ? 256 : 128, 4, 2, 16));
+                r.Add(MatMulNormedRope(dtype, layout, 2, 64, 2, 1, 8));
+            }
+            r.Add(MatMulNormedRope(dtype, RopeLayout.HalfSplit, 1, 64, 3, 1, 6));  // heads not of whole groups: RoPE after
         }
         foreach (int count in new[] { 3, 37, 1000 }) Elementwise(r, count);
         foreach (var (n, d) in new[] { (1, 3), (3, 37), (2, 4096) }) Norms(r, n, d);
@@ -124,6 +131,9 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         r.Add(Attention(500, 12, 12, 64, 500, -1, 0));
         r.Add(Attention(512, 32, 8, 128, 512, 0, 0));
         r.Add(MatMulShared(DType.Q4_0, 36, 3, 4096, [4096, 1024, 1024]));  // a batched step's q, k, v
+        foreach (var dtype in new[] { DType.F16, DType.Q4_0 })  // a decode step's q, k, v with RoPE, both layouts
+            foreach (var layout in new[] { RopeLayout.HalfSplit, RopeLayout.Interleaved })
+                r.Add(MatMulNormedRope(dtype, layout, 1, 4096, 32, 8, 128));
         r.Add(SwiGlu(DType.Q4_0, 36, 4096, 14336));  // its norm, gate, up and gating
         r.Add(MatMulAccumulateEach(DType.BF16, 64, 3, 36, [4096, 1024, 1024]));  // a rank-64 side path's q/k/v B products
         r.Add(AttentionDecodeBatch(36, 32, 8, 128, 512, 0));
@@ -163,6 +173,40 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
                 var parts = Enumerable.Range(0, count).Select(i => be.Allocate(DType.F32, n, ms[i])).Append(be.Allocate(DType.F32, n, k))
                     .ToArray();
                 be.Ops.MatMulNormed(t[0], t[1], 1e-5f, parts[^1], w, parts[..^1]);
+                var host = new float[n * total];
+                int offset = 0;
+                foreach (var part in parts)
+                {
+                    int m = part.Dim(1);
+                    var values = new float[n * m];
+                    be.Download(part, values);
+                    for (int r = 0; r < n; r++) values.AsSpan(r * m, m).CopyTo(host.AsSpan(r * total + offset));
+                    offset += m;
+                    part.Dispose();
+                }
+                be.Write(host, y);
+            });
+        });
+    }
+
+    /// <summary>An attention block's inputs (<see cref="IOps.MatMulNormedRope"/>): q, k, v of the normed rows with RoPE on
+    /// q and k at positions 617·i + 5, then the normalised x, side by side in the output.</summary>
+    KernelCheckResult MatMulNormedRope(DType dtype, RopeLayout layout, int n, int k, int heads, int kvHeads, int d)
+    {
+        int[] ms = [heads * d, kvHeads * d, kvHeads * d];
+        var weights = ms.Select(m => WeightBytes(dtype, m, k)).ToArray();
+        var x = Floats(n * k);
+        var norm = Floats(k);
+        int[] positions = [.. Enumerable.Range(0, n).Select(i => 617 * i + 5)];
+        int total = ms.Sum() + k;
+        return Compare($"MatMulNormedRope {dtype} {layout}", $"n={n} k={k} heads={heads}+{kvHeads} d={d}", 1e-4, 1e-3, [n, total], be =>
+        {
+            var w = weights.Select((bytes, i) => be.Upload(bytes, dtype, ms[i], k)).ToArray();
+            DeviceTensor[] t = [be.Upload(x, n, k), be.Upload(norm, k), be.Upload(positions, n), .. w];
+            return Owning(be, t, y =>
+            {
+                var parts = ms.Select(m => be.Allocate(DType.F32, n, m)).Append(be.Allocate(DType.F32, n, k)).ToArray();
+                be.Ops.MatMulNormedRope(t[0], t[1], 1e-5f, parts[^1], w, parts[..^1], new RotaryEmbedding(t[2], 1e6f, layout, d));
                 var host = new float[n * total];
                 int offset = 0;
                 foreach (var part in parts)

@@ -74,6 +74,12 @@ sealed class ProfilingOps(IBackend backend, IOps inner, OpProfile profile) : IOp
         DeviceTensor[] w = weights.ToArray(), y = ys.ToArray();
         T(MatMulName("MatMulNormed", x, w[0]), () => inner.MatMulNormed(x, norm, eps, normed, w, y));
     }
+    public void MatMulNormedRope(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
+        ReadOnlySpan<DeviceTensor> ys, RotaryEmbedding rotary)
+    {
+        DeviceTensor[] w = weights.ToArray(), y = ys.ToArray();
+        T(MatMulName("MatMulNormedRope", x, w[0]), () => inner.MatMulNormedRope(x, norm, eps, normed, w, y, rotary));
+    }
     public void SwiGlu(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, DeviceTensor gate, DeviceTensor up,
         DeviceTensor upScratch, DeviceTensor y) =>
         T(MatMulName("SwiGlu", x, gate), () => inner.SwiGlu(x, norm, eps, normed, gate, up, upScratch, y));

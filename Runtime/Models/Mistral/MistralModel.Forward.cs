@@ -32,9 +32,9 @@ public sealed partial class MistralModel
             // Attention: q, k, v of the normed stream; RoPE on q and k (each row at its own position);
             // k, v appended to each sequence's cache.
             var (keys, keysFlat, values) = direct ? CacheRows(segments[0], l) : (s.K, s.KFlat, s.V);
-            MistralLinear.ApplyNormed(ops, s.X, b.AttnNorm, c.RmsNormEps, s.Normed, lora, s, [b.Q, b.K, b.V],
-                [s.QFlat, keysFlat, values]);
-            ops.Rope(s.Positions, c.RopeTheta, RopeLayout, s.Q, keys);
+            if (!MistralLinear.ApplyNormed(ops, s.X, b.AttnNorm, c.RmsNormEps, s.Normed, lora, s, [b.Q, b.K, b.V],
+                    [s.QFlat, keysFlat, values], new RotaryEmbedding(s.Positions, c.RopeTheta, RopeLayout, c.HeadDim)))
+                ops.Rope(s.Positions, c.RopeTheta, RopeLayout, s.Q, keys);
             if (pooled) AttendPooled(s, segments[0].State.Pool!, l);
             else
                 for (int i = 0; i < segments.Count; i++)

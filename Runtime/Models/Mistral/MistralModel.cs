@@ -36,9 +36,11 @@ sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTenso
     /// <summary>ys[i] = layers[i](normed) with normed = RMSNorm(x; norm, eps), for layers that read the same normed x
     /// (q, k, v; gate, up): the norm and the base products in one <see cref="IOps.MatMulNormed"/> when the weights share
     /// a dtype, then one shared product of the adapters' A matrices over normed and each B product accumulated into its
-    /// y. Spans, so a decode step's calls allocate nothing.</summary>
-    public static void ApplyNormed(IOps ops, DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, bool useLora,
-        MistralScratch scratch, ReadOnlySpan<MistralLinear> layers, ReadOnlySpan<DeviceTensor> ys)
+    /// y. With <paramref name="rotary"/> (q, k, v) and no side path to add to the products after them, RoPE is folded
+    /// into them (<see cref="IOps.MatMulNormedRope"/>); returns whether it was (else the caller rotates). Spans, so a
+    /// decode step's calls allocate nothing.</summary>
+    public static bool ApplyNormed(IOps ops, DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, bool useLora,
+        MistralScratch scratch, ReadOnlySpan<MistralLinear> layers, ReadOnlySpan<DeviceTensor> ys, RotaryEmbedding? rotary = null)
     {
         var weights = new Shared();
         bool sameType = layers.Length <= Shared.Capacity;
@@ -51,9 +53,25 @@ sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTenso
         {
             ops.RmsNorm(x, norm, eps, normed);
             for (int i = 0; i < layers.Length; i++) layers[i].Apply(ops, normed, useLora, scratch, ys[i]);
-            return;
+            return false;
+        }
+        bool sidePaths = false;
+        for (int i = 0; i < layers.Length; i++) sidePaths |= layers[i].SidePath(useLora);
+        if (rotary is { } r && !sidePaths && layers.Length == 3)
+        {
+            ops.MatMulNormedRope(x, norm, eps, normed, ((ReadOnlySpan<DeviceTensor>)weights)[..3], ys, r);
+            return true;
         }
         ops.MatMulNormed(x, norm, eps, normed, ((ReadOnlySpan<DeviceTensor>)weights)[..layers.Length], ys);
+        ApplySidePaths(ops, normed, useLora, scratch, layers, ys);
+        return false;
+    }
+
+    /// <summary>The side paths of these layers over normed: one shared product of the adapters' A matrices, then each B
+    /// product accumulated into its y.</summary>
+    static void ApplySidePaths(IOps ops, DeviceTensor normed, bool useLora, MistralScratch scratch, ReadOnlySpan<MistralLinear> layers,
+        ReadOnlySpan<DeviceTensor> ys)
+    {
 
         // The side paths' A products over normed into the mids, then their B products accumulated into their ys.
         var adapters = new Shared();
