@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Nsight Compute on the kernels whose speed is issue 7's open question, for a lent GPU machine that has `ncu` (the
 # H100/H200 images do; no .NET needed): the batch-1 decode step's fused RMSNorm + q/k/v and SwiGLU GEMVs (Q4_0 at
-# ~1 TB/s where F16 reaches ~2.3 on an H100), its attention, the first GEMM launches (MERT's feature-encoder
+# ~1 TB/s where F16 reaches ~2.3 on an H100; and with --int8-activations' dp4a dots), its attention, the first GEMM launches (MERT's feature-encoder
 # convolutions) with and without the tensor-core GEMM, and a batch-36 step's small-batch tensor-core products. Each
 # profile is one `ncu` run of `sonicverse bench` that collects the named launches only: throughput against the
 # device's peaks, memory traffic, occupancy, warp stall reasons, launch statistics. Clocks are left as they are (`--clock-control none`).
 # Which launch is which follows the bench's order (MERT on a warm-up and a timed clip: 12 attention launches each; a
 # warm-up prefill ending in the lm_head's normed GEMV; a warm-up decode step; then the timed runs): the report names
 # each kernel's grid, so a reader can tell a decode launch (e.g. 40 attention groups) from a prefill one.
-# Results: $OUT/profile.tgz (reports, CSV and text pages) and summary.txt. Takes ~4 minutes on an H100.
+# Results: $OUT/profile.tgz (reports, CSV and text pages) and summary.txt. Takes ~4.5 minutes on an H100.
 # usage: Benchmarks/gpu-profile.sh [--archive FILE.tar.xz] [--out DIR]
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,16 +30,16 @@ cli=$unpack/sonicverse-linux-x64/sonicverse
 mkdir -p "$out"
 echo "commit $(cat "$unpack/sonicverse-linux-x64/COMMIT" 2>/dev/null || echo unknown)" > "$work/summary.txt"
 
-# profile NAME QUANT TENSOR_CORES KERNEL_REGEX SKIP COUNT [BATCH [PROMPT_TOKENS]]
+# profile NAME QUANT TENSOR_CORES KERNEL_REGEX SKIP COUNT [BATCH [PROMPT_TOKENS [BENCH_FLAG]]]
 profile() {
-  local name=$1 quant=$2 tc=$3 kernels=$4 skip=$5 count=$6 batch=${7:-1} prompt=${8:-16}
+  local name=$1 quant=$2 tc=$3 kernels=$4 skip=$5 count=$6 batch=${7:-1} prompt=${8:-16} flag=${9:-}
   echo "[gpu-profile] $name: $kernels (skip $skip, count $count), $quant, tensor cores $tc" >&2
   SONICVERSE_TENSOR_CORES=$tc timeout 150 ncu --force-overwrite --clock-control none -o "$work/$name" \
     --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats \
     --section SchedulerStats --section LaunchStats \
     --kernel-name "regex:$kernels" --launch-skip "$skip" --launch-count "$count" \
     "$cli" bench --synthetic mistral-7b --device cuda --quant "$quant" --batch "$batch" --prompt-tokens "$prompt" --gen-tokens 2 \
-    > "$work/$name.log" 2>&1
+    $flag > "$work/$name.log" 2>&1
   local rc=$?
   echo "$name: ncu exit $rc" >> "$work/summary.txt"
   [ -f "$work/$name.ncu-rep" ] || return
@@ -54,6 +54,8 @@ profile() {
 # The prefill's lm_head (normed GEMV), then the warm-up step's layer 0: normed q/k/v GEMV and fused SwiGLU.
 profile decode-q4_0 q4_0 0 'SingleRowGemvSharedKernel|SingleRowSwiGluKernel' 0 3
 profile decode-f16 f16 0 'SingleRowGemvSharedKernel|SingleRowSwiGluKernel' 0 3
+# The same launches with --int8-activations: x rounded to int8 in the GEMV and dotted by dp4a (MatMulKernels.Int8.cs).
+profile decode-q4_0-int8 q4_0 0 'SingleRowGemvSharedKernel|SingleRowSwiGluKernel' 0 3 1 16 --int8-activations
 # MERT's 24 and the warm-up prefill's 32 attention launches first: 56 is the warm-up step's layer 0.
 profile attention-q4_0 q4_0 0 'AttentionKernel' 56 2
 profile gemm-tensor-cores q4_0 1 'GemmKernel' 0 3
