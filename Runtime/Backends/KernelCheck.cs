@@ -173,18 +173,7 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
                 var parts = Enumerable.Range(0, count).Select(i => be.Allocate(DType.F32, n, ms[i])).Append(be.Allocate(DType.F32, n, k))
                     .ToArray();
                 be.Ops.MatMulNormed(t[0], t[1], 1e-5f, parts[^1], w, parts[..^1]);
-                var host = new float[n * total];
-                int offset = 0;
-                foreach (var part in parts)
-                {
-                    int m = part.Dim(1);
-                    var values = new float[n * m];
-                    be.Download(part, values);
-                    for (int r = 0; r < n; r++) values.AsSpan(r * m, m).CopyTo(host.AsSpan(r * total + offset));
-                    offset += m;
-                    part.Dispose();
-                }
-                be.Write(host, y);
+                WriteSideBySide(be, parts, y);
             });
         });
     }
@@ -207,18 +196,7 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
             {
                 var parts = ms.Select(m => be.Allocate(DType.F32, n, m)).Append(be.Allocate(DType.F32, n, k)).ToArray();
                 be.Ops.MatMulNormedRope(t[0], t[1], 1e-5f, parts[^1], w, parts[..^1], new RotaryEmbedding(t[2], 1e6f, layout, d));
-                var host = new float[n * total];
-                int offset = 0;
-                foreach (var part in parts)
-                {
-                    int m = part.Dim(1);
-                    var values = new float[n * m];
-                    be.Download(part, values);
-                    for (int r = 0; r < n; r++) values.AsSpan(r * m, m).CopyTo(host.AsSpan(r * total + offset));
-                    offset += m;
-                    part.Dispose();
-                }
-                be.Write(host, y);
+                WriteSideBySide(be, parts, y);
             });
         });
     }
@@ -235,23 +213,30 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
             DeviceTensor[] t = [be.Upload(x, n, k), be.Upload(norm, k), be.Upload(gate, dtype, ffn, k), be.Upload(up, dtype, ffn, k)];
             return Owning(be, t, y =>
             {
-                using var h = be.Allocate(DType.F32, n, ffn);
                 using var upScratch = be.Allocate(DType.F32, n, ffn);
-                using var normed = be.Allocate(DType.F32, n, k);
+                DeviceTensor h = be.Allocate(DType.F32, n, ffn), normed = be.Allocate(DType.F32, n, k);
                 be.Ops.SwiGlu(t[0], t[1], 1e-5f, normed, t[2], t[3], upScratch, h);
-                var values = new float[n * ffn];
-                var normedValues = new float[n * k];
-                be.Download(h, values);
-                be.Download(normed, normedValues);
-                var host = new float[n * (ffn + k)];
-                for (int r = 0; r < n; r++)
-                {
-                    values.AsSpan(r * ffn, ffn).CopyTo(host.AsSpan(r * (ffn + k)));
-                    normedValues.AsSpan(r * k, k).CopyTo(host.AsSpan(r * (ffn + k) + ffn));
-                }
-                be.Write(host, y);
+                WriteSideBySide(be, [h, normed], y);
             });
         });
+    }
+
+    /// <summary>Outputs [n, m_i] laid side by side into y [n, Σ m_i] (row r of each, one after another), then disposed.</summary>
+    static void WriteSideBySide(IBackend be, DeviceTensor[] parts, DeviceTensor y)
+    {
+        int n = y.Dim(0), total = y.Dim(1);
+        var host = new float[n * total];
+        int offset = 0;
+        foreach (var part in parts)
+        {
+            int m = part.Dim(1);
+            var values = new float[n * m];
+            be.Download(part, values);
+            for (int r = 0; r < n; r++) values.AsSpan(r * m, m).CopyTo(host.AsSpan(r * total + offset));
+            offset += m;
+            part.Dispose();
+        }
+        be.Write(host, y);
     }
 
     /// <summary>Two or three products over one x (one launch: the GEMV, or the small-batch product); the outputs are
@@ -271,17 +256,7 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
                 // Each product into its own tensor, then side by side into y ([n, m0 + m1 (+ m2)]).
                 var parts = Enumerable.Range(0, count).Select(i => be.Allocate(DType.F32, n, ms[i])).ToArray();
                 be.Ops.MatMulShared(t[0], w, parts);
-                var host = new float[n * total];
-                int offset = 0;
-                for (int i = 0; i < count; i++)
-                {
-                    var part = new float[n * ms[i]];
-                    be.Download(parts[i], part);
-                    for (int r = 0; r < n; r++) part.AsSpan(r * ms[i], ms[i]).CopyTo(host.AsSpan(r * total + offset));
-                    offset += ms[i];
-                    parts[i].Dispose();
-                }
-                be.Write(host, y);
+                WriteSideBySide(be, parts, y);
             });
         });
     }
