@@ -90,7 +90,6 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
     {
         var (n, k, format, heads, kvHeads) = OpChecks.MatMulNormedRope(x, norm, normed, weights, ys, rotary);
         bool interleaved = rotary.Layout == RopeLayout.Interleaved;
-        var frequencies = rope.Frequencies(rotary.Theta, rotary.HeadDim);
         var positions = backend.Own(rotary.Positions).Ints;
         if (n != 1 || rotary.HeadDim % 4 != 0)
         {
@@ -103,7 +102,7 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         backend.CountLaunch();
         var (shared, y0, y1, y2) = SharedProduct(weights, ys, format, k);
         matMul.GemvNormed(stream, F(x), new RowNorm(F(norm), default, eps, F(normed)), shared, y0, y1, y2,
-            new RowRope(positions, frequencies, rotary.HeadDim, interleaved ? 1 : 0));
+            new RowRope(positions, rope.Frequencies(rotary.Theta, rotary.HeadDim), rotary.HeadDim, interleaved ? 1 : 0));
     }
 
     /// <summary>The small-batch product of these weights over x (one launch, and its split sum when split), counted.</summary>
