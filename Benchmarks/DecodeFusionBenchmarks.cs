@@ -52,7 +52,7 @@ public class DecodeFusionBenchmarks : DeviceBenchmark
     public void AttentionInputRope()
     {
         if (Fused)
-            Ops.MatMulNormedRope(_x, _norm, 1e-5f, _normed, [_q, _k, _v], [_qOut, _kOut, _vOut],
+            Ops.MatMulNormed(_x, _norm, 1e-5f, _normed, [_q, _k, _v], [_qOut, _kOut, _vOut],
                 new RotaryEmbedding(_positions, 1e6f, RopeLayout.HalfSplit, _headDim));
         else
         {

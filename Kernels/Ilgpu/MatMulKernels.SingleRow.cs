@@ -86,12 +86,21 @@ public sealed partial class MatMulKernels
     }
 
     /// <summary>y0 += x[0]·W0ᵀ, y1 += x[1]·W1ᵀ (, y2 += x[2]·W2ᵀ) in one launch, x holding a row of k values per
-    /// matrix (the LoRA B products of one decode step's q, k, v or gate, up). Pass M2 = 0 for two weights.</summary>
+    /// matrix (the LoRA B products of one decode step's q, k, v or gate, up). Pass M2 = 0 for two weights. With
+    /// <paramref name="rope"/>, y0 and y1 (q, k: whole heads) leave rotated, sums and all (<see cref="RowRope"/>).</summary>
     public void GemvEachAccumulate(AcceleratorStream stream, ArrayView<float> x, SharedWeights w, ArrayView<float> y0,
-        ArrayView<float> y1, ArrayView<float> y2)
+        ArrayView<float> y1, ArrayView<float> y2, RowRope? rope = null)
     {
         if (w.M0 + w.M1 + w.M2 == 0) return;
-        SingleRowGemvShared(stream, x, null, w, y0, y1, y2, xStep: w.W0.K, accumulate: true);
+        CheckRope(rope, w);
+        SingleRowGemvShared(stream, x, null, w, y0, y1, y2, xStep: w.W0.K, accumulate: true, rope: rope);
+    }
+
+    /// <summary>RoPE in a single-row GEMV pairs rows within a group of four: heads of a multiple of 4, q and k whole heads.</summary>
+    static void CheckRope(RowRope? rope, SharedWeights w)
+    {
+        if (rope is { } r && (r.HeadDim % 4 != 0 || w.M0 % r.HeadDim != 0 || w.M1 % r.HeadDim != 0))
+            throw new ArgumentException($"RoPE in the GEMV needs q and k of whole heads of a multiple of 4 (head size {r.HeadDim})");
     }
 
     /// <summary>normed = RMSNorm(x) (one row), y = silu(normed·gateᵀ) · (normed·upᵀ): a SwiGLU MLP's first half in one
@@ -163,7 +172,11 @@ public sealed partial class MatMulKernels
         int t = Group.IdxX;
         if (roped != 0)
         {
-            if (t < RowsPerGroup) rope.Store(t, row0, totals, y);
+            // Each thread of a pair needs the other's value: with the accumulate, both old values are read before
+            // either thread writes (a barrier every thread of the group reaches).
+            var pair = t < RowsPerGroup ? rope.Pair(t, row0, totals, y, epilogue) : default;
+            if ((epilogue & Accumulate) != 0) Group.Barrier();
+            if (t < RowsPerGroup) y[pair.Row] = rope.Rotate(t, row0, pair);
             return;
         }
         int row = row0 + t;
@@ -288,7 +301,7 @@ public sealed partial class MatMulKernels
     }
 }
 
-/// <summary>RoPE folded into a single-row GEMV's q and k products (<c>IOps.MatMulNormedRope</c>): a group's four rows
+/// <summary>RoPE folded into a single-row GEMV's q and k products (<c>IOps.MatMulNormed</c>, <c>IOps.MatMulAccumulateEach</c> with a <c>RotaryEmbedding</c>): a group's four rows
 /// are two rotated pairs of one head, so the group rotates its own results as it stores them — HF's half-split layout
 /// pairs element j with j + d/2 (the group takes rows j, j + 1, j + d/2, j + d/2 + 1), GGUF's interleaved one pairs
 /// 2j with 2j + 1 (rows 4g .. 4g + 3 as they come). The angle is RopeKernels' (position · inverse frequency in fp32, its
@@ -306,19 +319,42 @@ public record struct RowRope(ArrayView<int> Positions, ArrayView<float> InverseF
     /// <summary>Row <paramref name="row"/>'s partner in the group: + d/2 (half-split), + 2 (interleaved: the second pair).</summary>
     public readonly int Partner(int row) => row + (Interleaved != 0 ? 2 : HeadDim / 2);
 
-    /// <summary>Thread <paramref name="t"/>'s row of the group rotated and stored: rows (0, 2) and (1, 3) are pairs when
-    /// half-split, (0, 1) and (2, 3) when interleaved; the first of a pair takes a·cos − b·sin, the second b·cos + a·sin.</summary>
-    public readonly void Store(int t, int row0, RowTotals totals, ArrayView<float> y)
+    /// <summary>Thread <paramref name="t"/>'s row of the group and the values of its pair before rotation: its own (A)
+    /// and its partner's (B) — rows (0, 2) and (1, 3) are pairs when half-split, (0, 1) and (2, 3) when interleaved —
+    /// each the finished product, plus what y held with <see cref="MatMulKernels.Accumulate"/>.</summary>
+    public readonly RopePair Pair(int t, int row0, RowTotals totals, ArrayView<float> y, int epilogue)
     {
-        int partner = Interleaved != 0 ? t ^ 1 : t ^ 2;
-        bool first = Interleaved != 0 ? (t & 1) == 0 : t < 2;
-        int pair = Interleaved != 0 ? (row0 % HeadDim) / 2 + (t >> 1) : row0 % HeadDim + (t & 1);
-        int row = Interleaved != 0 ? row0 + t : t < 2 ? row0 + t : Partner(row0) + (t & 1);
+        int partner = t ^ (Interleaved != 0 ? 1 : 2);
+        int row = RowOf(t, row0), partnerRow = RowOf(partner, row0);
         float a = totals.Sum(t) * totals.Scale, b = totals.Sum(partner) * totals.Scale;
-        var sc = ScalarMath.SinCosOf(Positions[0] * InverseFrequencies[pair]);
-        float cos = (float)sc.Cos, sin = (float)sc.Sin;
-        y[row] = first ? a * cos - b * sin : a * cos + b * sin;
+        if ((epilogue & MatMulKernels.Accumulate) != 0)
+        {
+            a += y[row];
+            b += y[partnerRow];
+        }
+        return new RopePair { Row = row, A = a, B = b };
     }
+
+    /// <summary>The rotated value of thread <paramref name="t"/>'s row: the first of a pair takes a·cos − b·sin, the
+    /// second a·cos + b·sin (its own value a, the first's b).</summary>
+    public readonly float Rotate(int t, int row0, RopePair pair)
+    {
+        bool first = Interleaved != 0 ? (t & 1) == 0 : t < 2;
+        int index = Interleaved != 0 ? (row0 % HeadDim) / 2 + (t >> 1) : row0 % HeadDim + (t & 1);
+        var sc = ScalarMath.SinCosOf(Positions[0] * InverseFrequencies[index]);
+        float cos = (float)sc.Cos, sin = (float)sc.Sin;
+        return first ? pair.A * cos - pair.B * sin : pair.A * cos + pair.B * sin;
+    }
+
+    /// <summary>The row thread <paramref name="t"/> of the group owns.</summary>
+    readonly int RowOf(int t, int row0) => Interleaved != 0 || t < 2 ? row0 + t : Partner(row0) + (t & 1);
+}
+
+/// <summary>A row of a rotated pair: where it goes, its own value and its partner's.</summary>
+public struct RopePair
+{
+    public int Row;
+    public float A, B;
 }
 
 /// <summary>An RMSNorm folded into a single-row GEMV: the norm's weights (also as quads when aligned), eps, and where the

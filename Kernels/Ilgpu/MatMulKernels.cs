@@ -133,8 +133,7 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         ArrayView<float> y1, ArrayView<float> y2, RowRope? rope = null)
     {
         if (w.M0 + w.M1 + w.M2 == 0) return;
-        if (rope is { } r && (r.HeadDim % 4 != 0 || w.M0 % r.HeadDim != 0 || w.M1 % r.HeadDim != 0))
-            throw new ArgumentException($"GemvNormed: RoPE needs q and k of whole heads of a multiple of 4 (head size {r.HeadDim})");
+        CheckRope(rope, w);
         SingleRowGemvShared(stream, x, norm, w, y0, y1, y2, rope: rope);
     }
 

@@ -52,6 +52,7 @@ public static class PtxCatalog
         list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row rmsnorm + shared q4_0 + rope (q, k, v)", 1, Q4, FoldNorm | FoldRope, 0));
         list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row rmsnorm + shared f16 + rope (q, k, v)", 1, F16, FoldNorm | FoldRope, 0));
         list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row each y+= f32 (LoRA B)", 1, F32, 0, Accumulate));
+        list.Add(new(m, "SingleRowGemvSharedKernel", "gemv 1 row each y+= bf16 (LoRA B) + rope", 1, BF16, FoldRope, Accumulate));
         list.Add(new(m, "SingleRowSwiGluKernel", "gemv 1 row rmsnorm + swiglu q4_0", 1, Q4, 0));
         list.Add(new(m, "SingleRowSwiGluKernel", "gemv 1 row rmsnorm + swiglu f16", 1, F16, 0));
         // --int8-activations: x rounded to int8 blocks in the single-row GEMV, dp4a dots (MatMulKernels.Int8.cs).

@@ -122,30 +122,34 @@ public sealed class CpuBackend : IBackend, IOps
         for (int i = 0; i < weights.Length; i++) MatMul(x, weights[i], null, ys[i]);
     }
 
-    public void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)
+    public void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys,
+        RotaryEmbedding? rotary = null)
     {
         var (n, _, _) = OpChecks.MatMulAccumulateEach(x, weights, ys);
+        var heads = rotary is { } r ? OpChecks.Rotary(nameof(MatMulAccumulateEach), r, n, ys) : default;
         for (int i = 0; i < weights.Length; i++) MatMulAccumulate(x.Rows(i * n, n), weights[i], ys[i]);
+        Rotate(rotary, n, heads, ys);
     }
 
     public void MatMulNormed(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
-        ReadOnlySpan<DeviceTensor> ys)
+        ReadOnlySpan<DeviceTensor> ys, RotaryEmbedding? rotary = null)
     {
-        OpChecks.MatMulNormed(x, norm, normed, weights, ys);
+        var (n, _, _) = OpChecks.MatMulNormed(x, norm, normed, weights, ys);
+        var heads = rotary is { } r ? OpChecks.Rotary(nameof(MatMulNormed), r, n, ys) : default;
         RmsNorm(x, norm, eps, normed);
         for (int i = 0; i < weights.Length; i++) MatMul(normed, weights[i], null, ys[i]);
+        Rotate(rotary, n, heads, ys);
     }
 
-    public void MatMulNormedRope(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
-        ReadOnlySpan<DeviceTensor> ys, RotaryEmbedding rotary)
+    /// <summary>Rope's kernel on ys[0] and ys[1] as flat rows of heads, when asked (a view per call would allocate in
+    /// every decode step).</summary>
+    void Rotate(RotaryEmbedding? rotary, int n, (int Heads, int KvHeads) heads, ReadOnlySpan<DeviceTensor> ys)
     {
-        var (n, _, _, heads, kvHeads) = OpChecks.MatMulNormedRope(x, norm, normed, weights, ys, rotary);
-        MatMulNormed(x, norm, eps, normed, weights, ys);
-        // Rope's kernel on the flat q and k rows (a view per call would allocate in every decode step).
-        var frequencies = InverseFrequencies(rotary.Theta, rotary.HeadDim);
-        bool interleaved = rotary.Layout == RopeLayout.Interleaved;
-        RopeKernels.Rope(Own(rotary.Positions).Ints, frequencies, interleaved, n, heads, rotary.HeadDim, Floats(ys[0]));
-        RopeKernels.Rope(Own(rotary.Positions).Ints, frequencies, interleaved, n, kvHeads, rotary.HeadDim, Floats(ys[1]));
+        if (rotary is not { } r) return;
+        var frequencies = InverseFrequencies(r.Theta, r.HeadDim);
+        bool interleaved = r.Layout == RopeLayout.Interleaved;
+        RopeKernels.Rope(Own(r.Positions).Ints, frequencies, interleaved, n, heads.Heads, r.HeadDim, Floats(ys[0]));
+        RopeKernels.Rope(Own(r.Positions).Ints, frequencies, interleaved, n, heads.KvHeads, r.HeadDim, Floats(ys[1]));
     }
 
     public void SwiGlu(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, DeviceTensor gate, DeviceTensor up,

@@ -5,7 +5,10 @@ namespace SonicVerse.Runtime.Backends;
 public enum RopeLayout { HalfSplit, Interleaved }
 
 /// <summary>A rotary position embedding as <see cref="IOps.Rope"/> applies it: each row's position ([n] I32), theta, the
-/// pairing of a head's elements and the head size.</summary>
+/// pairing of a head's elements and the head size. Given to the products that finish an attention block's q and k
+/// (<see cref="IOps.MatMulNormed"/>, or <see cref="IOps.MatMulAccumulateEach"/> when a side path adds to them), it
+/// rotates their first two outputs — <see cref="IOps.Rope"/> of ys[0], ys[1] seen as [n, heads, headDim] — on a GPU in
+/// the same launch for a single row (the rotation in the products' epilogue).</summary>
 public readonly record struct RotaryEmbedding(DeviceTensor Positions, float Theta, RopeLayout Layout, int HeadDim);
 
 /// <summary>An element-wise function a matrix product applies to its outputs (after the bias): none, exact-erf GELU
@@ -39,22 +42,18 @@ public interface IOps
     /// <summary>ys[i] += x_i · weights[i]ᵀ for two or three weights of one dtype and row length, each with its own n rows
     /// of x (the LoRA B products of q, k, v or gate, up): one launch instead of one each on a GPU for a decode step (one
     /// row) or a batched one (n rows, with tensor cores). x: [count·n, k] F32, x_i its rows i·n .. i·n + n − 1;
-    /// weights[i]: [m_i, k]; ys[i]: [n, m_i]. The results are those of separate MatMulAccumulate calls.</summary>
-    void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys);
+    /// weights[i]: [m_i, k]; ys[i]: [n, m_i]. The results are those of separate MatMulAccumulate calls. With
+    /// <paramref name="rotary"/>, ys[0] and ys[1] (q, k) are then rotated (<see cref="RotaryEmbedding"/>).</summary>
+    void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys,
+        RotaryEmbedding? rotary = null);
 
     /// <summary>normed = <see cref="RmsNorm"/>(x; norm, eps), then ys[i] = normed · weights[i]ᵀ for one to three weights
     /// of one dtype (a decoder block's q, k, v; gate, up; the final norm's lm_head): the norm fused into the products
     /// that read it — on a GPU one launch for a single row. normed is always written (side paths read it). x, normed:
-    /// [n, k], not overlapping; norm: [k]; weights and ys as <see cref="MatMul"/>.</summary>
+    /// [n, k], not overlapping; norm: [k]; weights and ys as <see cref="MatMul"/>. With <paramref name="rotary"/>, ys[0]
+    /// and ys[1] (q, k) are then rotated (<see cref="RotaryEmbedding"/>).</summary>
     void MatMulNormed(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
-        ReadOnlySpan<DeviceTensor> ys);
-
-    /// <summary>An attention block's inputs: <see cref="MatMulNormed"/> over [q, k, v] weights, then <see cref="Rope"/> of
-    /// ys[0] and ys[1] seen as [n, heads, headDim] and [n, kvHeads, headDim] at <paramref name="rotary"/>'s positions — on a
-    /// GPU one launch for a single row (the rotation in the products' epilogue). Shapes as MatMulNormed, three weights;
-    /// ys[0] and ys[1] whole heads.</summary>
-    void MatMulNormedRope(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
-        ReadOnlySpan<DeviceTensor> ys, RotaryEmbedding rotary);
+        ReadOnlySpan<DeviceTensor> ys, RotaryEmbedding? rotary = null);
 
     /// <summary>The first half of a SwiGLU MLP with its norm: normed = RMSNorm(x; norm, eps), y = silu(normed · gateᵀ) ·
     /// (normed · upᵀ) — <see cref="MatMulNormed"/> then <see cref="SiluMul"/>, on a GPU one launch for a single row.

@@ -50,59 +50,65 @@ sealed class IlgpuOps(IlgpuBackend backend, Accelerator accelerator, Accelerator
         matMul.GemvShared(stream, input, n, w, y0, y1, y2);
     }
 
-    public void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)
+    public void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys,
+        RotaryEmbedding? rotary = null)
     {
         var (n, k, format) = OpChecks.MatMulAccumulateEach(x, weights, ys);
+        var heads = rotary is { } r ? OpChecks.Rotary(nameof(MatMulAccumulateEach), r, n, ys) : default;
         var (w, y0, y1, y2) = SharedProduct(weights, ys, format, k);
         if (n == 1)
         {
+            var folded = FoldedRope(rotary);
             backend.CountLaunch();
-            matMul.GemvEachAccumulate(stream, F(x), w, y0, y1, y2);
+            matMul.GemvEachAccumulate(stream, F(x), w, y0, y1, y2, folded);
+            if (folded is null) Rotate(rotary, n, heads, ys);
+            return;
         }
-        else if (matMul.SmallBatchPlan(n, k, w.M0, w.M1, w.M2) is { } batch)
+        if (matMul.SmallBatchPlan(n, k, w.M0, w.M1, w.M2) is { } batch)
         {
             // A batched step on tensor cores: every product in one launch, each reading its own n rows of x.
             SmallBatch(x, w, MatMulKernels.Accumulate, batch, y0, y1, y2, xPerMatrix: n * k);
         }
         else
             for (int i = 0; i < weights.Length; i++) MatMul(x.Rows(i * n, n), weights[i], null, ys[i], true, Activation.None);
+        Rotate(rotary, n, heads, ys);
     }
 
     public void MatMulNormed(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
-        ReadOnlySpan<DeviceTensor> ys)
+        ReadOnlySpan<DeviceTensor> ys, RotaryEmbedding? rotary = null)
     {
         var (n, k, format) = OpChecks.MatMulNormed(x, norm, normed, weights, ys);
+        var heads = rotary is { } r ? OpChecks.Rotary(nameof(MatMulNormed), r, n, ys) : default;
         if (n != 1)
         {
             // Several rows: the norm, then the products (a GEMM stages x in tiles; it never holds a whole row).
             RmsNorm(x, norm, eps, normed);
             if (weights.Length == 1) MatMul(normed, weights[0], null, ys[0], false, Activation.None);
             else MatMulShared(normed, weights, ys);
+            Rotate(rotary, n, heads, ys);
             return;
         }
+        var folded = FoldedRope(rotary);
         backend.CountLaunch();
         var (shared, y0, y1, y2) = SharedProduct(weights, ys, format, k);
-        matMul.GemvNormed(stream, F(x), new RowNorm(F(norm), default, eps, F(normed)), shared, y0, y1, y2);
+        matMul.GemvNormed(stream, F(x), new RowNorm(F(norm), default, eps, F(normed)), shared, y0, y1, y2, folded);
+        if (folded is null) Rotate(rotary, n, heads, ys);
     }
 
-    public void MatMulNormedRope(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
-        ReadOnlySpan<DeviceTensor> ys, RotaryEmbedding rotary)
+    /// <summary>The rotation a single-row GEMV folds into its q and k products (<see cref="RowRope"/>): null without one,
+    /// or for heads its groups cannot pair up (a head size not a multiple of 4).</summary>
+    RowRope? FoldedRope(RotaryEmbedding? rotary) =>
+        rotary is { HeadDim: var d } r && d % 4 == 0
+            ? new RowRope(backend.Own(r.Positions).Ints, rope.Frequencies(r.Theta, d), d, r.Layout == RopeLayout.Interleaved ? 1 : 0)
+            : null;
+
+    /// <summary>RoPE's own launch on ys[0] and ys[1] (q, k) after the products that finish them, when asked.</summary>
+    void Rotate(RotaryEmbedding? rotary, int n, (int Heads, int KvHeads) heads, ReadOnlySpan<DeviceTensor> ys)
     {
-        var (n, k, format, heads, kvHeads) = OpChecks.MatMulNormedRope(x, norm, normed, weights, ys, rotary);
-        bool interleaved = rotary.Layout == RopeLayout.Interleaved;
-        var positions = backend.Own(rotary.Positions).Ints;
-        if (n != 1 || rotary.HeadDim % 4 != 0)
-        {
-            // Several rows (or heads the GEMV's groups cannot pair up): the products, then RoPE's own launch.
-            MatMulNormed(x, norm, eps, normed, weights, ys);
-            backend.CountLaunch();
-            rope.Rope(stream, positions, rotary.Theta, interleaved, n, heads, kvHeads, rotary.HeadDim, F(ys[0]), F(ys[1]));
-            return;
-        }
+        if (rotary is not { } r) return;
         backend.CountLaunch();
-        var (shared, y0, y1, y2) = SharedProduct(weights, ys, format, k);
-        matMul.GemvNormed(stream, F(x), new RowNorm(F(norm), default, eps, F(normed)), shared, y0, y1, y2,
-            new RowRope(positions, rope.Frequencies(rotary.Theta, rotary.HeadDim), rotary.HeadDim, interleaved ? 1 : 0));
+        rope.Rope(stream, backend.Own(r.Positions).Ints, r.Theta, r.Layout == RopeLayout.Interleaved, n, heads.Heads, heads.KvHeads,
+            r.HeadDim, F(ys[0]), F(ys[1]));
     }
 
     /// <summary>The small-batch product of these weights over x (one launch, and its split sum when split), counted.</summary>

@@ -86,10 +86,10 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
             // q, k, v with RoPE folded in (one row: pairs of a head per group, both layouts) or after them (two rows).
             foreach (var layout in new[] { RopeLayout.HalfSplit, RopeLayout.Interleaved })
             {
-                r.Add(MatMulNormedRope(dtype, layout, 1, quant ? 256 : 128, 4, 2, 16));
-                r.Add(MatMulNormedRope(dtype, layout, 2, 64, 2, 1, 8));
+                r.Add(MatMulNormedRotated(dtype, layout, 1, quant ? 256 : 128, 4, 2, 16));
+                r.Add(MatMulNormedRotated(dtype, layout, 2, 64, 2, 1, 8));
             }
-            r.Add(MatMulNormedRope(dtype, RopeLayout.HalfSplit, 1, 64, 3, 1, 6));  // heads not of whole groups: RoPE after
+            r.Add(MatMulNormedRotated(dtype, RopeLayout.HalfSplit, 1, 64, 3, 1, 6));  // heads not of whole groups: RoPE after
         }
         foreach (int count in new[] { 3, 37, 1000 }) Elementwise(r, count);
         foreach (var (n, d) in new[] { (1, 3), (3, 37), (2, 4096) }) Norms(r, n, d);
@@ -114,6 +114,11 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         // The LoRA B products of a decode step: 16-byte x rows (rank 16), element by element (rank 12), a half dtype.
         foreach (var (dtype, k, count) in new[] { (DType.F32, 16, 3), (DType.F32, 12, 2), (DType.F16, 64, 3) })
             r.Add(MatMulAccumulateEach(dtype, k, count));
+        // ... which rotate q and k when a side path finishes them (one row: in the GEMV's epilogue, after reading both old
+        // values of a pair; two rows: RoPE's own launch after).
+        foreach (var layout in new[] { RopeLayout.HalfSplit, RopeLayout.Interleaved })
+            foreach (int n in new[] { 1, 2 })
+                r.Add(MatMulAccumulateEach(DType.F32, 16, 3, n, [32, 16, 16], layout));
         foreach (var (a, b, c) in new[] { (3, 37, 13), (2, 1, 5), (1, 70, 40) }) r.Add(SumMiddle(a, b, c));
     }
 
@@ -133,9 +138,10 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         r.Add(MatMulShared(DType.Q4_0, 36, 3, 4096, [4096, 1024, 1024]));  // a batched step's q, k, v
         foreach (var dtype in new[] { DType.F16, DType.Q4_0 })  // a decode step's q, k, v with RoPE, both layouts
             foreach (var layout in new[] { RopeLayout.HalfSplit, RopeLayout.Interleaved })
-                r.Add(MatMulNormedRope(dtype, layout, 1, 4096, 32, 8, 128));
+                r.Add(MatMulNormedRotated(dtype, layout, 1, 4096, 32, 8, 128));
         r.Add(SwiGlu(DType.Q4_0, 36, 4096, 14336));  // its norm, gate, up and gating
         r.Add(MatMulAccumulateEach(DType.BF16, 64, 3, 36, [4096, 1024, 1024]));  // a rank-64 side path's q/k/v B products
+        r.Add(MatMulAccumulateEach(DType.BF16, 64, 3, 1, [4096, 1024, 1024], RopeLayout.HalfSplit, 128));  // ... a decode step's, rotated
         r.Add(AttentionDecodeBatch(36, 32, 8, 128, 512, 0));
         r.Add(ScatterRows(36, 1024, 36 * 512));
         r.Add(SumMiddle(13, 1000, 768));   // the projector's time sum over the canvas
@@ -178,9 +184,9 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         });
     }
 
-    /// <summary>An attention block's inputs (<see cref="IOps.MatMulNormedRope"/>): q, k, v of the normed rows with RoPE on
-    /// q and k at positions 617·i + 5, then the normalised x, side by side in the output.</summary>
-    KernelCheckResult MatMulNormedRope(DType dtype, RopeLayout layout, int n, int k, int heads, int kvHeads, int d)
+    /// <summary>An attention block's inputs (<see cref="IOps.MatMulNormed"/> with a <see cref="RotaryEmbedding"/>): q, k,
+    /// v of the normed rows with RoPE on q and k at positions 617·i + 5, then the normalised x, side by side.</summary>
+    KernelCheckResult MatMulNormedRotated(DType dtype, RopeLayout layout, int n, int k, int heads, int kvHeads, int d)
     {
         int[] ms = [heads * d, kvHeads * d, kvHeads * d];
         var weights = ms.Select(m => WeightBytes(dtype, m, k)).ToArray();
@@ -188,14 +194,14 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
         var norm = Floats(k);
         int[] positions = [.. Enumerable.Range(0, n).Select(i => 617 * i + 5)];
         int total = ms.Sum() + k;
-        return Compare($"MatMulNormedRope {dtype} {layout}", $"n={n} k={k} heads={heads}+{kvHeads} d={d}", 1e-4, 1e-3, [n, total], be =>
+        return Compare($"MatMulNormed {dtype} + RoPE {layout}", $"n={n} k={k} heads={heads}+{kvHeads} d={d}", 1e-4, 1e-3, [n, total], be =>
         {
             var w = weights.Select((bytes, i) => be.Upload(bytes, dtype, ms[i], k)).ToArray();
             DeviceTensor[] t = [be.Upload(x, n, k), be.Upload(norm, k), be.Upload(positions, n), .. w];
             return Owning(be, t, y =>
             {
                 var parts = ms.Select(m => be.Allocate(DType.F32, n, m)).Append(be.Allocate(DType.F32, n, k)).ToArray();
-                be.Ops.MatMulNormedRope(t[0], t[1], 1e-5f, parts[^1], w, parts[..^1], new RotaryEmbedding(t[2], 1e6f, layout, d));
+                be.Ops.MatMulNormed(t[0], t[1], 1e-5f, parts[^1], w, parts[..^1], new RotaryEmbedding(t[2], 1e6f, layout, d));
                 WriteSideBySide(be, parts, y);
             });
         });
@@ -263,24 +269,29 @@ public sealed class KernelCheck(IBackend device, IBackend cpu)
 
     /// <summary>ys[i] = residual, then ys[i] += x_i·W_iᵀ for count weights in one call, each with its own n rows of x
     /// (the LoRA B products of a step), laid one after another into y. <paramref name="rows"/>: the weights' rows
-    /// (default 40, 9, 24).</summary>
-    KernelCheckResult MatMulAccumulateEach(DType dtype, int k, int count, int n = 1, int[]? rows = null)
+    /// (default 40, 9, 24). With <paramref name="layout"/>, ys[0] and ys[1] (q, k of heads of
+    /// <paramref name="headDim"/>) are then rotated at positions 617·i + 5.</summary>
+    KernelCheckResult MatMulAccumulateEach(DType dtype, int k, int count, int n = 1, int[]? rows = null, RopeLayout? layout = null,
+        int headDim = 8)
     {
         int[] ms = rows ?? [40, 9, 24];
         var weights = Enumerable.Range(0, count).Select(i => WeightBytes(dtype, ms[i], k)).ToArray();
         var x = Floats(count * n * k);
         int total = n * ms.Take(count).Sum();
         var residual = Floats(total);
-        return Compare($"MatMulAccumulateEach {dtype}", $"n={n} k={k} m={string.Join("+", ms.Take(count))}", 1e-4, 1e-3,
+        int[] positions = [.. Enumerable.Range(0, n).Select(i => 617 * i + 5)];
+        string rope = layout is { } l ? $" + RoPE {l}" : "";
+        return Compare($"MatMulAccumulateEach {dtype}{rope}", $"n={n} k={k} m={string.Join("+", ms.Take(count))}", 1e-4, 1e-3,
             [1, total], be =>
         {
             var w = weights.Select((bytes, i) => be.Upload(bytes, dtype, ms[i], k)).ToArray();
-            DeviceTensor[] t = [be.Upload(x, count * n, k), .. w];
+            DeviceTensor[] t = [be.Upload(x, count * n, k), be.Upload(positions, n), .. w];
             return Owning(be, t, y =>
             {
                 var parts = Enumerable.Range(0, count)
                     .Select(i => be.Upload(residual.AsSpan(n * ms.Take(i).Sum(), n * ms[i]), n, ms[i])).ToArray();
-                be.Ops.MatMulAccumulateEach(t[0], w, parts);
+                be.Ops.MatMulAccumulateEach(t[0], w, parts,
+                    layout is { } rotated ? new RotaryEmbedding(t[1], 1e6f, rotated, headDim) : null);
                 var host = new float[total];
                 for (int i = 0, offset = 0; i < count; offset += n * ms[i++])
                 {

@@ -88,21 +88,18 @@ public static class OpChecks
         return (n, k, format);
     }
 
-    /// <summary>MatMulNormedRope: MatMulNormed of three weights whose first two outputs are whole heads, then Rope of
-    /// those two. Returns (n, k, format, heads, kvHeads).</summary>
-    public static (int N, int K, WeightFormat Format, int Heads, int KvHeads) MatMulNormedRope(DeviceTensor x, DeviceTensor norm,
-        DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys, RotaryEmbedding rotary)
+    /// <summary>A rotary embedding given to a product of n rows (see <see cref="RotaryEmbedding"/>): ys[0] and ys[1] whole
+    /// heads of an even size, positions I32 [n], theta positive. Returns (heads, kvHeads).</summary>
+    public static (int Heads, int KvHeads) Rotary(string op, RotaryEmbedding rotary, int n, ReadOnlySpan<DeviceTensor> ys)
     {
-        const string op = nameof(IOps.MatMulNormedRope);
-        if (weights.Length != 3) throw new ArgumentException($"{op}: expected the q, k and v weights, got {weights.Length}");
-        var (n, k, format) = MatMulNormed(x, norm, normed, weights, ys);
         int d = rotary.HeadDim;
+        if (ys.Length < 2) throw new ArgumentException($"{op}: RoPE turns the first two outputs (q, k), got {ys.Length}");
         if (d <= 0 || d % 2 != 0 || ys[0].Dim(1) % d != 0 || ys[1].Dim(1) % d != 0)
             throw Fail(op, $"q and k must be whole heads of an even size (head size {d})", ys[0], ys[1]);
         if (rotary.Positions.DType != DType.I32 || rotary.Positions.Rank != 1 || rotary.Positions.Dim(0) != n)
-            throw Fail(op, "positions must be I32 [n]", rotary.Positions, x);
-        if (!(rotary.Theta > 0)) throw Fail(op, $"theta must be positive, got {rotary.Theta}", x);
-        return (n, k, format, ys[0].Dim(1) / d, ys[1].Dim(1) / d);
+            throw Fail(op, $"positions must be I32 [{n}]", rotary.Positions);
+        if (!(rotary.Theta > 0)) throw Fail(op, $"theta must be positive, got {rotary.Theta}", ys[0]);
+        return (ys[0].Dim(1) / d, ys[1].Dim(1) / d);
     }
 
     /// <summary>SwiGlu: as MatMulNormed with weights [gate, up] and outputs [y, upScratch]. Returns (n, k, format).</summary>

@@ -63,22 +63,19 @@ sealed class ProfilingOps(IBackend backend, IOps inner, OpProfile profile) : IOp
         DeviceTensor[] w = weights.ToArray(), y = ys.ToArray();
         T(MatMulName("MatMulShared", x, w[0]), () => inner.MatMulShared(x, w, y));
     }
-    public void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys)
+    public void MatMulAccumulateEach(DeviceTensor x, ReadOnlySpan<DeviceTensor> weights, ReadOnlySpan<DeviceTensor> ys,
+        RotaryEmbedding? rotary = null)
     {
         DeviceTensor[] w = weights.ToArray(), y = ys.ToArray();
-        T(MatMulName("MatMulAccEach", x.Rows(0, y[0].Dim(0)), w[0]), () => inner.MatMulAccumulateEach(x, w, y));
+        T(MatMulName(rotary is null ? "MatMulAccEach" : "MatMulAccEach+Rope", x.Rows(0, y[0].Dim(0)), w[0]),
+            () => inner.MatMulAccumulateEach(x, w, y, rotary));
     }
     public void MatMulNormed(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
-        ReadOnlySpan<DeviceTensor> ys)
+        ReadOnlySpan<DeviceTensor> ys, RotaryEmbedding? rotary = null)
     {
         DeviceTensor[] w = weights.ToArray(), y = ys.ToArray();
-        T(MatMulName("MatMulNormed", x, w[0]), () => inner.MatMulNormed(x, norm, eps, normed, w, y));
-    }
-    public void MatMulNormedRope(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, ReadOnlySpan<DeviceTensor> weights,
-        ReadOnlySpan<DeviceTensor> ys, RotaryEmbedding rotary)
-    {
-        DeviceTensor[] w = weights.ToArray(), y = ys.ToArray();
-        T(MatMulName("MatMulNormedRope", x, w[0]), () => inner.MatMulNormedRope(x, norm, eps, normed, w, y, rotary));
+        T(MatMulName(rotary is null ? "MatMulNormed" : "MatMulNormed+Rope", x, w[0]),
+            () => inner.MatMulNormed(x, norm, eps, normed, w, y, rotary));
     }
     public void SwiGlu(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, DeviceTensor gate, DeviceTensor up,
         DeviceTensor upScratch, DeviceTensor y) =>

@@ -36,9 +36,9 @@ sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTenso
     /// <summary>ys[i] = layers[i](normed) with normed = RMSNorm(x; norm, eps), for layers that read the same normed x
     /// (q, k, v; gate, up): the norm and the base products in one <see cref="IOps.MatMulNormed"/> when the weights share
     /// a dtype, then one shared product of the adapters' A matrices over normed and each B product accumulated into its
-    /// y. With <paramref name="rotary"/> (q, k, v) and no side path to add to the products after them, RoPE is folded
-    /// into them (<see cref="IOps.MatMulNormedRope"/>); returns whether it was (else the caller rotates). Spans, so a
-    /// decode step's calls allocate nothing.</summary>
+    /// y. With <paramref name="rotary"/> (q, k, v), RoPE is folded into the call that finishes q and k — the base
+    /// products, or the B products when side paths add to both — and the return says whether it was (else the caller
+    /// rotates). Spans, so a decode step's calls allocate nothing.</summary>
     public static bool ApplyNormed(IOps ops, DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, bool useLora,
         MistralScratch scratch, ReadOnlySpan<MistralLinear> layers, ReadOnlySpan<DeviceTensor> ys, RotaryEmbedding? rotary = null)
     {
@@ -57,23 +57,17 @@ sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTenso
         }
         bool sidePaths = false;
         for (int i = 0; i < layers.Length; i++) sidePaths |= layers[i].SidePath(useLora);
-        if (rotary is { } r && !sidePaths && layers.Length == 3)
-        {
-            ops.MatMulNormedRope(x, norm, eps, normed, ((ReadOnlySpan<DeviceTensor>)weights)[..3], ys, r);
-            return true;
-        }
-        ops.MatMulNormed(x, norm, eps, normed, ((ReadOnlySpan<DeviceTensor>)weights)[..layers.Length], ys);
-        ApplySidePaths(ops, normed, useLora, scratch, layers, ys);
-        return false;
+        ops.MatMulNormed(x, norm, eps, normed, ((ReadOnlySpan<DeviceTensor>)weights)[..layers.Length], ys, sidePaths ? null : rotary);
+        if (!sidePaths) return rotary is not null;
+        return ApplySidePaths(ops, normed, useLora, scratch, layers, ys, rotary);
     }
 
     /// <summary>The side paths of these layers over normed: one shared product of the adapters' A matrices, then each B
-    /// product accumulated into its y.</summary>
-    static void ApplySidePaths(IOps ops, DeviceTensor normed, bool useLora, MistralScratch scratch, ReadOnlySpan<MistralLinear> layers,
-        ReadOnlySpan<DeviceTensor> ys)
+    /// product accumulated into its y — in one call when the B matrices allow, which also rotates ys[0] and ys[1] when
+    /// <paramref name="rotary"/> is given and both have a side path. Returns whether it rotated them.</summary>
+    static bool ApplySidePaths(IOps ops, DeviceTensor normed, bool useLora, MistralScratch scratch, ReadOnlySpan<MistralLinear> layers,
+        ReadOnlySpan<DeviceTensor> ys, RotaryEmbedding? rotary)
     {
-
-        // The side paths' A products over normed into the mids, then their B products accumulated into their ys.
         var adapters = new Shared();
         var mids = new Shared();
         var bs = new Shared();
@@ -87,16 +81,20 @@ sealed class MistralLinear(DeviceTensor weight, DeviceTensor? loraA, DeviceTenso
                 bs[count] = layers[i].ScaledLoraB!;
                 outputs[count++] = ys[i];
             }
-        if (count == 0) return;
+        if (count == 0) return false;
         if (count == 1) ops.MatMul(normed, adapters[0], null, mids[0]);
         else ops.MatMulShared(normed, ((ReadOnlySpan<DeviceTensor>)adapters)[..count], ((ReadOnlySpan<DeviceTensor>)mids)[..count]);
         // The B products in one call, each from its own mid (one launch for a decode step, or a batched one on tensor
         // cores).
         if (count > 1 && SameShapeAndType(((ReadOnlySpan<DeviceTensor>)bs)[..count]))
+        {
+            bool rotates = rotary is not null && outputs[0] == ys[0] && outputs[1] == ys[1];
             ops.MatMulAccumulateEach(scratch.LoraMids(count, normed.Dim(0)), ((ReadOnlySpan<DeviceTensor>)bs)[..count],
-                ((ReadOnlySpan<DeviceTensor>)outputs)[..count]);
-        else
-            for (int m = 0; m < count; m++) ops.MatMulAccumulate(mids[m], bs[m], outputs[m]);
+                ((ReadOnlySpan<DeviceTensor>)outputs)[..count], rotates ? rotary : null);
+            return rotates;
+        }
+        for (int m = 0; m < count; m++) ops.MatMulAccumulate(mids[m], bs[m], outputs[m]);
+        return false;
     }
 
     /// <summary>Whether the B matrices share a dtype and a rank (what one MatMulAccumulateEach needs).</summary>
