@@ -95,7 +95,8 @@ public class MistralParityTests
     /// x·127/amax lands within float rounding of a half can round the other way after a different summation order
     /// upstream. Rounding halves away from zero, or multiplying by 1/d, misses by 2e-2 or more.</summary>
     /// <para>On ilgpu-cpu the same holds for the ILGPU kernels' int8 path (the decode GEMVs' dp4a dots, the rounding
-    /// launch before the prompt's products), over its first steps.</para>
+    /// launch before the prompt's products), over its first steps of "inst" — the prompt whose first id the fp32 path
+    /// gets wrong (the three prompts batched: BatchedDecodingTests).</para>
     [Theory]
     [InlineData(DeviceKind.Cpu, "q8_0")]
     [InlineData(DeviceKind.Cpu, "q4_0")]
@@ -104,7 +105,7 @@ public class MistralParityTests
     {
         using var backend = Backend.Create(device, int8Activations: true);
         using var model = MistralModel.Load(MistralKit.Gguf(kind), backend);
-        foreach (string prompt in MistralKit.PromptNames)
+        foreach (string prompt in device == DeviceKind.Cpu ? MistralKit.PromptNames : ["inst"])
             AssertGreedy(MistralKit.Run($"llamacpp_{kind}", prompt), model, Steps(device), 5e-3);
     }
 
