@@ -59,8 +59,7 @@ public sealed partial class MatMulKernels
         float scale = normed != 0 ? RmsScale(x, k, norm.Eps) : 1f;
         var sums = DotRowsInt8(x, x4, vector, format, normed, norm, scale, wA, row0, row1, wB, row2, row3);
         var totals = ReduceGroup(sums, 0, norm, x, k, partials);
-        if (normed != 0 && Grid.IdxX == 0)
-            for (int j = Group.IdxX; j < k; j += Group.DimX) norm.Normed[j] = x[j] * scale * norm.Weight[j];
+        if (normed != 0) WriteNormed(norm, x, k, scale);
         return totals;
     }
 

@@ -237,9 +237,16 @@ public sealed partial class MatMulKernels
         var result = new RowTotals { S0 = totals.S0, S1 = totals.S1, S2 = totals.S2, S3 = totals.S3, Scale = 1f };
         if (normed == 0) return result;
         result.Scale = 1f / XMath.Sqrt(totals.Squares / k + norm.Eps);
-        if (Grid.IdxX == 0)
-            for (int j = Group.IdxX; j < k; j += Group.DimX) norm.Normed[j] = x[j] * result.Scale * norm.Weight[j];
+        WriteNormed(norm, x, k, result.Scale);
         return result;
+    }
+
+    /// <summary>The normalised x (x · 1/rms · weight) into <see cref="RowNorm.Normed"/>, by the launch's first group, for
+    /// readers after the launch (the side paths).</summary>
+    static void WriteNormed(RowNorm norm, ArrayView<float> x, int k, float scale)
+    {
+        if (Grid.IdxX != 0) return;
+        for (int j = Group.IdxX; j < k; j += Group.DimX) norm.Normed[j] = x[j] * scale * norm.Weight[j];
     }
 
     /// <summary>This thread's share of the four rows' dot products — rows 0 and 1 of <paramref name="wA"/>, 2 and 3 of
@@ -341,8 +348,7 @@ public record struct RowRope(ArrayView<int> Positions, ArrayView<float> InverseF
     {
         bool first = Interleaved != 0 ? (t & 1) == 0 : t < 2;
         int index = Interleaved != 0 ? (row0 % HeadDim) / 2 + (t >> 1) : row0 % HeadDim + (t & 1);
-        var sc = ScalarMath.SinCosOf(Positions[0] * InverseFrequencies[index]);
-        float cos = (float)sc.Cos, sin = (float)sc.Sin;
+        var (cos, sin) = RopeKernels.CosSin(Positions[0], InverseFrequencies[index]);
         return first ? pair.A * cos - pair.B * sin : pair.A * cos + pair.B * sin;
     }
 

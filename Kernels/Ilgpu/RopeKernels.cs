@@ -42,6 +42,14 @@ public sealed class RopeKernels(Accelerator accelerator) : KernelFamily(accelera
         return buffer.View;
     }
 
+    /// <summary>The rotation of pair index j at a position: angle = position · inverse frequency in fp32, its cos and sin
+    /// in double (the cpu kernel's arithmetic). Shared with the rotation folded into the q/k GEMV (<see cref="RowRope"/>).</summary>
+    internal static (float Cos, float Sin) CosSin(int position, float inverseFrequency)
+    {
+        var sc = ScalarMath.SinCosOf(position * inverseFrequency);
+        return ((float)sc.Cos, (float)sc.Sin);
+    }
+
     // HalfSplit pairs (j, j + d/2) — HF rotate_half; Interleaved pairs (2j, 2j + 1) — GGUF's permuted q/k rows.
     // Row i's heads are numbered q's first, then k's.
     static void RopeKernel(Index1D index, ArrayView<int> positions, ArrayView<float> invFreq, int interleaved, int heads,
@@ -53,9 +61,7 @@ public sealed class RopeKernels(Accelerator accelerator) : KernelFamily(accelera
         int i = rowHead / perRow, h = rowHead % perRow;
         bool isQ = h < heads;
         var x = isQ ? q : k;
-        float angle = positions[i] * invFreq[j];
-        var sc = ScalarMath.SinCosOf(angle);
-        float cos = (float)sc.Cos, sin = (float)sc.Sin;
+        var (cos, sin) = CosSin(positions[i], invFreq[j]);
         long head = isQ ? ((long)i * heads + h) * headDim : ((long)i * kvHeads + h - heads) * headDim;
         long a = head + (interleaved != 0 ? 2 * j : j);
         long b = head + (interleaved != 0 ? 2 * j + 1 : j + half);

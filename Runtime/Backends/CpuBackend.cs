@@ -145,11 +145,17 @@ public sealed class CpuBackend : IBackend, IOps
     /// every decode step).</summary>
     void Rotate(RotaryEmbedding? rotary, int n, (int Heads, int KvHeads) heads, ReadOnlySpan<DeviceTensor> ys)
     {
-        if (rotary is not { } r) return;
-        var frequencies = InverseFrequencies(r.Theta, r.HeadDim);
-        bool interleaved = r.Layout == RopeLayout.Interleaved;
-        RopeKernels.Rope(Own(r.Positions).Ints, frequencies, interleaved, n, heads.Heads, r.HeadDim, Floats(ys[0]));
-        RopeKernels.Rope(Own(r.Positions).Ints, frequencies, interleaved, n, heads.KvHeads, r.HeadDim, Floats(ys[1]));
+        if (rotary is { } r) RopeRows(r.Positions, r.Theta, r.Layout, n, heads.Heads, heads.KvHeads, r.HeadDim, ys[0], ys[1]);
+    }
+
+    /// <summary>RoPE's kernel over q ([n, heads · headDim] as stored) and k (kvHeads, when given).</summary>
+    void RopeRows(DeviceTensor positions, float theta, RopeLayout layout, int n, int heads, int kvHeads, int headDim,
+        DeviceTensor q, DeviceTensor? k)
+    {
+        var frequencies = InverseFrequencies(theta, headDim);
+        bool interleaved = layout == RopeLayout.Interleaved;
+        RopeKernels.Rope(Own(positions).Ints, frequencies, interleaved, n, heads, headDim, Floats(q));
+        if (k is not null) RopeKernels.Rope(Own(positions).Ints, frequencies, interleaved, n, kvHeads, headDim, Floats(k));
     }
 
     public void SwiGlu(DeviceTensor x, DeviceTensor norm, float eps, DeviceTensor normed, DeviceTensor gate, DeviceTensor up,
@@ -232,11 +238,7 @@ public sealed class CpuBackend : IBackend, IOps
     public void Rope(DeviceTensor positions, float theta, RopeLayout layout, DeviceTensor q, DeviceTensor? k = null)
     {
         var (n, heads, kvHeads, headDim) = OpChecks.Rope(positions, theta, q, k);
-        RopeKernels.Rope(Own(positions).Ints, InverseFrequencies(theta, headDim),
-            layout == RopeLayout.Interleaved, n, heads, headDim, Floats(q));
-        if (k is not null)
-            RopeKernels.Rope(Own(positions).Ints, InverseFrequencies(theta, headDim),
-                layout == RopeLayout.Interleaved, n, kvHeads, headDim, Floats(k));
+        RopeRows(positions, theta, layout, n, heads, kvHeads, headDim, q, k);
     }
 
     public void Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int keyCount, int firstQueryPosition,
