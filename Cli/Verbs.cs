@@ -47,6 +47,21 @@ public static class Verbs
         fp32 reference; faster decoding), on every device (CUDA: dp4a, sm_61 or later).
         """;
 
+    /// <summary>A verb's lines of <see cref="Usage"/> and its closing paragraph (<c>sonicverse VERB --help</c>); null for
+    /// an unknown verb. describe has a page of its own (<see cref="DescribeVerb.Help"/>).</summary>
+    public static string? VerbUsage(string verb)
+    {
+        var lines = Usage.Split('\n');
+        int first = Array.FindIndex(lines, l => l.StartsWith($"  {verb} ", StringComparison.Ordinal));
+        if (first < 0) return null;
+        // The verb's entry runs on while its lines are indented deeper than a verb name.
+        int end = first + 1;
+        while (end < lines.Length && lines[end].StartsWith("   ", StringComparison.Ordinal)) end++;
+        int closing = Array.FindLastIndex(lines, l => l.Length == 0) + 1;
+        var entry = lines[first..end].Select(l => l[2..]);
+        return $"usage: sonicverse {string.Join('\n', entry)}\n\n{string.Join('\n', lines[closing..]).TrimEnd()}";
+    }
+
     public static int Run(string[] args)
     {
         if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
@@ -56,6 +71,11 @@ public static class Verbs
         }
         string verb = args[0];
         var rest = args.Skip(1);
+        if (verb != "describe" && rest.Any(a => a is "--help" or "-h") && VerbUsage(verb) is { } help)
+        {
+            Console.WriteLine(help);
+            return ExitCodes.Ok;
+        }
         return verb switch
         {
             "inspect" => InspectVerb.Run(rest),

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SonicVerse.Loader;
 using SonicVerse.Runtime.Generation;
 using SonicVerse.Runtime.Models.Mistral;
 using SonicVerse.Tests.Support;
@@ -30,12 +31,26 @@ public static class MistralKit
     }
 
     /// <summary>Greedy decoding of <paramref name="steps"/> tokens without an EOS stop (as the references were made).</summary>
-    public static List<GeneratedToken> Greedy(MistralModel model, int[] promptIds, int steps, bool useLora = true, int topLogprobs = 10)
+    public static List<GeneratedToken> Greedy(MistralModel model, int[] promptIds, int steps, bool useLora = true, int topLogprobs = 10) =>
+        GreedyAfterPrompt(model, promptIds, steps, useLora, topLogprobs).Tokens;
+
+    /// <summary><see cref="Greedy"/>, with the whole log-softmax after the prompt (every vocabulary entry, where each
+    /// step's tokens carry only the top few) from the same prompt pass: on ilgpu-cpu a prompt pass of "long" takes
+    /// seconds.</summary>
+    public static (List<GeneratedToken> Tokens, float[] FirstLogprobs) GreedyAfterPrompt(MistralModel model, int[] promptIds,
+        int steps, bool useLora = true, int topLogprobs = 10)
     {
         using var state = model.CreateState(promptIds.Length + steps);
         state.UseLora = useLora && model.HasLoraSidePath;
+        var logits = model.Forward(promptIds, state);
+        var first = new float[model.Config.VocabSize];
+        using (var logprobs = model.Backend.Allocate(DType.F32, 1, model.Config.VocabSize))
+        {
+            model.Backend.Ops.LogSoftmax(logits, logprobs);
+            model.Backend.Download(logprobs, first);
+        }
         var options = new GenerationOptions { MaxNewTokens = steps, EosId = null, TopLogprobs = topLogprobs };
-        return TokenGenerator.Generate(model, state, promptIds, options).ToList();
+        return (TokenGenerator.Continue(model, state, logits, options).ToList(), first);
     }
 
     /// <summary>Full step-0 log-probs of ref/{file}_first_logprobs.npy, row of <paramref name="prompt"/>.</summary>

@@ -31,8 +31,8 @@ public class MistralParityTests
         using var model = MistralModel.Load(MistralKit.HfFolder, backend);
         Assert.Equal(RopeLayout.HalfSplit, model.RopeLayout);
 
-        AssertGreedy(reference, model, Steps(device), 1e-3);
-        AssertClose(MistralKit.FirstLogprobs("hf_f32", prompt), FirstStepLogprobs(model, reference.PromptIds), 1e-3f, "step-0 log-probs");
+        float[] first = AssertGreedy(reference, model, Steps(device), 1e-3);
+        AssertClose(MistralKit.FirstLogprobs("hf_f32", prompt), first, 1e-3f, "step-0 log-probs");
     }
 
     [Theory]
@@ -79,8 +79,7 @@ public class MistralParityTests
         foreach (string prompt in MistralKit.PromptNames)
         {
             var reference = MistralKit.Run($"hf_{kind}_dequant", prompt);
-            AssertGreedy(reference, model, Steps(device), 1e-3);
-            float[] first = FirstStepLogprobs(model, reference.PromptIds);
+            float[] first = AssertGreedy(reference, model, Steps(device), 1e-3);
             AssertClose(MistralKit.FirstLogprobs($"hf_{kind}_dequant", prompt), first, 1e-3f, "step-0 log-probs");
             // llama.cpp also rounds activations to 8 bit: only near (MANIFEST: max 0.15 on the top 5).
             foreach (var (id, logprob) in MistralKit.Run($"llamacpp_{kind}", prompt).Top[0])
@@ -138,22 +137,11 @@ public class MistralParityTests
             AssertGreedy(MistralKit.Run($"hf_{kind}_dequant", prompt), model, 32, 1e-3);
     }
 
-    internal static float[] FirstStepLogprobs(MistralModel model, int[] promptIds)
+    /// <summary>Greedy ids equal over <paramref name="steps"/>; each step's reference top-5 log-probs within tolerance.
+    /// Returns the whole log-softmax after the prompt, for the checks that compare every entry.</summary>
+    internal static float[] AssertGreedy(ReferenceRun reference, MistralModel model, int steps, double tolerance, bool useLora = true)
     {
-        using var state = model.CreateState(promptIds.Length);
-        state.UseLora = false;
-        var logits = model.Forward(promptIds, state);
-        using var logprobs = model.Backend.Allocate(DType.F32, 1, model.Config.VocabSize);
-        model.Backend.Ops.LogSoftmax(logits, logprobs);
-        var host = new float[model.Config.VocabSize];
-        model.Backend.Download(logprobs, host);
-        return host;
-    }
-
-    /// <summary>Greedy ids equal over <paramref name="steps"/>; each step's reference top-5 log-probs within tolerance.</summary>
-    internal static void AssertGreedy(ReferenceRun reference, MistralModel model, int steps, double tolerance, bool useLora = true)
-    {
-        var generated = MistralKit.Greedy(model, reference.PromptIds, steps, useLora);
+        var (generated, first) = MistralKit.GreedyAfterPrompt(model, reference.PromptIds, steps, useLora);
         Assert.Equal(reference.Generated.Take(steps), generated.Select(g => g.Id));
         for (int step = 0; step < steps; step++)
         {
@@ -164,6 +152,7 @@ public class MistralParityTests
                 Assert.True(Math.Abs(lp - logprob) <= tolerance, $"{reference.Name} step {step}: id {id} log-prob {lp} vs {logprob}");
             }
         }
+        return first;
     }
 
     internal static void AssertClose(float[] expected, float[] actual, float tolerance, string what)
