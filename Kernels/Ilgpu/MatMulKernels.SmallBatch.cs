@@ -83,7 +83,7 @@ public sealed partial class MatMulKernels
         if (gate && (!split || w.M0 != w.M1 || w.M2 != 0))
             throw new ArgumentException("SmallBatch: the SwiGLU gate needs gate and up of equal rows, split over k");
         var config = new KernelConfig(plan.ColTiles * plan.Splits, plan.ThreadsX,
-            SharedMemoryConfig.RequestDynamic<Quad>(2 * plan.TileRows * SmallBatchQuadsPerRow));
+            SharedMemoryConfig.RequestDynamic<Quad>(2 * plan.TileRows * SmallBatchQuadsPerRow + EmulatedMmaSlots(plan.ThreadsX) / 4));
         smallBatch(stream, config, x, vector ? x.Cast<Quad>() : default, xPerMatrix, w, SpecializedValue.New(w.W0.Format),
             SpecializedValue.New(vector ? 1 : 0), SpecializedValue.New(plan.TileRows / 8), bias,
             SpecializedValue.New(split ? 0 : epilogue), plan, scratch, y0, y1, y2);

@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 
 namespace SonicVerse.Kernels.Ilgpu;
@@ -142,19 +143,33 @@ public sealed partial class MatMulKernels
         return new MmaBlock { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
     }
 
-    /// <summary>The mma of <see cref="Mma"/> by shuffles, for the CPU accelerator (a 32-lane warp): each lane gathers
-    /// its rows of A and columns of B from the lanes that hold them (the layout in the class notes) and sums over k in
-    /// order, with the operands cut to TF32 as the tensor cores read them.</summary>
+    /// <summary>The mma of <see cref="Mma"/> for the CPU accelerator (a 32-lane warp): each lane posts its six fragment
+    /// registers to its warp's slots at the end of the group's dynamic shared memory (the launch asks for them:
+    /// <see cref="EmulatedMmaSlots"/>), and after one warp barrier gathers its rows of A and columns of B from the lanes
+    /// that hold them (the layout in the class notes), summing over k in order with the operands cut to TF32 as the tensor
+    /// cores read them. On that accelerator every shuffle is a rendezvous of the warp's 32 OS threads, and gathering by 32
+    /// shuffles an mma made the tensor-core tests the suite's longest. On CUDA the branch is compiled out
+    /// (<c>CudaAsm.IsSupported</c>) and no slots are asked for; static shared memory would not do, as ptxas keeps a
+    /// removed branch's (24 KB a call site).</summary>
     static MmaBlock EmulatedMma(MmaBlock c, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
     {
+        var dynamic = SharedMemory.GetDynamic<uint>();
+        var slots = dynamic.SubView(dynamic.Length - (Warp.WarpIdx + 1) * MmaSlotsPerWarp, MmaSlotsPerWarp);
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
+        Warp.Barrier();  // every lane has read the previous mma's slots
+        slots[lane] = a0;
+        slots[32 + lane] = a1;
+        slots[64 + lane] = a2;
+        slots[96 + lane] = a3;
+        slots[128 + lane] = b0;
+        slots[160 + lane] = b1;
+        Warp.Barrier();
         for (int k = 0; k < 8; k++)
         {
-            int from = k & 3;
-            float top = Tf32(Warp.Shuffle(k < 4 ? a0 : a2, 4 * g + from));
-            float bottom = Tf32(Warp.Shuffle(k < 4 ? a1 : a3, 4 * g + from));
-            float left = Tf32(Warp.Shuffle(k < 4 ? b0 : b1, 8 * t + from));
-            float right = Tf32(Warp.Shuffle(k < 4 ? b0 : b1, 8 * t + 4 + from));
+            // Lane 4g + j holds A's columns j (a0, a1) and j + 4 (a2, a3); lane 8t + j holds B's rows j (b0) and j + 4 (b1).
+            int from = k & 3, a = k < 4 ? 0 : 64, b = k < 4 ? 128 : 160;
+            float top = Tf32(slots[a + 4 * g + from]), bottom = Tf32(slots[a + 32 + 4 * g + from]);
+            float left = Tf32(slots[b + 8 * t + from]), right = Tf32(slots[b + 8 * t + 4 + from]);
             c.C0 += top * left;
             c.C1 += top * right;
             c.C2 += bottom * left;
@@ -162,6 +177,14 @@ public sealed partial class MatMulKernels
         }
         return c;
     }
+
+    /// <summary>Slots a warp's emulated mma posts its registers to: six of 32 lanes.</summary>
+    const int MmaSlotsPerWarp = 6 * 32;
+
+    /// <summary>The 4-byte slots a tensor-core launch of <paramref name="threads"/> threads a group adds to its dynamic
+    /// shared memory for <see cref="EmulatedMma"/>: on the CPU accelerator only.</summary>
+    int EmulatedMmaSlots(int threads) =>
+        Accelerator.AcceleratorType == AcceleratorType.CPU ? threads / 32 * MmaSlotsPerWarp : 0;
 
     /// <summary>The float the tensor cores read from TF32 bits: the low 13 mantissa bits are ignored.</summary>
     static float Tf32(uint bits) => Interop.IntAsFloat(bits & TfMask);

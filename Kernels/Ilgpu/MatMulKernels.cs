@@ -215,7 +215,8 @@ public sealed partial class MatMulKernels(Accelerator accelerator) : KernelFamil
         bool tensorCores = TensorCoreTiles(shape);
         int pad = tensorCores ? TensorCorePad : 1;
         var config = new KernelConfig(shape.ColTiles * shape.RowTiles * shape.Splits, RowGroupSize,
-            SharedMemoryConfig.RequestDynamic<float>(shape.TileK * (shape.TileRows + pad + shape.TileCols + pad)));
+            SharedMemoryConfig.RequestDynamic<float>(shape.TileK * (shape.TileRows + pad + shape.TileCols + pad)
+                + (tensorCores ? EmulatedMmaSlots(RowGroupSize) : 0)));
         bool split = shape.Splits > 1;
         // Split partials are kept in the GEMM's own [n, m] layout; the sum transposes them for a convolution.
         bool quads = conv is null && w.K % 4 == 0 && WeightViews.Aligned16(x) && x.Length >= 4;
