@@ -6,7 +6,7 @@ namespace SonicVerse.Kernels.Cpu;
 /// y = x · Wᵀ (+ bias) for stored weights, parallel over output columns (rows of W), so every weight byte is read once
 /// per call whatever n is. n ≤ <see cref="RowDotRows"/> (decode, small batches): each row of W is dequantized in
 /// registers and dotted with each x row (<see cref="RowDots"/> with AVX-512, <see cref="RowDots256"/> with AVX2 alone;
-/// bandwidth-bound; for Q4_0 the AVX-512 loop first puts the x rows in the lane order it decodes in, once per call).
+/// bandwidth-bound).
 /// Larger n (prefill, MERT, projector): W is decoded panel by panel into an L2-resident [k, 16] block and multiplied by
 /// 6-row tiles of x (<see cref="Gemm"/>, compute-bound).
 /// </summary>
@@ -67,12 +67,6 @@ public static class MatMulKernels
         j.ByRows = rowDots;
         j.Blocked = rowDots && RowDots.BlockRowsSupported(k);
         j.Blocked256 = rowDots && !j.Blocked && RowDots256.Supported(k);
-        j.LaneOrdered = j.Blocked && RowDots.TakesLaneOrder(format);
-        if (j.LaneOrdered)
-        {
-            if (j.LaneOrderedX.Length < n * k) j.LaneOrderedX = new float[n * k];
-            RowDots.ToLaneOrder(x.Span[..(n * k)], j.LaneOrderedX);
-        }
         try { CpuParallel.For(j.Chunks, j); }
         finally { j.Clear(); }
     }
@@ -84,8 +78,8 @@ public static class MatMulKernels
         public Memory<float> Y;
         public WeightFormat Format;
         public int N, K, M, Units, Chunks;
-        public bool ByRows, Blocked, Blocked256, LaneOrdered, Int8;
-        public float[] LaneOrderedX = [], RoundedFloats = [];
+        public bool ByRows, Blocked, Blocked256, Int8;
+        public float[] RoundedFloats = [];
         public readonly Int8Rows RoundedX = new();
 
         public override void Run(int chunk)
@@ -105,8 +99,7 @@ public static class MatMulKernels
             }
             if (Blocked)
             {
-                var x = LaneOrdered ? LaneOrderedX.AsSpan(0, N * K) : X.Span[..(N * K)];
-                RowDots.BlockRows(x, N, w, Format, Bias.Span, K, firstRow, rows, Y.Span, M);
+                RowDots.BlockRows(X.Span[..(N * K)], N, w, Format, Bias.Span, K, firstRow, rows, Y.Span, M);
                 return;
             }
             if (Blocked256)

@@ -43,25 +43,8 @@ static class RowDots
         }
     }
 
-    /// <summary>Rewrites x (length a multiple of 16) into the lane order the Q4_0 loop decodes weights in: within each 16
-    /// elements, lane i holds element 4·(i mod 4) + i/4 — a 4×4 transpose. A block's bytes are broadcast to the four
-    /// 128-bit lanes and lane i shifts out byte i/4 of dword i mod 4, so the weights arrive in this order without a
-    /// byte-widening shuffle (which, with the permute that mapped nibbles to floats, held the earlier loop to ~17 G
-    /// weights/s on 2 cores).</summary>
-    public static void ToLaneOrder(ReadOnlySpan<float> x, Span<float> destination)
-    {
-        if (x.Length % 16 != 0 || destination.Length < x.Length)
-            throw new ArgumentException($"lane order needs a multiple of 16 elements and room for them, got {x.Length} into {destination.Length}");
-        var order = Vector512.Create(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-        for (int c = 0; c < x.Length; c += 16)
-            Vector512.Shuffle(Vector512.Create(x.Slice(c, 16)), order).CopyTo(destination.Slice(c, 16));
-    }
-
-    /// <summary>Whether <see cref="BlockRows"/> takes x of <paramref name="format"/> weights in lane order.</summary>
-    public static bool TakesLaneOrder(WeightFormat format) => format == WeightFormat.Q4_0;
-
-    /// <summary>y[i·ldy + firstRow + r] = x_i · W[firstRow + r] (+ bias) for r &lt; rows, i &lt; n; x: [n, k], in lane
-    /// order (<see cref="ToLaneOrder"/>) where <see cref="TakesLaneOrder"/> says so. Needs <see cref="BlockRowsSupported"/>.
+    /// <summary>y[i·ldy + firstRow + r] = x_i · W[firstRow + r] (+ bias) for r &lt; rows, i &lt; n; x: [n, k]. Needs
+    /// <see cref="BlockRowsSupported"/>.
     /// Rows go four at a time, and each group meets the x rows two at a time while its blocks are still in cache, so a
     /// batch reads the weights from memory once. Every (x, row) dot is the same chain of operations whatever n and the
     /// grouping, so a sequence gets the same bits alone and in a batch.</summary>
@@ -339,36 +322,30 @@ static class RowDots
     }
 
     /// <summary>Q4_0: f16 scale d, 16 bytes; element j is (low nibble of byte j) − 8, element j + 16 the high nibble − 8
-    /// (ggml dequantize_row_q4_0). The 16 bytes are broadcast to the four 128-bit lanes and lane i shifted right by
-    /// 8·(i/4) (+ 4 for the high nibbles), which puts the weights in lane order (<see cref="ToLaneOrder"/>); vpermps reads
-    /// only the low 4 bits of each index, so the shifted lanes index a 16-entry table of d·(nibble − 8) directly (no mask,
-    /// no conversion). The table is scaled by d (the block's products were before): the same three vector float ops a
-    /// block, but the multiply now hangs off the scale alone, not off the decoded bytes, and the products FMA straight
-    /// into the accumulator — 7–10 % off a Q4_0 product on 2 cores (2048×5632 from DRAM: 288–303 → 261–265 µs).
-    /// d·(nibble − 8) is exact in fp32, so only the summation order moved.</summary>
+    /// (ggml dequantize_row_q4_0). The 16 bytes are zero-extended to 16 lanes (vpmovzxbd); vpermps reads only the low 4
+    /// bits of each index, so the bytes index a 16-entry table of d·(nibble − 8) as they are for the low nibbles, and
+    /// shifted right by 4 for the high ones (no mask, no conversion). On 2 cores, 5632×2048 from DRAM, this decode took
+    /// 288 µs a product where broadcasting the bytes to the four 128-bit lanes and shifting each lane by its own count
+    /// (x rewritten into the matching lane order) took 302 (best of ten rounds, run alternately; one core from L3: 455
+    /// against 494). The table is scaled by d: the multiply hangs off the scale alone, not off the decoded bytes, and the
+    /// products FMA straight into the accumulator — 7–10 % off a product against scaling the block's sum (2048×5632
+    /// from DRAM: 288–303 → 261–265 µs). d·(nibble − 8) is exact in fp32, so only the summation order moved.</summary>
     readonly struct Q4 : IBlockFormat<Q4>
     {
-        readonly Vector512<uint> lowShifts, highShifts;
         readonly Vector512<float> values;
 
-        Q4(Vector512<uint> shifts)
-        {
-            lowShifts = shifts;
-            highShifts = shifts + Vector512.Create(4u);
-            values = Vector512.Create(-8f, -7f, -6f, -5f, -4f, -3f, -2f, -1f, 0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f);
-        }
+        Q4(Vector512<float> values) => this.values = values;
 
         public static int Bytes => WeightFormats.Q4BlockBytes;
         public static bool Scaled => false;
-        public static Q4 Create() => new(Vector512.Create(0u, 0, 0, 0, 8, 8, 8, 8, 16, 16, 16, 16, 24, 24, 24, 24));
+        public static Q4 Create() => new(Vector512.Create(-8f, -7f, -6f, -5f, -4f, -3f, -2f, -1f, 0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public unsafe (Vector512<float> Lo, Vector512<float> Hi) Decode(byte* block, float* halves)
         {
-            var packed = Avx512F.BroadcastVector128ToVector512((uint*)(block + 2));
+            var bytes = Avx512F.ConvertToVector512Int32(Vector128.Load(block + 2));
             var scaled = values * Vector512.Create(halves[*(ushort*)block]);
-            return (Avx512F.PermuteVar16x32(scaled, Avx512F.ShiftRightLogicalVariable(packed, lowShifts).AsInt32()),
-                Avx512F.PermuteVar16x32(scaled, Avx512F.ShiftRightLogicalVariable(packed, highShifts).AsInt32()));
+            return (Avx512F.PermuteVar16x32(scaled, bytes), Avx512F.PermuteVar16x32(scaled, Avx512F.ShiftRightLogical(bytes, 4)));
         }
     }
 }
