@@ -61,13 +61,20 @@ public static class RowDots256
         public float Dot1(int i, byte* row) => RowDots256.Dot1(decoder, x + (long)i * k, row, blocks, halves);
     }
 
-    /// <summary>One x block: 32 floats as four vectors.</summary>
-    readonly struct XBlock(Vector256<float> v0, Vector256<float> v1, Vector256<float> v2, Vector256<float> v3)
+    /// <summary>One x block: 32 floats as four vectors, and, for a format whose decoded weights carry an offset
+    /// (<see cref="IBlockFormat256{TSelf}.Offset"/>), offset · (V0 + V1 + V2 + V3) lane-wise: what the block's dot takes
+    /// off, once for all the rows that meet this x block.</summary>
+    readonly struct XBlock(Vector256<float> v0, Vector256<float> v1, Vector256<float> v2, Vector256<float> v3, Vector256<float> offsets)
     {
-        public readonly Vector256<float> V0 = v0, V1 = v1, V2 = v2, V3 = v3;
+        public readonly Vector256<float> V0 = v0, V1 = v1, V2 = v2, V3 = v3, Offsets = offsets;
 
-        public static unsafe XBlock Load(float* x) =>
-            new(Avx.LoadVector256(x), Avx.LoadVector256(x + 8), Avx.LoadVector256(x + 16), Avx.LoadVector256(x + 24));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static unsafe XBlock Load<TBlock>(float* x) where TBlock : struct, IBlockFormat256<TBlock>
+        {
+            Vector256<float> v0 = Avx.LoadVector256(x), v1 = Avx.LoadVector256(x + 8), v2 = Avx.LoadVector256(x + 16),
+                v3 = Avx.LoadVector256(x + 24);
+            return new(v0, v1, v2, v3, TBlock.Offset == 0 ? default : ((v0 + v1) + (v2 + v3)) * Vector256.Create(TBlock.Offset));
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -77,7 +84,7 @@ public static class RowDots256
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         for (int b = 0; b < blocks; b++)
         {
-            var xb = XBlock.Load(x + b * Block);
+            var xb = XBlock.Load<TBlock>(x + b * Block);
             byte* block = row + b * TBlock.Bytes;
             RowDots.Prefetch4(block + RowDots.PrefetchBlocks * TBlock.Bytes, rowBytes);
             a0 = Step(decoder, block, xb, halves, a0);
@@ -95,8 +102,8 @@ public static class RowDots256
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
         for (int b = 0; b < blocks; b++)
         {
-            var xb0 = XBlock.Load(x0 + b * Block);
-            var xb1 = XBlock.Load(x1 + b * Block);
+            var xb0 = XBlock.Load<TBlock>(x0 + b * Block);
+            var xb1 = XBlock.Load<TBlock>(x1 + b * Block);
             byte* block = row + b * TBlock.Bytes;
             RowDots.Prefetch4(block + RowDots.PrefetchBlocks * TBlock.Bytes, rowBytes);
             (a0, b0) = Step2(decoder, block, xb0, xb1, halves, a0, b0);
@@ -114,12 +121,12 @@ public static class RowDots256
     {
         var acc = Vector256<float>.Zero;
         for (int b = 0; b < blocks; b++)
-            acc = Step(decoder, row + b * TBlock.Bytes, XBlock.Load(x + b * Block), halves, acc);
+            acc = Step(decoder, row + b * TBlock.Bytes, XBlock.Load<TBlock>(x + b * Block), halves, acc);
         return Vector256.Sum(acc);
     }
 
-    /// <summary>The block's 32 products summed lane-wise: w·x over the four vectors, times the block's f16 scale for the
-    /// quantized formats, into acc.</summary>
+    /// <summary>The block's 32 products summed lane-wise: w·x over the four vectors (less x's offset sums where the
+    /// decoded weights carry one), times the block's f16 scale for the quantized formats, into acc.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static unsafe Vector256<float> Step<TBlock>(in TBlock decoder, byte* block, in XBlock x, float* halves, Vector256<float> acc)
         where TBlock : struct, IBlockFormat256<TBlock>
@@ -142,16 +149,19 @@ public static class RowDots256
     {
         if (!TBlock.Scaled)
             return Fma.MultiplyAdd(w3, x.V3, Fma.MultiplyAdd(w2, x.V2, Fma.MultiplyAdd(w1, x.V1, Fma.MultiplyAdd(w0, x.V0, acc))));
-        var t = Fma.MultiplyAdd(w3, x.V3, Fma.MultiplyAdd(w2, x.V2, Fma.MultiplyAdd(w1, x.V1, w0 * x.V0)));
+        var first = TBlock.Offset == 0 ? w0 * x.V0 : Fma.MultiplySubtract(w0, x.V0, x.Offsets);
+        var t = Fma.MultiplyAdd(w3, x.V3, Fma.MultiplyAdd(w2, x.V2, Fma.MultiplyAdd(w1, x.V1, first)));
         return Fma.MultiplyAdd(t, Vector256.Create(halves[*(ushort*)block]), acc);
     }
 
     /// <summary>A weight format read 32 elements at a time: its block bytes, whether the decoded weights still need the
-    /// block's leading f16 scale, and the 32 weights as four vectors in natural order.</summary>
+    /// block's leading f16 scale, what every decoded weight still needs taken off (the dot takes offset·Σx off instead),
+    /// and the 32 weights as four vectors in natural order.</summary>
     interface IBlockFormat256<TSelf> where TSelf : struct, IBlockFormat256<TSelf>
     {
         static abstract int Bytes { get; }
         static abstract bool Scaled { get; }
+        static virtual float Offset => 0f;
         static abstract TSelf Create();
         unsafe (Vector256<float>, Vector256<float>, Vector256<float>, Vector256<float>) Decode(byte* block);
     }
@@ -165,8 +175,8 @@ public static class RowDots256
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public unsafe (Vector256<float>, Vector256<float>, Vector256<float>, Vector256<float>) Decode(byte* block)
         {
-            var x = XBlock.Load((float*)block);
-            return (x.V0, x.V1, x.V2, x.V3);
+            var w = (float*)block;
+            return (Avx.LoadVector256(w), Avx.LoadVector256(w + 8), Avx.LoadVector256(w + 16), Avx.LoadVector256(w + 24));
         }
     }
 
@@ -236,20 +246,18 @@ public static class RowDots256
 
     /// <summary>Q4_0: f16 scale d, 16 bytes; element j is (low nibble of byte j) − 8, element j + 16 the high nibble − 8
     /// (ggml dequantize_row_q4_0). Bytes 0–7 and 8–15 are zero-extended to eight int32 lanes each (vpmovzxbd); masking
-    /// gives elements 0–15 and shifting by 4 elements 16–31, already in x's order.</summary>
+    /// gives elements 0–15 and shifting by 4 elements 16–31, already in x's order. The nibbles are converted as they are
+    /// and the 8 comes off as 8·Σx, once per x block for every row (<see cref="XBlock"/>): four subtractions a block-row
+    /// fewer in a loop bound by its vector ops.</summary>
     readonly struct Q4 : IBlockFormat256<Q4>
     {
         readonly Vector256<int> nibble;
-        readonly Vector256<float> eight;
 
-        public Q4()
-        {
-            nibble = Vector256.Create(15);
-            eight = Vector256.Create(8f);
-        }
+        public Q4() => nibble = Vector256.Create(15);
 
         public static int Bytes => WeightFormats.Q4BlockBytes;
         public static bool Scaled => true;
+        public static float Offset => 8f;
         public static Q4 Create() => new();
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -257,11 +265,8 @@ public static class RowDots256
         {
             var first = Avx2.ConvertToVector256Int32(block + 2);
             var second = Avx2.ConvertToVector256Int32(block + 10);
-            return (Weights(first & nibble), Weights(second & nibble),
-                Weights(Avx2.ShiftRightLogical(first, 4)), Weights(Avx2.ShiftRightLogical(second, 4)));
+            return (Avx.ConvertToVector256Single(first & nibble), Avx.ConvertToVector256Single(second & nibble),
+                Avx.ConvertToVector256Single(Avx2.ShiftRightLogical(first, 4)), Avx.ConvertToVector256Single(Avx2.ShiftRightLogical(second, 4)));
         }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        Vector256<float> Weights(Vector256<int> q) => Avx.ConvertToVector256Single(q) - eight;
     }
 }
