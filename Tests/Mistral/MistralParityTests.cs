@@ -89,10 +89,14 @@ public class MistralParityTests
 
     /// <summary>With int8 activations the cpu backend does llama.cpp's arithmetic (x rounded to Q8_0 blocks before every
     /// quantized product), so it meets the kit's llama.cpp runs as the fp32 path meets HF's: the same greedy ids, and
-    /// top-5 log-probs within 1.3e-4 on 191 of the 192 steps — where the fp32 path is 0.1–0.15 off them and differs in ids
-    /// from step 0 (MANIFEST). The tolerance is wider for the one step (Q8_0 "plain" step 15, 3.1e-3): an element whose
-    /// x·127/amax lands within float rounding of a half can round the other way after a different summation order
-    /// upstream. Rounding halves away from zero, or multiplying by 1/d, misses by 2e-2 or more.</summary>
+    /// top-5 log-probs within ~1.3e-4 — where the fp32 path is 0.1–0.15 off them and differs in ids from step 0
+    /// (MANIFEST). An element whose x·127/amax lands within float rounding of a half can round the other way after a
+    /// different summation order upstream, and which one does depends on the vector width: with AVX-512, Q8_0 "plain"
+    /// step 15 is 3.1e-3 off and the next steps are back at 1e-4; with AVX2 alone (DOTNET_EnableAVX512=0) the flip comes
+    /// at "plain" step 6, lands in the KV cache and keeps the rest of that prompt 0.03–0.14 off, ids still equal. So a
+    /// prompt may leave the tight tolerance once a kind (a third of the prompts), and then only to a flip's size; the
+    /// others hold it throughout. Rounding halves away from zero, or multiplying by 1/d, misses by 2e-2 or more on
+    /// every prompt.</summary>
     /// <para>On ilgpu-cpu the same holds for the ILGPU kernels' int8 path (the decode GEMVs' dp4a dots, the rounding
     /// launch before the prompt's products), over its first steps of "inst" — the prompt whose first id the fp32 path
     /// gets wrong (the three prompts batched: BatchedDecodingTests).</para>
@@ -102,10 +106,19 @@ public class MistralParityTests
     [InlineData(DeviceKind.IlgpuCpu, "q4_0")]
     public void Int8ActivationsGiveLlamaCppsIdsAndLogprobs(DeviceKind device, string kind)
     {
+        const double Tight = 5e-3, Flip = 0.2;
         using var backend = Backend.Create(device, int8Activations: true);
         using var model = MistralModel.Load(MistralKit.Gguf(kind), backend);
-        foreach (string prompt in device == DeviceKind.Cpu ? MistralKit.PromptNames : ["inst"])
-            AssertGreedy(MistralKit.Run($"llamacpp_{kind}", prompt), model, Steps(device), 5e-3);
+        string[] prompts = device == DeviceKind.Cpu ? MistralKit.PromptNames : ["inst"];
+        var flipped = new List<string>();
+        foreach (string prompt in prompts)
+        {
+            var (deviations, _) = GreedyDeviations(MistralKit.Run($"llamacpp_{kind}", prompt), model, Steps(device));
+            var worst = deviations.MaxBy(d => d.Difference)!;
+            Assert.True(worst.Difference <= Flip, worst.Describe());
+            if (worst.Difference > Tight) flipped.Add(worst.Describe());
+        }
+        Assert.True(flipped.Count <= prompts.Length / 3, $"{flipped.Count} of {prompts.Length} prompts left {Tight}: {string.Join("; ", flipped)}");
     }
 
     [Theory]
@@ -141,18 +154,38 @@ public class MistralParityTests
     /// Returns the whole log-softmax after the prompt, for the checks that compare every entry.</summary>
     internal static float[] AssertGreedy(ReferenceRun reference, MistralModel model, int steps, double tolerance, bool useLora = true)
     {
+        var (deviations, first) = GreedyDeviations(reference, model, steps, useLora);
+        foreach (var deviation in deviations) Assert.True(deviation.Difference <= tolerance, deviation.Describe());
+        return first;
+    }
+
+    /// <summary>Greedy ids asserted equal over <paramref name="steps"/>; each step's largest log-prob difference over the
+    /// reference's top 5, and the whole log-softmax after the prompt.</summary>
+    internal static (StepDeviation[] Steps, float[] First) GreedyDeviations(ReferenceRun reference, MistralModel model, int steps,
+        bool useLora = true)
+    {
         var (generated, first) = MistralKit.GreedyAfterPrompt(model, reference.PromptIds, steps, useLora);
         Assert.Equal(reference.Generated.Take(steps), generated.Select(g => g.Id));
+        var deviations = new StepDeviation[steps];
         for (int step = 0; step < steps; step++)
         {
             var ours = generated[step].TopLogprobs.ToDictionary(t => t.Id, t => (double)t.Logprob);
+            deviations[step] = new StepDeviation(reference.Name, step, -1, 0, 0);
             foreach (var (id, logprob) in reference.Top[step].Take(5))
             {
                 Assert.True(ours.TryGetValue(id, out double lp), $"{reference.Name} step {step}: id {id} not in our top 10");
-                Assert.True(Math.Abs(lp - logprob) <= tolerance, $"{reference.Name} step {step}: id {id} log-prob {lp} vs {logprob}");
+                if (Math.Abs(lp - logprob) > deviations[step].Difference)
+                    deviations[step] = new StepDeviation(reference.Name, step, id, lp, logprob);
             }
         }
-        return first;
+        return (deviations, first);
+    }
+
+    /// <summary>A step's largest log-prob difference from the reference, and where.</summary>
+    internal sealed record StepDeviation(string Run, int Step, int Id, double Ours, double Reference)
+    {
+        public double Difference => Math.Abs(Ours - Reference);
+        public string Describe() => $"{Run} step {Step}: id {Id} log-prob {Ours} vs {Reference}";
     }
 
     internal static void AssertClose(float[] expected, float[] actual, float tolerance, string what)
