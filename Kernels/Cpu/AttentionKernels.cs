@@ -178,7 +178,7 @@ public static class AttentionKernels
         var acc = Vector<float>.Zero;
         int i = 0;
         for (; i + Vector<float>.Count <= a.Length; i += Vector<float>.Count)
-            acc = Vector.FusedMultiplyAdd(Vector.LoadUnsafe(ref ar, (nuint)i), Vector.LoadUnsafe(ref b, (nuint)i), acc);
+            acc = Vector.MultiplyAddEstimate(Vector.LoadUnsafe(ref ar, (nuint)i), Vector.LoadUnsafe(ref b, (nuint)i), acc);
         float sum = Vector.Sum(acc);
         for (; i < a.Length; i++) sum += Unsafe.Add(ref ar, i) * Unsafe.Add(ref b, i);
         return sum;
@@ -192,7 +192,7 @@ public static class AttentionKernels
         var scale = new Vector<float>(s);
         int i = 0;
         for (; i + Vector<float>.Count <= y.Length; i += Vector<float>.Count)
-            Vector.FusedMultiplyAdd(Vector.LoadUnsafe(ref x, (nuint)i), scale, Vector.LoadUnsafe(ref yr, (nuint)i)).StoreUnsafe(ref yr, (nuint)i);
+            Vector.MultiplyAddEstimate(Vector.LoadUnsafe(ref x, (nuint)i), scale, Vector.LoadUnsafe(ref yr, (nuint)i)).StoreUnsafe(ref yr, (nuint)i);
         for (; i < y.Length; i++) Unsafe.Add(ref yr, i) += Unsafe.Add(ref x, i) * s;
     }
 
@@ -237,7 +237,7 @@ public static class AttentionKernels
             var sums = Vector512<float>.Zero;
             for (; i + 16 <= visible.Length; i += 16)
             {
-                var e = FloatExp.Exp(Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref r, (nuint)i), scales, -shift));
+                var e = FloatExp.Exp(Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref r, (nuint)i), scales, -shift));
                 e.StoreUnsafe(ref r, (nuint)i);
                 sums += e;
             }

@@ -95,13 +95,13 @@ public static class ConvKernels
                 {
                     var acc = Vector512<float>.Zero;
                     for (int j = 0; j < depth; j++)
-                        acc = Vector512.FusedMultiplyAdd(Vector512.Create(weights[j]), Vector512.Create(fields.Slice(j * ShallowSteps + t, 16)), acc);
+                        acc = Vector512.MultiplyAddEstimate(Vector512.Create(weights[j]), Vector512.Create(fields.Slice(j * ShallowSteps + t, 16)), acc);
                     (bias.IsEmpty ? acc : acc + Vector512.Create(b)).CopyTo(yRow[t..]);
                 }
                 for (int t = vectorSteps; t < steps; t++)
                 {
                     float sum = 0;
-                    for (int j = 0; j < depth; j++) sum = MathF.FusedMultiplyAdd(weights[j], fields[j * ShallowSteps + t], sum);
+                    for (int j = 0; j < depth; j++) sum = float.MultiplyAddEstimate(weights[j], fields[j * ShallowSteps + t], sum);
                     yRow[t] = bias.IsEmpty ? sum : sum + b;
                 }
             }

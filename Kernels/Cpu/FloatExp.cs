@@ -20,15 +20,15 @@ public static class FloatExp
     {
         var clamped = Vector512.Min(Vector512.Max(x, Vector512.Create(Lowest)), Vector512.Create(Highest));
         var n = Vector512.Round(clamped * 1.44269504f);
-        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), clamped);
-        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
+        var r = Vector512.MultiplyAddEstimate(n, Vector512.Create(-0.693359375f), clamped);
+        r = Vector512.MultiplyAddEstimate(n, Vector512.Create(2.12194440e-4f), r);
         var p = Vector512.Create(1.9875691500e-4f);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.3981999507e-3f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.3334519073e-3f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
-        p = Vector512.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.3981999507e-3f));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(8.3334519073e-3f));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(4.1665795894e-2f));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(1.6666665459e-1f));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(5.0000001201e-1f));
+        p = Vector512.MultiplyAddEstimate(p, r * r, r + Vector512<float>.One);
         // n ∈ [−126, 128], and 2^128 is not a float: scale by 2^(n/2) and 2^(n − n/2), both normal.
         var whole = Vector512.ConvertToInt32(n);
         var half = Vector512.ShiftRightArithmetic(whole, 1);

@@ -53,7 +53,7 @@ public static class NormKernels
                 var (mean, inv) = Statistics(xi, Eps);
                 TensorPrimitives.Subtract(xi, mean, yi);
                 TensorPrimitives.Multiply(yi, inv, yi);
-                TensorPrimitives.FusedMultiplyAdd(yi, w, b, yi);
+                TensorPrimitives.MultiplyAddEstimate(yi, w, b, yi);
             }
         }
     }
