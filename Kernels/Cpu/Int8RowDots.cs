@@ -88,19 +88,21 @@ public sealed class Int8Rows
 /// grouped and prefetched as in <see cref="RowDots"/>, and every (x, row) dot is the same chain of operations whatever
 /// n and the grouping.
 /// </summary>
-static class Int8RowDots
+public static class Int8RowDots
 {
     const int Block = WeightFormats.BlockElements;
 
-    /// <summary>Whether <see cref="BlockRows"/> runs here for these weights.</summary>
+    /// <summary>Whether <see cref="BlockRows"/> runs here for these weights: with AVX2 and FMA, or with 128-bit vectors
+    /// alone (Arm64, x86 without AVX2: <see cref="Portable"/>).</summary>
     public static bool Supported(WeightFormat format, int k) =>
-        Avx2.IsSupported && Fma.IsSupported && k % Block == 0 && format is WeightFormat.Q4_0 or WeightFormat.Q8_0;
+        (Avx2.IsSupported && Fma.IsSupported || Vector128.IsHardwareAccelerated) && k % Block == 0 && format is WeightFormat.Q4_0 or WeightFormat.Q8_0;
 
     /// <summary>y[i·ldy + firstRow + r] = x_i · W[firstRow + r] (+ bias) for r &lt; rows, i &lt; x.N.</summary>
     public static void BlockRows(Int8Rows x, ReadOnlySpan<byte> w, WeightFormat format, ReadOnlySpan<float> bias,
         int firstRow, int rows, Span<float> y, int ldy)
     {
-        if (format == WeightFormat.Q4_0) BlockRows<Q4>(x, w, bias, firstRow, rows, y, ldy);
+        if (!(Avx2.IsSupported && Fma.IsSupported)) Portable.BlockRows(x, w, format, bias, firstRow, rows, y, ldy);
+        else if (format == WeightFormat.Q4_0) BlockRows<Q4>(x, w, bias, firstRow, rows, y, ldy);
         else if (format == WeightFormat.Q8_0) BlockRows<Q8>(x, w, bias, firstRow, rows, y, ldy);
         else throw new ArgumentException($"int8 row dots take Q4_0 or Q8_0 weights, not {format}");
     }
@@ -283,5 +285,126 @@ static class Int8RowDots
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector256<int> Dot(Vector256<sbyte> weights, Vector256<sbyte> q, Vector256<int> offsets) =>
             Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(weights), Avx2.Sign(q, weights)), ones);
+    }
+
+    /// <summary>The same integer dots with 128-bit vectors alone (Arm64, x86 without AVX2, which has no vpmaddubsw): a
+    /// block's weights and x values widened to 16 bits (the Q4_0 offset of 8 taken off in the bytes), multiplied (|w| ≤ 128
+    /// and |q| ≤ 127 keep each product in 16 bits) and summed in 32-bit lanes, exact, then converted and scaled once a
+    /// block. Before it such a CPU multiplied the rounded x as floats: llama.cpp's rounding but not its sums, and the
+    /// kit's Q8_0 "plain" run came out with other greedy ids (DOTNET_EnableAVX2=0 here). Rows are grouped as in
+    /// <see cref="RowDots128"/>.</summary>
+    public static class Portable
+    {
+        /// <summary>y[i·ldy + firstRow + r] = x_i · W[firstRow + r] (+ bias) for r &lt; rows, i &lt; x.N.</summary>
+        public static void BlockRows(Int8Rows x, ReadOnlySpan<byte> w, WeightFormat format, ReadOnlySpan<float> bias,
+            int firstRow, int rows, Span<float> y, int ldy)
+        {
+            if (format == WeightFormat.Q4_0) BlockRows<Q4Bytes>(x, w, bias, firstRow, rows, y, ldy);
+            else if (format == WeightFormat.Q8_0) BlockRows<Q8Bytes>(x, w, bias, firstRow, rows, y, ldy);
+            else throw new ArgumentException($"int8 row dots take Q4_0 or Q8_0 weights, not {format}");
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        static unsafe void BlockRows<TBlock>(Int8Rows x, ReadOnlySpan<byte> w, ReadOnlySpan<float> bias, int firstRow, int rows,
+            Span<float> y, int ldy) where TBlock : struct, IBlockBytes
+        {
+            int n = x.N, blocks = x.K / Block, rowBytes = blocks * TBlock.Bytes;
+            if (x.K % Block != 0 || y.Length < (n - 1) * ldy + firstRow + rows || w.Length < (long)(firstRow + rows) * rowBytes)
+                throw new ArgumentException("int8 BlockRows (128-bit): w or y is shorter than the shapes say");
+            fixed (byte* weights = w)
+            fixed (sbyte* q = x.Values)
+            fixed (float* scales = x.Scales)
+            fixed (float* halves = HalfTable.Values)
+            fixed (float* ys = y)
+            {
+                var kernel = new Kernel<TBlock>(q, scales, blocks, rowBytes, halves);
+                RowDots.ForRowGroups(kernel, n, weights + (long)firstRow * rowBytes, rowBytes, bias, firstRow, rows, ys, ldy);
+            }
+        }
+
+        readonly unsafe struct Kernel<TBlock>(sbyte* q, float* scales, int blocks, int rowBytes, float* halves) : RowDots.IRowDotKernel
+            where TBlock : struct, IBlockBytes
+        {
+            public Vector128<float> Dot4(int i, byte* group)
+            {
+                sbyte* qi = q + (long)i * blocks * Block;
+                float* di = scales + (long)i * blocks;
+                Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (int b = 0; b < blocks; b++)
+                {
+                    var (low, high) = (Vector128.Load(qi + b * Block), Vector128.Load(qi + b * Block + 16));
+                    byte* block = group + b * TBlock.Bytes;
+                    if (Sse.IsSupported) RowDots.Prefetch4(block + RowDots.PrefetchBlocks * TBlock.Bytes, rowBytes);
+                    a0 = Step(block, low, high, di[b], a0);
+                    a1 = Step(block + rowBytes, low, high, di[b], a1);
+                    a2 = Step(block + 2 * rowBytes, low, high, di[b], a2);
+                    a3 = Step(block + 3 * rowBytes, low, high, di[b], a3);
+                }
+                return Vector128.Create(Vector128.Sum(a0), Vector128.Sum(a1), Vector128.Sum(a2), Vector128.Sum(a3));
+            }
+
+            public (Vector128<float>, Vector128<float>) Dot4x2(int i, byte* group) => (Dot4(i, group), Dot4(i + 1, group));
+
+            public float Dot1(int i, byte* row)
+            {
+                sbyte* qi = q + (long)i * blocks * Block;
+                var acc = Vector128<float>.Zero;
+                for (int b = 0; b < blocks; b++)
+                    acc = Step(row + b * TBlock.Bytes, Vector128.Load(qi + b * Block), Vector128.Load(qi + b * Block + 16),
+                        scales[(long)i * blocks + b], acc);
+                return Vector128.Sum(acc);
+            }
+
+            /// <summary>acc + d_w·d_x·(the block's integer dot, in four lanes).</summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            Vector128<float> Step(byte* block, Vector128<sbyte> xLow, Vector128<sbyte> xHigh, float dx, Vector128<float> acc)
+            {
+                var (wLow, wHigh) = TBlock.Load(block);
+                var dots = Products(wLow, xLow) + Products(wHigh, xHigh);
+                return Vector128.MultiplyAddEstimate(Vector128.ConvertToSingle(dots), Vector128.Create(halves[*(ushort*)block] * dx), acc);
+            }
+        }
+
+        /// <summary>Σ w[j]·q[j] over 16 bytes, exact, in four int32 lanes.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector128<int> Products(Vector128<sbyte> w, Vector128<sbyte> q)
+        {
+            var (w0, w1) = Vector128.Widen(w);
+            var (q0, q1) = Vector128.Widen(q);
+            var (p0, p1) = Vector128.Widen(w0 * q0);
+            var (p2, p3) = Vector128.Widen(w1 * q1);
+            return (p0 + p1) + (p2 + p3);
+        }
+
+        /// <summary>A quantized format's block bytes (an f16 scale first) and its 32 weights as signed bytes, elements
+        /// 0–15 and 16–31.</summary>
+        interface IBlockBytes
+        {
+            static abstract int Bytes { get; }
+            static abstract unsafe (Vector128<sbyte> Low, Vector128<sbyte> High) Load(byte* block);
+        }
+
+        readonly struct Q8Bytes : IBlockBytes
+        {
+            public static int Bytes => WeightFormats.Q8BlockBytes;
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static unsafe (Vector128<sbyte> Low, Vector128<sbyte> High) Load(byte* block) =>
+                (Vector128.Load((sbyte*)block + 2), Vector128.Load((sbyte*)block + 18));
+        }
+
+        /// <summary>Q4_0: byte j's low nibble is element j, its high nibble element j + 16 (ggml), each less 8.</summary>
+        readonly struct Q4Bytes : IBlockBytes
+        {
+            public static int Bytes => WeightFormats.Q4BlockBytes;
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static unsafe (Vector128<sbyte> Low, Vector128<sbyte> High) Load(byte* block)
+            {
+                var packed = Vector128.Load(block + 2);
+                var eight = Vector128.Create((sbyte)8);
+                return ((packed & Vector128.Create((byte)15)).AsSByte() - eight, Vector128.ShiftRightLogical(packed, 4).AsSByte() - eight);
+            }
+        }
     }
 }

@@ -5,8 +5,8 @@ namespace SonicVerse.Kernels.Cpu;
 /// <summary>
 /// y = x · Wᵀ (+ bias) for stored weights, parallel over output columns (rows of W), so every weight byte is read once
 /// per call whatever n is. n ≤ <see cref="RowDotRows"/> (decode, small batches): each row of W is dequantized in
-/// registers and dotted with each x row (<see cref="RowDots"/> with AVX-512, <see cref="RowDots256"/> with AVX2 alone;
-/// bandwidth-bound).
+/// registers and dotted with each x row (<see cref="RowDots"/> with AVX-512, <see cref="RowDots256"/> with AVX2 alone,
+/// <see cref="RowDots128"/> with 128-bit vectors alone, as on Arm64; bandwidth-bound).
 /// Larger n (prefill, MERT, projector): W is decoded panel by panel into an L2-resident [k, 16] block and multiplied by
 /// 6-row tiles of x (<see cref="Gemm"/>, compute-bound).
 /// </summary>
@@ -67,6 +67,7 @@ public static class MatMulKernels
         j.ByRows = rowDots;
         j.Blocked = rowDots && RowDots.BlockRowsSupported(k);
         j.Blocked256 = rowDots && !j.Blocked && RowDots256.Supported(k);
+        j.Blocked128 = rowDots && !j.Blocked && !j.Blocked256 && RowDots128.Supported(k);
         try { CpuParallel.For(j.Chunks, j); }
         finally { j.Clear(); }
     }
@@ -78,7 +79,7 @@ public static class MatMulKernels
         public Memory<float> Y;
         public WeightFormat Format;
         public int N, K, M, Units, Chunks;
-        public bool ByRows, Blocked, Blocked256, Int8;
+        public bool ByRows, Blocked, Blocked256, Blocked128, Int8;
         public float[] RoundedFloats = [];
         public readonly Int8Rows RoundedX = new();
 
@@ -105,6 +106,11 @@ public static class MatMulKernels
             if (Blocked256)
             {
                 RowDots256.BlockRows(X.Span[..(N * K)], N, w, Format, Bias.Span, K, firstRow, rows, Y.Span, M);
+                return;
+            }
+            if (Blocked128)
+            {
+                RowDots128.BlockRows(X.Span[..(N * K)], N, w, Format, Bias.Span, K, firstRow, rows, Y.Span, M);
                 return;
             }
             for (int i = 0; i < N; i++)

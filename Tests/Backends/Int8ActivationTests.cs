@@ -62,6 +62,31 @@ public sealed class Int8ActivationTests : IDisposable
         Assert.True(unrounded.Zip(actual).Max(p => Math.Abs(p.First - p.Second)) > 1e-3, "int8 activations changed nothing");
     }
 
+    /// <summary>The 128-bit integer dots (Arm64, x86 without AVX2) called directly — this machine's backend takes the
+    /// AVX2 ones — against the same reference, and each x row alone gets its bits from the batch.</summary>
+    [Theory]
+    [InlineData(DType.Q4_0, 1, 64, 9)]
+    [InlineData(DType.Q4_0, 5, 256, 70)]
+    [InlineData(DType.Q8_0, 6, 512, 33)]
+    public void PortableInt8RowDotsMatchTheReference(DType dtype, int n, int k, int m)
+    {
+        var x = Random(n * k, 1, scale: 3f);
+        var (bytes, dequantized) = Weights(dtype, m, k, 2);
+        var bias = Random(m, 3);
+        var format = Enum.Parse<SonicVerse.Kernels.WeightFormat>(dtype.ToString());
+        var rows = new Int8Rows();
+        rows.Quantize(x, n, k);
+        var y = new float[n * m];
+        Int8RowDots.Portable.BlockRows(rows, bytes, format, bias, 0, m, y, m);
+        Close(MatMul(RoundLikeGgml(x), dequantized, bias, n, k, m), y, 1e-4, 1e-5, $"{dtype} portable int8");
+
+        var alone = new Int8Rows();
+        alone.Quantize(x.AsSpan((n - 1) * k, k), 1, k);
+        var last = new float[m];
+        Int8RowDots.Portable.BlockRows(alone, bytes, format, bias, 0, m, last, m);
+        Assert.Equal(y.AsSpan((n - 1) * m, m).ToArray(), last);
+    }
+
     [Theory]
     [InlineData(DType.Q4_0, 5, 256, 70)]
     [InlineData(DType.Q8_0, 16, 96, 4099)]

@@ -1,5 +1,6 @@
 using SonicVerse.Loader;
 using SonicVerse.Runtime.Backends;
+using SonicVerse.Runtime.Generation;
 using SonicVerse.Runtime.Models.Mistral;
 using SonicVerse.Runtime.Tracing;
 using SonicVerse.Tests.Support;
@@ -93,10 +94,12 @@ public class MistralParityTests
     /// (MANIFEST). An element whose x·127/amax lands within float rounding of a half can round the other way after a
     /// different summation order upstream, and which one does depends on the vector width: with AVX-512, Q8_0 "plain"
     /// step 15 is 3.1e-3 off and the next steps are back at 1e-4; with AVX2 alone (DOTNET_EnableAVX512=0) the flip comes
-    /// at "plain" step 6, lands in the KV cache and keeps the rest of that prompt 0.03–0.14 off, ids still equal. So a
-    /// prompt may leave the tight tolerance once a kind (a third of the prompts), and then only to a flip's size; the
-    /// others hold it throughout. Rounding halves away from zero, or multiplying by 1/d, misses by 2e-2 or more on
-    /// every prompt.</summary>
+    /// at "plain" step 6, lands in the KV cache and keeps the rest of that prompt 0.03–0.14 off, ids still equal; with
+    /// 128-bit vectors alone (DOTNET_EnableAVX2=0) a flip in "inst" takes the greedy id at step 15, where llama.cpp's top
+    /// two are 0.072 apart, the other way. So a prompt may leave the tight tolerance once a kind (a third of the
+    /// prompts), by no more than a flip's size, and part from llama.cpp's ids only where its top two are that close
+    /// (the comparison ends there: the texts differ); the others hold it throughout. Rounding halves away from zero, or
+    /// multiplying by 1/d, misses by 2e-2 or more on every prompt.</summary>
     /// <para>On ilgpu-cpu the same holds for the ILGPU kernels' int8 path (the decode GEMVs' dp4a dots, the rounding
     /// launch before the prompt's products), over its first steps of "inst" — the prompt whose first id the fp32 path
     /// gets wrong (the three prompts batched: BatchedDecodingTests).</para>
@@ -113,10 +116,22 @@ public class MistralParityTests
         var flipped = new List<string>();
         foreach (string prompt in prompts)
         {
-            var (deviations, _) = GreedyDeviations(MistralKit.Run($"llamacpp_{kind}", prompt), model, Steps(device));
+            var reference = MistralKit.Run($"llamacpp_{kind}", prompt);
+            var (generated, deviations, _) = GreedyDeviations(reference, model, Steps(device));
             var worst = deviations.MaxBy(d => d.Difference)!;
             Assert.True(worst.Difference <= Flip, worst.Describe());
-            if (worst.Difference > Tight) flipped.Add(worst.Describe());
+            int last = deviations.Count - 1;
+            bool parted = generated[last].Id != reference.Generated[last];
+            if (parted)
+            {
+                // Only where llama.cpp's top two are closer than a flip's deviation can a flip change the greedy id.
+                var top = reference.Top[last];
+                Assert.True(top[0].Logprob - top[1].Logprob <= Flip,
+                    $"{reference.Name} step {last}: id {generated[last].Id} where llama.cpp took {reference.Generated[last]}, " +
+                    $"its top two {top[0].Logprob - top[1].Logprob:F3} apart");
+            }
+            if (worst.Difference > Tight || parted)
+                flipped.Add(worst.Describe() + (parted ? $" (ids part at step {last})" : ""));
         }
         Assert.True(flipped.Count <= prompts.Length / 3, $"{flipped.Count} of {prompts.Length} prompts left {Tight}: {string.Join("; ", flipped)}");
     }
@@ -154,31 +169,33 @@ public class MistralParityTests
     /// Returns the whole log-softmax after the prompt, for the checks that compare every entry.</summary>
     internal static float[] AssertGreedy(ReferenceRun reference, MistralModel model, int steps, double tolerance, bool useLora = true)
     {
-        var (deviations, first) = GreedyDeviations(reference, model, steps, useLora);
+        var (generated, deviations, first) = GreedyDeviations(reference, model, steps, useLora);
+        Assert.Equal(reference.Generated.Take(steps), generated.Select(g => g.Id));
         foreach (var deviation in deviations) Assert.True(deviation.Difference <= tolerance, deviation.Describe());
         return first;
     }
 
-    /// <summary>Greedy ids asserted equal over <paramref name="steps"/>; each step's largest log-prob difference over the
-    /// reference's top 5, and the whole log-softmax after the prompt.</summary>
-    internal static (StepDeviation[] Steps, float[] First) GreedyDeviations(ReferenceRun reference, MistralModel model, int steps,
-        bool useLora = true)
+    /// <summary>Greedy decoding over <paramref name="steps"/> after the reference's prompt: our tokens, each step's
+    /// largest log-prob difference over the reference's top 5 (up to and including the first step whose id differs,
+    /// after which the two runs continue different texts), and the whole log-softmax after the prompt.</summary>
+    internal static (List<GeneratedToken> Generated, List<StepDeviation> Steps, float[] First) GreedyDeviations(ReferenceRun reference,
+        MistralModel model, int steps, bool useLora = true)
     {
         var (generated, first) = MistralKit.GreedyAfterPrompt(model, reference.PromptIds, steps, useLora);
-        Assert.Equal(reference.Generated.Take(steps), generated.Select(g => g.Id));
-        var deviations = new StepDeviation[steps];
+        var deviations = new List<StepDeviation>();
         for (int step = 0; step < steps; step++)
         {
             var ours = generated[step].TopLogprobs.ToDictionary(t => t.Id, t => (double)t.Logprob);
-            deviations[step] = new StepDeviation(reference.Name, step, -1, 0, 0);
+            var deviation = new StepDeviation(reference.Name, step, -1, 0, 0);
             foreach (var (id, logprob) in reference.Top[step].Take(5))
             {
                 Assert.True(ours.TryGetValue(id, out double lp), $"{reference.Name} step {step}: id {id} not in our top 10");
-                if (Math.Abs(lp - logprob) > deviations[step].Difference)
-                    deviations[step] = new StepDeviation(reference.Name, step, id, lp, logprob);
+                if (Math.Abs(lp - logprob) > deviation.Difference) deviation = new StepDeviation(reference.Name, step, id, lp, logprob);
             }
+            deviations.Add(deviation);
+            if (generated[step].Id != reference.Generated[step]) break;
         }
-        return (deviations, first);
+        return (generated, deviations, first);
     }
 
     /// <summary>A step's largest log-prob difference from the reference, and where.</summary>
