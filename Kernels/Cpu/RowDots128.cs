@@ -133,45 +133,51 @@ public static class RowDots128
         }
     }
 
+    /// <summary>A 16-bit float format: eight of its values widened to floats, as two vectors.</summary>
+    interface IHalfFormat
+    {
+        static abstract (Vector128<float>, Vector128<float>) Widen(Vector128<ushort> bits);
+    }
+
+    /// <summary>The step of a 16-bit float format: its 32 values widened and dotted as two 16-element chains.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe Vector128<float> HalfStep<THalf>(byte* block, float* x, Vector128<float> acc) where THalf : IHalfFormat
+    {
+        var h = (ushort*)block;
+        var (w0, w1) = THalf.Widen(Vector128.Load(h));
+        var (w2, w3) = THalf.Widen(Vector128.Load(h + 8));
+        var (w4, w5) = THalf.Widen(Vector128.Load(h + 16));
+        var (w6, w7) = THalf.Widen(Vector128.Load(h + 24));
+        return acc + (Dot16(w0, w1, w2, w3, x, Vector128<float>.Zero) + Dot16(w4, w5, w6, w7, x + 16, Vector128<float>.Zero));
+    }
+
     /// <summary>bf16 is the top half of an fp32: zero-extend to 32 bits and shift left 16.</summary>
-    readonly struct BF16 : IBlockFormat128
+    readonly struct BF16 : IBlockFormat128, IHalfFormat
     {
         public static int Bytes => 2 * Block;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static unsafe Vector128<float> Step(byte* block, float* x, float* halves, Vector128<float> acc)
-        {
-            var h = (ushort*)block;
-            var (w0, w1) = Widen(Vector128.Load(h));
-            var (w2, w3) = Widen(Vector128.Load(h + 8));
-            var (w4, w5) = Widen(Vector128.Load(h + 16));
-            var (w6, w7) = Widen(Vector128.Load(h + 24));
-            return acc + (Dot16(w0, w1, w2, w3, x, Vector128<float>.Zero) + Dot16(w4, w5, w6, w7, x + 16, Vector128<float>.Zero));
-        }
+        public static unsafe Vector128<float> Step(byte* block, float* x, float* halves, Vector128<float> acc) =>
+            HalfStep<BF16>(block, x, acc);
 
-        static (Vector128<float>, Vector128<float>) Widen(Vector128<ushort> bits)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static (Vector128<float>, Vector128<float>) Widen(Vector128<ushort> bits)
         {
             var (low, high) = Vector128.Widen(bits);
             return (Vector128.ShiftLeft(low, 16).AsSingle(), Vector128.ShiftLeft(high, 16).AsSingle());
         }
     }
 
-    readonly struct F16 : IBlockFormat128
+    readonly struct F16 : IBlockFormat128, IHalfFormat
     {
         public static int Bytes => 2 * Block;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static unsafe Vector128<float> Step(byte* block, float* x, float* halves, Vector128<float> acc)
-        {
-            var h = (ushort*)block;
-            var (w0, w1) = Widen(Vector128.Load(h));
-            var (w2, w3) = Widen(Vector128.Load(h + 8));
-            var (w4, w5) = Widen(Vector128.Load(h + 16));
-            var (w6, w7) = Widen(Vector128.Load(h + 24));
-            return acc + (Dot16(w0, w1, w2, w3, x, Vector128<float>.Zero) + Dot16(w4, w5, w6, w7, x + 16, Vector128<float>.Zero));
-        }
+        public static unsafe Vector128<float> Step(byte* block, float* x, float* halves, Vector128<float> acc) =>
+            HalfStep<F16>(block, x, acc);
 
-        static (Vector128<float>, Vector128<float>) Widen(Vector128<ushort> bits)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static (Vector128<float>, Vector128<float>) Widen(Vector128<ushort> bits)
         {
             var (low, high) = Vector128.Widen(bits);
             return (HalfToSingle(low), HalfToSingle(high));
