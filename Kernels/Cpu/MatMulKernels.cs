@@ -25,6 +25,16 @@ public static class MatMulKernels
 
     [ThreadStatic] static MatMulJob? job;
 
+    /// <summary>The row-dot loops, narrowest to widest; <c>Buffered</c> (rows decoded to a buffer and dotted) runs anywhere.</summary>
+    enum RowDotLoop { Buffered, Vector128, Avx2, Avx512 }
+
+    /// <summary>The widest row-dot loop this CPU runs for rows of k elements.</summary>
+    static RowDotLoop WidestRowDots(int k) =>
+        RowDots.BlockRowsSupported(k) ? RowDotLoop.Avx512
+        : RowDots256.Supported(k) ? RowDotLoop.Avx2
+        : RowDots128.Supported(k) ? RowDotLoop.Vector128
+        : RowDotLoop.Buffered;
+
     /// <summary>x: [n, k]; w: [m, k] rows in <paramref name="format"/>; bias: [m] or empty; y: [n, m]. With
     /// <paramref name="int8Activations"/>, x is first rounded to Q8_0 blocks when the weights are Q4_0 or Q8_0, as
     /// llama.cpp does (<see cref="Int8Rows"/>): integer row dots where <see cref="Int8RowDots"/> runs, else the rounded
@@ -65,9 +75,7 @@ public static class MatMulKernels
         j.Chunks = CpuParallel.Chunks(units, (long)n * k * (m / units));
         j.Units = units;
         j.ByRows = rowDots;
-        j.Blocked = rowDots && RowDots.BlockRowsSupported(k);
-        j.Blocked256 = rowDots && !j.Blocked && RowDots256.Supported(k);
-        j.Blocked128 = rowDots && !j.Blocked && !j.Blocked256 && RowDots128.Supported(k);
+        j.Loop = WidestRowDots(k);
         try { CpuParallel.For(j.Chunks, j); }
         finally { j.Clear(); }
     }
@@ -79,7 +87,8 @@ public static class MatMulKernels
         public Memory<float> Y;
         public WeightFormat Format;
         public int N, K, M, Units, Chunks;
-        public bool ByRows, Blocked, Blocked256, Blocked128, Int8;
+        public bool ByRows, Int8;
+        public RowDotLoop Loop;
         public float[] RoundedFloats = [];
         public readonly Int8Rows RoundedX = new();
 
@@ -98,23 +107,17 @@ public static class MatMulKernels
                 Int8RowDots.BlockRows(RoundedX, w, Format, Bias.Span, firstRow, rows, Y.Span, M);
                 return;
             }
-            if (Blocked)
+            var x = X.Span[..(N * K)];
+            switch (Loop)
             {
-                RowDots.BlockRows(X.Span[..(N * K)], N, w, Format, Bias.Span, K, firstRow, rows, Y.Span, M);
-                return;
+                case RowDotLoop.Avx512: RowDots.BlockRows(x, N, w, Format, Bias.Span, K, firstRow, rows, Y.Span, M); break;
+                case RowDotLoop.Avx2: RowDots256.BlockRows(x, N, w, Format, Bias.Span, K, firstRow, rows, Y.Span, M); break;
+                case RowDotLoop.Vector128: RowDots128.BlockRows(x, N, w, Format, Bias.Span, K, firstRow, rows, Y.Span, M); break;
+                default:
+                    for (int i = 0; i < N; i++)
+                        RowDots.Rows(x.Slice(i * K, K), w, Format, Bias.Span, K, firstRow, Y.Span.Slice(i * M + firstRow, rows));
+                    break;
             }
-            if (Blocked256)
-            {
-                RowDots256.BlockRows(X.Span[..(N * K)], N, w, Format, Bias.Span, K, firstRow, rows, Y.Span, M);
-                return;
-            }
-            if (Blocked128)
-            {
-                RowDots128.BlockRows(X.Span[..(N * K)], N, w, Format, Bias.Span, K, firstRow, rows, Y.Span, M);
-                return;
-            }
-            for (int i = 0; i < N; i++)
-                RowDots.Rows(X.Span.Slice(i * K, K), w, Format, Bias.Span, K, firstRow, Y.Span.Slice(i * M + firstRow, rows));
         }
 
         void Panel(ReadOnlySpan<byte> w, int panel)
