@@ -13,12 +13,16 @@ namespace SonicVerse.Kernels.Cpu;
 public static class MatMulKernels
 {
     /// <summary>Up to this many x rows the row dots win over packing panels for the GEMM, by format. Measured on 2 cores
-    /// at gate_proj's 14336 × 4096, where the GEMM's packing costs ~10 ms whatever n and the row dots decode each block
-    /// once for two x rows: at 16 rows Q4_0/Q8_0/BF16 take 17/15/16 ms against the GEMM's ~23; F32 breaks even near 8
-    /// rows and F16 (a vector half → float conversion per 16 weights) near 5.</summary>
+    /// at gate_proj's 14336 × 4096, where the GEMM's packing costs ~8–10 ms whatever n and the row dots decode each
+    /// block once for two x rows. Q4_0 (ms, row dots / GEMM, best of ten in one run, session 20): 16 rows 13.4 / 20.6,
+    /// 20: 16.8 / 20.9, 24: 19.8 / 21.7, 28: 23.2 / 26.2, 32: 26.6 / 27.2, 40: 32.9 / 32.4; Q8_0 at 28: 25.8 / 28.2, at 32:
+    /// 29.3 / 29.0 (describe's captions batch one row per chunk: a 3–5 minute song is 17–30). At 16 rows BF16 took 16 ms
+    /// against the GEMM's ~23 (session 11); F32 breaks even near 8 rows and F16 (a vector half → float conversion per 16
+    /// weights) near 5.</summary>
     static int RowDotRows(WeightFormat format) => format switch
     {
-        WeightFormat.Q4_0 or WeightFormat.Q8_0 or WeightFormat.BF16 => 16,
+        WeightFormat.Q4_0 or WeightFormat.Q8_0 => 30,
+        WeightFormat.BF16 => 16,
         WeightFormat.F32 => 8,
         _ => 5,
     };

@@ -36,9 +36,10 @@ public sealed class CpuOpsTests : IDisposable
     [InlineData(DType.F16, 13, 64, 40)]
     [InlineData(DType.BF16, 8, 96, 17)]
     [InlineData(DType.Q8_0, 20, 64, 33)]
+    [InlineData(DType.Q8_0, 31, 64, 33)]   // the fewest Q8_0 rows packed for the GEMM
     [InlineData(DType.Q4_0, 7, 544, 48)]
-    [InlineData(DType.Q4_0, 16, 96, 21)]   // the most rows Q4_0 dots row by row
-    [InlineData(DType.Q4_0, 17, 288, 40)]  // the fewest it packs for the GEMM (288: a 256-element packing chunk and a rest)
+    [InlineData(DType.Q4_0, 30, 96, 21)]   // the most rows Q4_0 dots row by row
+    [InlineData(DType.Q4_0, 31, 288, 40)]  // the fewest it packs for the GEMM (288: a 256-element packing chunk and a rest)
     [InlineData(DType.BF16, 7, 64, 35)]
     [InlineData(DType.BF16, 17, 64, 20)]   // the fewest BF16 rows packed for the GEMM
     public void MatMulMatchesDequantizedReference(DType dtype, int n, int k, int m)

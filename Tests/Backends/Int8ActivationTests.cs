@@ -39,11 +39,12 @@ public sealed class Int8ActivationTests : IDisposable
     [Theory]
     [InlineData(DType.Q4_0, 1, 64, 9)]      // one row group and five rows left over
     [InlineData(DType.Q4_0, 5, 256, 70)]    // x rows in pairs and one alone
-    [InlineData(DType.Q4_0, 16, 96, 4099)]  // the most rows dotted row by row, over many parallel chunks
-    [InlineData(DType.Q4_0, 17, 288, 40)]   // the GEMM on the rounded floats
+    [InlineData(DType.Q4_0, 30, 96, 4099)]  // the most rows dotted row by row, over many parallel chunks
+    [InlineData(DType.Q4_0, 31, 288, 40)]   // the GEMM on the rounded floats
     [InlineData(DType.Q8_0, 1, 512, 130)]
     [InlineData(DType.Q8_0, 6, 256, 70)]
     [InlineData(DType.Q8_0, 20, 64, 33)]
+    [InlineData(DType.Q8_0, 31, 64, 33)]
     public void ProductsUseXRoundedToInt8Blocks(DType dtype, int n, int k, int m)
     {
         var x = Random(n * k, 1, scale: 3f);
