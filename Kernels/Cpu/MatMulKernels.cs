@@ -16,13 +16,13 @@ public static class MatMulKernels
     /// at gate_proj's 14336 × 4096, where the GEMM's packing costs ~8–10 ms whatever n and the row dots decode each
     /// block once for two x rows. Q4_0 (ms, row dots / GEMM, best of ten in one run, session 20): 16 rows 13.4 / 20.6,
     /// 20: 16.8 / 20.9, 24: 19.8 / 21.7, 28: 23.2 / 26.2, 32: 26.6 / 27.2, 40: 32.9 / 32.4; Q8_0 at 28: 25.8 / 28.2, at 32:
-    /// 29.3 / 29.0 (describe's captions batch one row per chunk: a 3–5 minute song is 17–30). At 16 rows BF16 took 16 ms
-    /// against the GEMM's ~23 (session 11); F32 breaks even near 8 rows and F16 (a vector half → float conversion per 16
-    /// weights) near 5.</summary>
+    /// 29.3 / 29.0 (describe's captions batch one row per chunk: a 3–5 minute song is 17–30). BF16, whose panel packing
+    /// costs more: 16 rows 14.3 / 29.1, 32: 23.4 / 31.9, 40: 30.4 / 40.3, 48: 35.7 / 40.4, 64: 50.3 / 53.2. F32 breaks even
+    /// near 8 rows and F16 (a vector half → float conversion per 16 weights) near 5 (session 11).</summary>
     static int RowDotRows(WeightFormat format) => format switch
     {
         WeightFormat.Q4_0 or WeightFormat.Q8_0 => 30,
-        WeightFormat.BF16 => 16,
+        WeightFormat.BF16 => 48,
         WeightFormat.F32 => 8,
         _ => 5,
     };

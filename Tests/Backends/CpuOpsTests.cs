@@ -41,7 +41,8 @@ public sealed class CpuOpsTests : IDisposable
     [InlineData(DType.Q4_0, 30, 96, 21)]   // the most rows Q4_0 dots row by row
     [InlineData(DType.Q4_0, 31, 288, 40)]  // the fewest it packs for the GEMM (288: a 256-element packing chunk and a rest)
     [InlineData(DType.BF16, 7, 64, 35)]
-    [InlineData(DType.BF16, 17, 64, 20)]   // the fewest BF16 rows packed for the GEMM
+    [InlineData(DType.BF16, 48, 64, 20)]   // the most BF16 rows dotted row by row
+    [InlineData(DType.BF16, 49, 64, 20)]   // the fewest BF16 rows packed for the GEMM
     public void MatMulMatchesDequantizedReference(DType dtype, int n, int k, int m)
     {
         var x = Random(n * k, 1);
