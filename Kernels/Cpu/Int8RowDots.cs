@@ -399,12 +399,8 @@ public static class Int8RowDots
             public static int Bytes => WeightFormats.Q4BlockBytes;
 
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
-            public static unsafe (Vector128<sbyte> Low, Vector128<sbyte> High) Load(byte* block)
-            {
-                var packed = Vector128.Load(block + 2);
-                var eight = Vector128.Create((sbyte)8);
-                return ((packed & Vector128.Create((byte)15)).AsSByte() - eight, Vector128.ShiftRightLogical(packed, 4).AsSByte() - eight);
-            }
+            public static unsafe (Vector128<sbyte> Low, Vector128<sbyte> High) Load(byte* block) =>
+                WeightRows.Q4Values(Vector128.Load(block + 2));
         }
     }
 }

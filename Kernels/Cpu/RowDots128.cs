@@ -111,11 +111,8 @@ public static class RowDots128
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static unsafe Vector128<float> Dot16(Vector128<sbyte> q, float* x)
     {
-        var (low, high) = Vector128.Widen(q);
-        var (a, b) = Vector128.Widen(low);
-        var (c, d) = Vector128.Widen(high);
-        return Dot16(Vector128.ConvertToSingle(a), Vector128.ConvertToSingle(b), Vector128.ConvertToSingle(c),
-            Vector128.ConvertToSingle(d), x, Vector128<float>.Zero);
+        var (a, b, c, d) = WeightRows.ToSingles(q);
+        return Dot16(a, b, c, d, x, Vector128<float>.Zero);
     }
 
     readonly struct F32 : IBlockFormat128
@@ -212,7 +209,8 @@ public static class RowDots128
     }
 
     /// <summary>Q4_0: f16 scale d, 16 bytes; element j is (low nibble of byte j) − 8, element j + 16 the high nibble − 8
-    /// (ggml dequantize_row_q4_0): the 8 comes off in the bytes, then they widen as Q8_0's do.</summary>
+    /// (ggml dequantize_row_q4_0, <see cref="WeightRows.Q4Values"/>): the 8 comes off in the bytes, then they widen as
+    /// Q8_0's do.</summary>
     readonly struct Q4 : IBlockFormat128
     {
         public static int Bytes => WeightFormats.Q4BlockBytes;
@@ -220,10 +218,7 @@ public static class RowDots128
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static unsafe Vector128<float> Step(byte* block, float* x, float* halves, Vector128<float> acc)
         {
-            var packed = Vector128.Load(block + 2);
-            var eight = Vector128.Create((sbyte)8);
-            var low = (packed & Vector128.Create((byte)15)).AsSByte() - eight;
-            var high = Vector128.ShiftRightLogical(packed, 4).AsSByte() - eight;
+            var (low, high) = WeightRows.Q4Values(Vector128.Load(block + 2));
             var t = Dot16(low, x) + Dot16(high, x + 16);
             return Vector128.MultiplyAddEstimate(t, Vector128.Create(halves[*(ushort*)block]), acc);
         }

@@ -145,11 +145,9 @@ public static class WeightRows
                 Store16(Vector128.LoadUnsafe(ref Unsafe.As<byte, sbyte>(ref Unsafe.Add(ref block, 18))), d, ref Unsafe.Add(ref out0, 16));
                 continue;
             }
-            // ggml dequantize_row_q4_0: element j is (low nibble of byte j) − 8, element j + 16 the high nibble − 8.
-            var packed = Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 2));
-            var eight = Vector128.Create((sbyte)8);
-            Store16((packed & Vector128.Create((byte)15)).AsSByte() - eight, d, ref out0);
-            Store16(Vector128.ShiftRightLogical(packed, 4).AsSByte() - eight, d, ref Unsafe.Add(ref out0, 16));
+            var (low, high) = Q4Values(Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 2)));
+            Store16(low, d, ref out0);
+            Store16(high, d, ref Unsafe.Add(ref out0, 16));
         }
     }
 
@@ -157,13 +155,31 @@ public static class WeightRows
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Store16(Vector128<sbyte> q, Vector128<float> d, ref float destination)
     {
+        var (a, b, c, e) = ToSingles(q);
+        (a * d).StoreUnsafe(ref destination);
+        (b * d).StoreUnsafe(ref destination, 4);
+        (c * d).StoreUnsafe(ref destination, 8);
+        (e * d).StoreUnsafe(ref destination, 12);
+    }
+
+    /// <summary>A Q4_0 block's 16 quant bytes as its 32 weights: elements 0–15 (the low nibbles) and 16–31 (the high
+    /// nibbles), each − 8, as signed bytes (ggml dequantize_row_q4_0) — for the 128-bit loops (here,
+    /// <see cref="RowDots128"/>, <see cref="Int8RowDots.Portable"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static (Vector128<sbyte> Low, Vector128<sbyte> High) Q4Values(Vector128<byte> packed)
+    {
+        var eight = Vector128.Create((sbyte)8);
+        return ((packed & Vector128.Create((byte)15)).AsSByte() - eight, Vector128.ShiftRightLogical(packed, 4).AsSByte() - eight);
+    }
+
+    /// <summary>16 signed bytes widened to floats, four to a vector, in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static (Vector128<float>, Vector128<float>, Vector128<float>, Vector128<float>) ToSingles(Vector128<sbyte> q)
+    {
         var (low, high) = Vector128.Widen(q);
         var (a, b) = Vector128.Widen(low);
-        var (c, e) = Vector128.Widen(high);
-        (Vector128.ConvertToSingle(a) * d).StoreUnsafe(ref destination);
-        (Vector128.ConvertToSingle(b) * d).StoreUnsafe(ref destination, 4);
-        (Vector128.ConvertToSingle(c) * d).StoreUnsafe(ref destination, 8);
-        (Vector128.ConvertToSingle(e) * d).StoreUnsafe(ref destination, 12);
+        var (c, d) = Vector128.Widen(high);
+        return (Vector128.ConvertToSingle(a), Vector128.ConvertToSingle(b), Vector128.ConvertToSingle(c), Vector128.ConvertToSingle(d));
     }
 
     static void StoreScaled(Vector256<short> lo, Vector256<short> hi, float d, Span<float> dst)
